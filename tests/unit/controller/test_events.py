@@ -1,0 +1,49 @@
+"""Unit tests for controller.events: repeated events aggregate and floods are cut off."""
+
+from __future__ import annotations
+
+from controller.events import EventCorrelator
+
+CLUSTER = {"uid": "u-1", "name": "c", "namespace": "ns"}
+
+
+def test_repeats_aggregate_into_one_event_with_a_count() -> None:
+    """The same event three times is one Event object with count 3 and moving lastTimestamp."""
+    correlator = EventCorrelator()
+    first = correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=0.0, timestamp="t0")
+    correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=1.0, timestamp="t1")
+    third = correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=2.0, timestamp="t2")
+    assert first is not None and third is not None
+    assert third.name == first.name
+    assert (third.count, third.first_timestamp, third.last_timestamp) == (3, "t0", "t2")
+
+
+def test_different_messages_are_different_events() -> None:
+    """Events differing in message get their own Event objects."""
+    correlator = EventCorrelator()
+    a = correlator.observe(CLUSTER, "Normal", "Created", "created a", now=0.0, timestamp="t")
+    b = correlator.observe(CLUSTER, "Normal", "Created", "created b", now=0.0, timestamp="t")
+    assert a is not None and b is not None
+    assert a.name != b.name
+    assert a.name.startswith("c.")
+
+
+def test_spam_filter_caps_events_per_object_and_refills_slowly() -> None:
+    """After the burst, an object's events are dropped until the bucket refills (1 per 5 min)."""
+    correlator = EventCorrelator(burst=3, refill_seconds=300)
+    accepted = [
+        correlator.observe(CLUSTER, "Warning", "X", str(i), now=0.0, timestamp="t")
+        for i in range(5)
+    ]
+    assert [a is not None for a in accepted] == [True, True, True, False, False]
+    assert correlator.observe(CLUSTER, "Warning", "X", "y", now=299.0, timestamp="t") is None
+    assert correlator.observe(CLUSTER, "Warning", "X", "y", now=301.0, timestamp="t") is not None
+
+
+def test_spam_filter_is_per_object() -> None:
+    """One noisy RayCluster does not silence another."""
+    correlator = EventCorrelator(burst=1)
+    assert correlator.observe(CLUSTER, "Warning", "X", "m", now=0.0, timestamp="t")
+    assert correlator.observe(CLUSTER, "Warning", "X", "m", now=0.0, timestamp="t") is None
+    other = {"uid": "u-2", "name": "d", "namespace": "ns"}
+    assert correlator.observe(other, "Warning", "X", "m", now=0.0, timestamp="t") is not None
