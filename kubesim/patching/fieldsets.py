@@ -1,0 +1,254 @@
+"""Field sets: which fields of an object a manager owns, and their FieldsV1 encoding.
+
+A field path is a tuple of path elements, each already in the FieldsV1 key form the real
+server writes (structured-merge-diff's ``fieldpath/serialize-pe.go``):
+
+    f:<name>              a struct field or map key
+    k:<json object>       an associative-list item, by its key fields (sorted, compact JSON)
+    v:<json value>        a set item
+    i:<n>                 a list index (rare: atomic lists are owned whole)
+
+A field set is a plain ``set`` of such tuples, so union, difference and intersection are
+Python's. `flatten` walks an object under its schema once and returns every owned path with
+its leaf value; that one walk gives both the object's field set and what `compare` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import orjson
+
+from kubesim.patching._values import json_equal
+from kubesim.schemas import UNTYPED, TypeSchema
+
+__all__ = [
+    "NODE",
+    "FieldPath",
+    "compare",
+    "flatten",
+    "from_fields_v1",
+    "item_element",
+    "path_string",
+    "prefixes",
+    "to_fields_v1",
+]
+
+FieldPath = tuple[str, ...]
+
+
+class _Node:
+    """Leaf value recorded for owned containers (list items, untyped map entries)."""
+
+    __repr__ = object.__repr__
+
+
+#: The value `flatten` records for a path that is owned and also has children.
+NODE: Final = _Node()
+
+#: Paths the real server never records in managedFields (``stripmeta.go``).
+_STRIPPED: Final = frozenset(
+    [
+        ("f:apiVersion",),
+        ("f:kind",),
+        ("f:metadata",),
+        *(
+            ("f:metadata", f"f:{name}")
+            for name in (
+                "name",
+                "namespace",
+                "creationTimestamp",
+                "selfLink",
+                "uid",
+                "clusterName",
+                "generation",
+                "managedFields",
+                "resourceVersion",
+            )
+        ),
+    ]
+)
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def item_element(item: Any, schema: TypeSchema) -> str:
+    """The path element of one item of a set or associative list described by `schema`."""
+    if schema.effective_list_type == "map" and isinstance(item, dict):
+        defaults = schema.key_defaults
+        key = {}
+        for name in schema.effective_map_keys:
+            if name in item:
+                key[name] = item[name]
+            elif name in defaults:
+                key[name] = defaults[name]
+        return "k:" + _dumps(key)
+    return "v:" + _dumps(item)
+
+
+def flatten(obj: Mapping[str, Any], schema: TypeSchema) -> dict[FieldPath, Any]:
+    """Every path `obj` sets, mapped to its leaf value (`NODE` for owned containers).
+
+    The keys are the object's field set as structured-merge-diff's ``ToFieldSet`` computes it,
+    minus the fields the real server never records (apiVersion, kind, metadata.name, ...).
+    """
+    out: dict[FieldPath, Any] = {}
+    _walk_map(obj, schema, (), out)
+    for path in _STRIPPED:
+        out.pop(path, None)
+    return out
+
+
+def _walk(value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any]) -> None:
+    if isinstance(value, dict) and schema.type in ("object", None) and not schema.is_atomic_map:
+        _walk_map(value, schema, path, out)
+    elif isinstance(value, list) and schema.type == "array":
+        kind = schema.effective_list_type
+        if kind == "atomic":
+            out[path] = value
+            return
+        items = schema.items or UNTYPED
+        for item in value:
+            child = (*path, item_element(item, schema))
+            if kind == "map" and isinstance(item, dict):
+                out[child] = NODE
+                _walk_map(item, items, child, out)
+            else:
+                out[child] = item
+    else:
+        out[path] = value
+
+
+def _walk_map(
+    value: Mapping[str, Any], schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any]
+) -> None:
+    for key, child_value in value.items():
+        child = (*path, "f:" + key)
+        declared = schema.field(key)
+        if declared is None:
+            sub = schema.additional_properties or UNTYPED
+            if isinstance(child_value, dict) and child_value and not sub.is_atomic_map:
+                # Map entries that are not struct fields are owned themselves, not only
+                # their contents (structured-merge-diff's visitMapItems).
+                out[child] = NODE
+                _walk_map(child_value, sub, child, out)
+                continue
+        else:
+            sub = declared
+        if child_value is None or (isinstance(child_value, dict) and not child_value):
+            out[child] = child_value
+        else:
+            _walk(child_value, sub, child, out)
+
+
+def compare(
+    old: Mapping[FieldPath, Any], new: Mapping[FieldPath, Any]
+) -> tuple[set[FieldPath], set[FieldPath], set[FieldPath]]:
+    """(added, modified, removed) paths between two `flatten` results."""
+    added = new.keys() - old.keys()
+    removed = old.keys() - new.keys()
+    modified = set()
+    for path, value in new.items():
+        if path in old:
+            before = old[path]
+            if before is value:
+                continue
+            if before is NODE or value is NODE or not json_equal(before, value):
+                modified.add(path)
+    return set(added), modified, set(removed)
+
+
+def prefixes(paths: Iterable[FieldPath]) -> set[FieldPath]:
+    """Every path in `paths` and all of their ancestors."""
+    out: set[FieldPath] = set()
+    for path in paths:
+        for end in range(len(path), 0, -1):
+            prefix = path[:end]
+            if prefix in out:
+                break
+            out.add(prefix)
+    return out
+
+
+# ---------------------------------------------------------------------- FieldsV1
+
+_RANK: Final = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def _element_order(element: str) -> tuple[int, Any]:
+    kind = _RANK.get(element[:1], 4)
+    if kind == 3:
+        return kind, int(element[2:]) if element[2:].isdigit() else 0
+    return kind, element[2:]
+
+
+def to_fields_v1(paths: Iterable[FieldPath]) -> dict[str, Any]:
+    """The FieldsV1 JSON object for a field set (``"."`` marks an owned node with children)."""
+    trie: dict[str, Any] = {}
+    for path in paths:
+        node = trie
+        for element in path:
+            node = node.setdefault(element, {})
+        node["."] = None
+    return _emit(trie)
+
+
+def _emit(node: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    children = [k for k in node if k != "."]
+    if "." in node and children:
+        out["."] = {}
+    for key in sorted(children, key=_element_order):
+        out[key] = _emit(node[key])
+    return out
+
+
+def from_fields_v1(fields: Any, prefix: FieldPath = ()) -> set[FieldPath]:
+    """The field set a FieldsV1 object encodes (the inverse of `to_fields_v1`)."""
+    out: set[FieldPath] = set()
+    if not isinstance(fields, dict):
+        return out
+    if not fields and prefix:
+        out.add(prefix)
+        return out
+    for key, value in fields.items():
+        if key == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        out |= from_fields_v1(value, (*prefix, key))
+    return out
+
+
+# ---------------------------------------------------------------------- printing
+
+
+def _go_value(value: Any) -> str:
+    """structured-merge-diff's ``value.ToString``: strings quoted, numbers and bools bare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def path_string(path: FieldPath) -> str:
+    """A path as the real server prints it in conflicts, e.g. ``.spec.containers[name="c"].image``."""
+    parts: list[str] = []
+    for element in path:
+        kind, body = element[:2], element[2:]
+        if kind == "f:":
+            parts.append("." + body)
+        elif kind == "k:":
+            key = orjson.loads(body)
+            parts.append("[" + ",".join(f"{k}={_go_value(v)}" for k, v in key.items()) + "]")
+        elif kind == "v:":
+            parts.append(f"[={_go_value(orjson.loads(body))}]")
+        else:
+            parts.append(f"[{body}]")
+    return "".join(parts)

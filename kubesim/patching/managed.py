@@ -1,0 +1,170 @@
+"""managedFields entries: decoding, encoding, and ownership after a non-apply write.
+
+Managers are identified as the real server identifies them (``BuildManagerIdentifier``): by
+manager name, operation and subresource, plus apiVersion for ``Update`` managers only, so an
+``Apply`` manager keeps one entry across API versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesim.patching.fieldsets import FieldPath, compare, flatten, from_fields_v1, to_fields_v1
+from kubesim.schemas import TypeSchema
+
+__all__ = ["Manager", "ManagerKey", "decode_managers", "encode_managers", "track_update"]
+
+ManagerKey = tuple[str, str, str, str]
+"""(manager, operation, apiVersion or "" for Apply, subresource or "")."""
+
+
+@dataclass(slots=True)
+class Manager:
+    """One managedFields entry, with its field set decoded."""
+
+    manager: str
+    operation: str
+    api_version: str
+    subresource: str
+    time: str | None
+    fields: set[FieldPath] = field(default_factory=set)
+
+    @property
+    def key(self) -> ManagerKey:
+        """The identity the real server groups entries by."""
+        version = self.api_version if self.operation == "Update" else ""
+        return (self.manager, self.operation, version, self.subresource)
+
+    def identity(self) -> dict[str, str]:
+        """The fields that name this manager in a conflict message."""
+        out = {"manager": self.manager, "operation": self.operation}
+        if self.operation == "Update":
+            out["apiVersion"] = self.api_version
+        if self.subresource:
+            out["subresource"] = self.subresource
+        return out
+
+
+def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
+    """The managers recorded in `obj`'s ``metadata.managedFields`` (malformed entries skipped)."""
+    entries = ((obj or {}).get("metadata") or {}).get("managedFields")
+    out: dict[ManagerKey, Manager] = {}
+    if not isinstance(entries, list):
+        return out
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("manager", ""), str):
+            continue
+        manager = Manager(
+            manager=entry.get("manager", ""),
+            operation=entry.get("operation", "Update"),
+            api_version=entry.get("apiVersion", ""),
+            subresource=entry.get("subresource", ""),
+            time=entry.get("time"),
+            fields=from_fields_v1(entry.get("fieldsV1")),
+        )
+        existing = out.get(manager.key)
+        if existing is not None:
+            existing.fields |= manager.fields
+        else:
+            out[manager.key] = manager
+    return out
+
+
+def encode_managers(managers: dict[ManagerKey, Manager]) -> list[dict[str, Any]]:
+    """managedFields entries in the real server's order: Apply first, then by time, name, ..."""
+    ordered = sorted(
+        (m for m in managers.values() if m.fields),
+        key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource),
+    )
+    out: list[dict[str, Any]] = []
+    for m in ordered:
+        entry: dict[str, Any] = {"manager": m.manager, "operation": m.operation}
+        if m.api_version:
+            entry["apiVersion"] = m.api_version
+        if m.time:
+            entry["time"] = m.time
+        entry["fieldsType"] = "FieldsV1"
+        entry["fieldsV1"] = to_fields_v1(m.fields)
+        if m.subresource:
+            entry["subresource"] = m.subresource
+        out.append(entry)
+    return out
+
+
+def _is_reset(entries: Any) -> bool:
+    """``managedFields: [{}]`` in a write clears them (an empty list does not)."""
+    return isinstance(entries, list) and len(entries) == 1 and entries[0] == {}
+
+
+def _starting_managers(
+    old: dict[str, Any] | None, new: dict[str, Any], subresource: str | None
+) -> dict[ManagerKey, Manager]:
+    """The managers before this write: the request's own managedFields when it sets some
+    (clients may edit them), else the live object's; subresource writes always use live's."""
+    if subresource:
+        return decode_managers(old)
+    requested = (new.get("metadata") or {}).get("managedFields")
+    if _is_reset(requested):
+        return {}
+    from_request = decode_managers(new)
+    return from_request if from_request else decode_managers(old)
+
+
+def _without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
+    if not obj:
+        return {}
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict) and "managedFields" in metadata:
+        obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+    return obj
+
+
+def with_managed_fields(obj: dict[str, Any], managers: dict[ManagerKey, Manager]) -> dict[str, Any]:
+    """A copy of `obj` (top level and metadata) whose managedFields encode `managers`."""
+    metadata = dict(obj.get("metadata") or {})
+    entries = encode_managers(managers)
+    if entries:
+        metadata["managedFields"] = entries
+    else:
+        metadata.pop("managedFields", None)
+    return {**obj, "metadata": metadata}
+
+
+def track_update(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    *,
+    schema: TypeSchema,
+    manager: str,
+    operation: str = "Update",
+    subresource: str | None,
+    now: str,
+) -> dict[str, Any]:
+    """`new` with ``metadata.managedFields`` updated for a non-apply write by `manager`.
+
+    The writer gains every field it added or changed; those fields, and the ones it removed,
+    leave every other manager (Update writes never conflict); managers left with nothing are
+    dropped. A write that changes nothing leaves the entries as they were. The returned dict
+    and its metadata are new; deeper values are shared with `new`.
+    """
+    managers = _starting_managers(old, new, subresource)
+    before = flatten(_without_managed_fields(old), schema)
+    after = flatten(_without_managed_fields(new), schema)
+    added, modified, removed = compare(before, after)
+    changed = added | modified
+    if changed or removed:
+        for other in managers.values():
+            if other.fields:
+                other.fields -= changed
+                other.fields -= removed
+    if changed:
+        me = Manager(manager, operation, str(new.get("apiVersion", "")), subresource or "", now)
+        existing = managers.get(me.key)
+        if existing is not None:
+            existing.fields |= changed
+            existing.time = now
+        else:
+            me.fields = changed
+            managers[me.key] = me
+    return with_managed_fields(new, managers)
