@@ -1,21 +1,235 @@
 """Every rule a RayCluster must satisfy beyond its types, reported all at once.
 
 ``validate_cluster`` returns (problems, warnings). Problems make the cluster unusable; warnings
-are things the user should know (a clamped value, a shortened name, an unsupported KubeRay
-feature rayop can still run without). Rules mirror KubeRay's (reference kuberay.md §5.4) where
-they apply to rayop, plus rayop's own (workload kinds, HPAs, volumes, names).
+are things the user should know (a shortened name, an unsupported KubeRay feature rayop can run
+without). This module holds the structural rules (names, groups, templates, workload kinds,
+HPAs, volumes); ``controller.api.features`` holds the rules about autoscaling, GCS fault
+tolerance and KubeRay features rayop does not support. Rules mirror KubeRay's (reference
+kuberay.md §5.4) where they apply to rayop.
+
+KubeRay's "with autoscaling off, minReplicas and maxReplicas must both be set" cannot be told
+apart from the CRD's defaults (0 and 2147483647) once the API server has stored the object, in
+KubeRay as here, so it is not checked.
 """
 
 from __future__ import annotations
 
-from controller.api.models import RayCluster
+from typing import Any
+
+from controller.api import features, names
+from controller.api.models import HeadGroupSpec, RayCluster, WorkerGroupSpec
 from controller.api.problems import Problem
+from controller.api.rules import Findings, ray_container
 
 __all__ = ["validate_cluster"]
+
+#: rayStartParams that set a node's Ray resources; exclusive with the group's ``resources``.
+_RESOURCE_PARAMS = ("num-cpus", "num-gpus", "memory", "resources")
 
 
 def validate_cluster(cluster: RayCluster) -> tuple[list[Problem], list[Problem]]:
     """(problems, warnings) for a typed, seed-normalized cluster (before derived defaults)."""
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    return problems, warnings
+    findings = Findings()
+    _check_names(cluster, findings)
+    spec = cluster.spec
+    _check_group(spec.head_group_spec, "spec.headGroupSpec", cluster, findings)
+    seen: dict[str, int] = {}
+    for index, group in enumerate(spec.worker_group_specs):
+        path = f"spec.workerGroupSpecs[{index}]"
+        if group.group_name in seen:
+            findings.error(
+                f"{path}.groupName",
+                f"{group.group_name!r} is already the name of "
+                f"spec.workerGroupSpecs[{seen[group.group_name]}]; group names must be unique.",
+            )
+        seen.setdefault(group.group_name, index)
+        _check_group(group, path, cluster, findings)
+        _check_worker_group(group, path, cluster, findings)
+    features.check_features(cluster, findings)
+    return findings.problems, findings.warnings
+
+
+# ------------------------------------------------------------------------------------ names
+def _check_names(cluster: RayCluster, findings: Findings) -> None:
+    name = cluster.metadata.name
+    if not names.is_dns1035_label(name):
+        findings.error(
+            "metadata.name",
+            f"{name!r} must be a DNS label of at most {names.DNS_LABEL_MAX} characters: lower-case "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(it is the ray.io/cluster label the Ray autoscaler selects pods by, and it names "
+            "Services).",
+        )
+        return
+    _warn_if_shortened(
+        findings,
+        "metadata.name",
+        "head StatefulSet",
+        f"{name}-head",
+        names.head_statefulset_name(name),
+        names.STATEFULSET_NAME_MAX,
+    )
+    _warn_if_shortened(
+        findings,
+        "metadata.name",
+        "head Service",
+        f"{name}-head-svc",
+        names.head_service_name(name),
+        names.DNS_LABEL_MAX,
+    )
+    _warn_if_shortened(
+        findings,
+        "metadata.name",
+        "worker Service",
+        f"{name}-workers",
+        names.worker_service_name(name),
+        names.DNS_LABEL_MAX,
+    )
+    for index, group in enumerate(cluster.spec.worker_group_specs):
+        if names.is_dns1123_label(group.group_name):
+            _warn_if_shortened(
+                findings,
+                f"spec.workerGroupSpecs[{index}].groupName",
+                "worker workload",
+                f"{name}-{group.group_name}-worker",
+                names.worker_workload_name(name, group.group_name),
+                names.STATEFULSET_NAME_MAX,
+            )
+    head_service = cluster.spec.head_group_spec.head_service or {}
+    service_meta = head_service.get("metadata")
+    custom = service_meta.get("name") if isinstance(service_meta, dict) else None
+    if custom is not None and not (isinstance(custom, str) and names.is_dns1035_label(custom)):
+        findings.error(
+            "spec.headGroupSpec.headService.metadata.name",
+            f"{custom!r} must be a DNS label of at most {names.DNS_LABEL_MAX} characters starting "
+            "with a letter (it is a Service name, used as given).",
+        )
+
+
+def _warn_if_shortened(
+    findings: Findings, path: str, what: str, full: str, actual: str, limit: int
+) -> None:
+    if actual != full:
+        findings.warn(
+            path,
+            f"the {what} would be named {full!r}, longer than {limit} characters; "
+            f"it is named {actual!r} instead.",
+        )
+
+
+# ------------------------------------------------------------------------------------ groups
+def _check_group(
+    group: HeadGroupSpec | WorkerGroupSpec, path: str, cluster: RayCluster, findings: Findings
+) -> None:
+    """Rules shared by the head group and worker groups."""
+    _check_template(group.template, f"{path}.template", cluster, findings)
+    params = group.ray_start_params
+    if group.resources is not None:
+        clashing = [key for key in _RESOURCE_PARAMS if key in params]
+        if clashing:
+            findings.error(
+                f"{path}.resources",
+                f"cannot be combined with rayStartParams {', '.join(clashing)}: both set the "
+                "node's Ray resources; use one of them.",
+            )
+    if "labels" in params:
+        findings.error(
+            f"{path}.rayStartParams.labels",
+            "is not allowed; set Ray node labels with the group's labels field.",
+        )
+    for key, value in (group.labels or {}).items():
+        if not names.is_label_key(key):
+            findings.error(f"{path}.labels", f"{key!r} is not a valid label key.")
+        if not names.is_label_value(value):
+            findings.error(f"{path}.labels.{key}", f"{value!r} is not a valid label value.")
+    if (
+        group.persistent_volume_claim_retention_policy is not None
+        and not group.volume_claim_templates
+    ):
+        findings.warn(
+            f"{path}.persistentVolumeClaimRetentionPolicy",
+            "has no effect without volumeClaimTemplates.",
+        )
+
+
+def _check_template(
+    template: dict[str, Any], path: str, cluster: RayCluster, findings: Findings
+) -> None:
+    pod_spec = template.get("spec")
+    if not isinstance(pod_spec, dict):
+        findings.error(f"{path}.spec", "must be an object with the pod's containers.")
+        return
+    containers = pod_spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        findings.error(
+            f"{path}.spec.containers",
+            "must list at least one container; the first one is the Ray container.",
+        )
+        return
+    for index, container in enumerate(containers):
+        container_path = f"{path}.spec.containers[{index}]"
+        if not isinstance(container, dict):
+            findings.error(container_path, "must be an object (a container).")
+            continue
+        # The Ray container (index 0) gets a default name; any other must be named.
+        if index > 0 and not container.get("name"):
+            findings.error(f"{container_path}.name", "is required.")
+    first = ray_container(template)
+    if first is not None and not first.get("image") and not cluster.spec.ray_version:
+        findings.error(
+            f"{path}.spec.containers[0].image",
+            "is required when spec.rayVersion is not set (the default image is "
+            "rayproject/ray:<rayVersion>).",
+        )
+
+
+def _check_worker_group(
+    group: WorkerGroupSpec, path: str, cluster: RayCluster, findings: Findings
+) -> None:
+    """Rules that only apply to worker groups."""
+    if not names.is_dns1123_label(group.group_name):
+        findings.error(
+            f"{path}.groupName",
+            f"{group.group_name!r} must be a DNS label: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit (it names the group's objects and is "
+            "the ray.io/group label).",
+        )
+    if group.min_replicas > group.max_replicas:
+        findings.error(
+            f"{path}.minReplicas",
+            f"{group.min_replicas} must not be greater than maxReplicas ({group.max_replicas}).",
+        )
+    autoscaling = cluster.spec.enable_in_tree_autoscaling
+    kind = group.workload_kind or ("Deployment" if autoscaling else "StatefulSet")
+    if group.horizontal_pod_autoscaler is not None:
+        if autoscaling:
+            findings.error(
+                f"{path}.horizontalPodAutoscaler",
+                "cannot be combined with spec.enableInTreeAutoscaling: the Ray autoscaler and "
+                "the HorizontalPodAutoscaler would both set this group's size.",
+            )
+        if group.min_replicas < 1:
+            findings.error(
+                f"{path}.minReplicas",
+                "must be at least 1 with a horizontalPodAutoscaler (a HorizontalPodAutoscaler "
+                "cannot scale to zero).",
+            )
+    if group.volume_claim_templates and kind == "Deployment":
+        reason = (
+            "workloadKind is Deployment"
+            if group.workload_kind
+            else "this group runs as a Deployment because in-tree autoscaling is on (set "
+            "workloadKind: StatefulSet to keep them; scale-down then removes the "
+            "highest-numbered pods rather than the ones the autoscaler chose)"
+        )
+        findings.error(
+            f"{path}.volumeClaimTemplates",
+            f"need a StatefulSet-backed group, but {reason}.",
+        )
+    if group.workload_kind == "StatefulSet" and autoscaling:
+        findings.warn(
+            f"{path}.workloadKind",
+            "is StatefulSet under in-tree autoscaling: a StatefulSet removes its "
+            "highest-numbered pods, so scale-down may remove other pods than the ones the Ray "
+            "autoscaler named in workersToDelete.",
+        )
