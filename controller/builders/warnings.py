@@ -1,0 +1,60 @@
+"""What rayop builds differently from what a manifest asks, said to the user rather than hidden.
+
+The API's validation reports what is wrong with a manifest; these are the places where a valid
+manifest meets a limit of the objects rayop builds, so `rayop render` (and the operator's events)
+can tell the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.api.models import RayCluster
+from controller.api.problems import Problem
+
+__all__ = ["build_warnings"]
+
+
+def build_warnings(cluster: RayCluster) -> list[Problem]:
+    """Every warning about how `cluster`'s children differ from what its spec literally asks."""
+    warnings: list[Problem] = []
+    strategy = cluster.spec.upgrade_strategy
+    if strategy is not None and strategy.type == "None":
+        for index, group in enumerate(cluster.spec.worker_group_specs):
+            if group.workload_kind == "Deployment":
+                warnings.append(
+                    Problem(
+                        f"spec.workerGroupSpecs[{index}].workloadKind",
+                        "a Deployment cannot keep running pods on their old spec, so changes "
+                        "to this group still roll out; use workloadKind: StatefulSet to "
+                        "honour upgradeStrategy.type: None.",
+                    )
+                )
+    head_service = cluster.spec.head_group_spec.head_service or {}
+    custom_name = (head_service.get("metadata") or {}).get("name")
+    if custom_name:
+        warnings.append(
+            Problem(
+                "spec.headGroupSpec.headService.metadata.name",
+                f"rayop names the head Service {cluster.metadata.name}-head-svc (shortened if "
+                f"too long); the name {custom_name!r} is not used.",
+            )
+        )
+    for container_path, template in _templates(cluster):
+        if (template.get("spec") or {}).get("restartPolicy") not in (None, "Always"):
+            warnings.append(
+                Problem(
+                    f"{container_path}.spec.restartPolicy",
+                    "StatefulSets and Deployments run pods with restartPolicy Always; "
+                    "the Ray container is restarted in place instead.",
+                )
+            )
+    return warnings
+
+
+def _templates(cluster: RayCluster) -> list[tuple[str, dict[str, Any]]]:
+    spec = cluster.spec
+    result = [("spec.headGroupSpec.template", spec.head_group_spec.template)]
+    for index, group in enumerate(spec.worker_group_specs):
+        result.append((f"spec.workerGroupSpecs[{index}].template", group.template))
+    return result
