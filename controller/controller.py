@@ -1,0 +1,445 @@
+"""The RayCluster controller: sample-controller's shape on asyncio.
+
+Wiring happens in the constructor (informer handlers enqueue the owning RayCluster's key);
+:meth:`RayClusterController.run` waits for the caches and runs ``concurrency`` workers; each
+worker loops in :meth:`_process_next_item`, the only code that speaks the queue protocol;
+:meth:`reconcile` takes a key, reads only the caches, and makes the cluster match the spec.
+
+The queue protocol (client-go's, and controller-runtime's outcome contract), in one place,
+:meth:`_finish`:
+
+- ``get()`` hands a key to exactly one worker; the worker must call ``done(key)``. A key
+  added while it is being reconciled is handed out again after ``done``, so one RayCluster is
+  never reconciled by two workers at once and no change is missed.
+- reconcile raised :class:`TerminalError` → ``forget`` (no retry until the object changes).
+- reconcile raised anything else → ``add_rate_limited`` (5 ms doubling per failure, up to
+  1000 s, and an overall 10 qps bucket): transient API failures retry, a broken RayCluster
+  backs off without delaying the others.
+- ``Result(requeue_after=s)`` → ``forget`` then ``add_after(s)``.
+- success → ``forget`` (its failure count starts over).
+
+NEVER modify objects from the caches: they are shared with every other reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from controller.api import parse_raycluster
+from controller.builders import BuildConfig, build_children
+from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
+from controller.diff import needs_apply, stamp
+from controller.events import EventRecorder, rfc3339
+from controller.kube import Conflict, KubeClient, KubeError
+from controller.metrics import ControllerMetrics
+from controller.shape import shape_of
+from controller.status import compute_status, failed_status, pod_facts
+from informers import wait_for_cache_sync
+from workqueue import RateLimitingQueue, ShutDown
+
+__all__ = ["ClusterKey", "RayClusterController", "Result", "TerminalError"]
+
+log = structlog.get_logger(__name__)
+
+RAYCLUSTER_API_VERSION = "ray.io/v1"
+
+
+class ClusterKey(NamedTuple):
+    """The workqueue item: one RayCluster by namespace and name."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a successful reconcile asks of the queue: nothing, or a look again later."""
+
+    requeue_after: float | None = None
+
+
+class TerminalError(Exception):
+    """A failure retrying cannot fix; the key is dropped until its object changes."""
+
+
+class RayClusterController:
+    """Keeps every RayCluster's children, pods and status equal to its spec."""
+
+    name = "raycluster"
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        caches: Caches,
+        recorder: EventRecorder,
+        registry: CollectorRegistry,
+        concurrency: int = 8,
+        build_config: BuildConfig | None = None,
+        reconcile_timeout: float = 60.0,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.client = client
+        self.caches = caches
+        self.recorder = recorder
+        self.concurrency = concurrency
+        self.build_config = build_config or BuildConfig()
+        self.reconcile_timeout = reconcile_timeout
+        self.clock = clock
+        self.queue: RateLimitingQueue[ClusterKey] = RateLimitingQueue(
+            name=self.name, registry=registry
+        )
+        self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
+        self.ready = asyncio.Event()
+        self._stopping = False
+        self._ids = itertools.count(1)
+        caches.watch(
+            on_cluster=self._enqueue_cluster, on_child=self._enqueue_owner, on_pod=self._enqueue_pod
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, *, sync_timeout: float = 120.0) -> None:
+        """Wait for the caches, then reconcile with ``concurrency`` workers until stopped.
+
+        The informers must be running (the caller owns them). Returns after :meth:`stop`
+        once the in-flight reconciles finished.
+        """
+        if not await wait_for_cache_sync(*self.caches.all(), timeout=sync_timeout):
+            raise RuntimeError(f"caches did not sync within {sync_timeout} s")
+        log.info("caches synced; starting workers", workers=self.concurrency)
+        self.ready.set()
+        async with asyncio.TaskGroup() as group:
+            for index in range(self.concurrency):
+                group.create_task(self._run_worker(), name=f"{self.name}-worker-{index}")
+        log.info("workers stopped")
+
+    def stop(self) -> None:
+        """Stop taking work: workers finish their current reconcile and exit."""
+        self._stopping = True
+        self.queue.shut_down()
+
+    async def _run_worker(self) -> None:
+        while await self._process_next_item():
+            pass
+
+    async def _process_next_item(self) -> bool:
+        try:
+            key = await self.queue.get()
+        except ShutDown:
+            return False
+        try:
+            if self._stopping:
+                return False
+            gauge = self.metrics.active_workers.labels(controller=self.name)
+            gauge.inc()
+            started = asyncio.get_running_loop().time()
+            try:
+                result = await self._reconcile_with_context(key)
+            except Exception as exc:  # every failure is an outcome for the queue
+                self._finish(key, None, exc, started)
+            else:
+                self._finish(key, result, None, started)
+            finally:
+                gauge.dec()
+        finally:
+            self.queue.done(key)
+        return True
+
+    def _finish(
+        self, key: ClusterKey, result: Result | None, error: Exception | None, started: float
+    ) -> None:
+        """Map a reconcile outcome to queue operations and metrics (the only place that does)."""
+        seconds = asyncio.get_running_loop().time() - started
+        if isinstance(error, TerminalError):
+            self.queue.forget(key)
+            self.metrics.terminal_errors.labels(controller=self.name).inc()
+            self.metrics.finished("error", seconds)
+            log.error("reconcile failed permanently", raycluster=str(key), error=str(error))
+        elif error is not None:
+            self.queue.add_rate_limited(key)
+            self.metrics.finished("error", seconds)
+            log.warning(
+                "reconcile failed; will retry",
+                raycluster=str(key),
+                error=str(error) or type(error).__name__,
+                retries=self.queue.num_requeues(key),
+            )
+        elif result is not None and result.requeue_after:
+            self.queue.forget(key)
+            self.queue.add_after(key, result.requeue_after)
+            self.metrics.finished("requeue_after", seconds)
+        else:
+            self.queue.forget(key)
+            self.metrics.finished("success", seconds)
+
+    async def _reconcile_with_context(self, key: ClusterKey) -> Result:
+        reconcile_id = f"{next(self._ids):06x}"
+        with structlog.contextvars.bound_contextvars(
+            raycluster=str(key), reconcile_id=reconcile_id
+        ):
+            async with asyncio.timeout(self.reconcile_timeout):
+                return await self.reconcile(key)
+
+    # ------------------------------------------------------------------ event handlers
+
+    def _enqueue_cluster(self, obj: Any) -> None:
+        meta = _unwrap(obj).get("metadata") or {}
+        self.queue.add(ClusterKey(meta.get("namespace", ""), meta.get("name", "")))
+
+    def _enqueue_owner(self, obj: Any) -> None:
+        """A child changed: reconcile the RayCluster that controls it."""
+        obj = _unwrap(obj)
+        owner = owner_cluster(obj)
+        if owner:
+            self.queue.add(ClusterKey(obj["metadata"].get("namespace", ""), owner))
+
+    def _enqueue_pod(self, obj: Any) -> None:
+        """A Ray pod changed: reconcile the RayCluster named by its ``ray.io/cluster`` label."""
+        meta = _unwrap(obj).get("metadata") or {}
+        cluster = (meta.get("labels") or {}).get("ray.io/cluster")
+        if cluster:
+            self.queue.add(ClusterKey(meta.get("namespace", ""), cluster))
+
+    def enqueue_all(self) -> None:
+        """Queue every cached RayCluster (a forced resync)."""
+        for obj in self.caches.list_clusters():
+            self._enqueue_cluster(obj)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, key: ClusterKey) -> Result:
+        """Make the RayCluster ``key`` true: children applied, strays deleted, status written."""
+        obj = self.caches.get_cluster(key.namespace, key.name)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return Result()  # gone or going: the garbage collector removes the children
+        involved = _involved(obj)
+        # List items carry no apiVersion/kind; the informer watches ray.io/v1.
+        parsed = parse_raycluster(
+            {**obj, "apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster"}
+        )
+        if parsed.cluster is None:
+            await self._report_invalid(obj, involved, [str(p) for p in parsed.problems])
+            return Result()
+        cluster = parsed.cluster
+        first_look = (obj.get("status") or {}).get(
+            "observedGeneration"
+        ) != cluster.metadata.generation
+        if first_look:
+            for warning in parsed.warnings:
+                self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
+
+        desired = {
+            _child_key(child): stamp(child)
+            for child in build_children(cluster, config=self.build_config)
+        }
+        observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
+        errors = await self._apply_children(involved, desired, observed)
+        errors += await self._delete_strays(involved, desired, observed)
+        pods = self.caches.pods_of(key.namespace, key.name)
+        errors += await self._delete_dead_pods(involved, pods)
+
+        status = compute_status(
+            shape_of(cluster, hpa_replicas=_hpa_replicas(desired, observed)),
+            pods=[pod_facts(p) for p in pods],
+            head_service=_head_service(desired, observed),
+            previous=obj.get("status"),
+            now=rfc3339(self.clock()),
+            apply_error="; ".join(str(e) for e in errors)[:1024],
+        )
+        if status != (obj.get("status") or {}):
+            await self._apply_status(obj, status)
+        if errors:
+            raise errors[0]
+        return Result()
+
+    async def _apply_children(
+        self,
+        involved: Mapping[str, Any],
+        desired: Mapping[ChildKey, dict[str, Any]],
+        observed: Mapping[ChildKey, Mapping[str, Any]],
+    ) -> list[KubeError]:
+        errors: list[KubeError] = []
+        for key, want in desired.items():
+            have = observed.get(key)
+            if not needs_apply(want, have):
+                continue
+            verb = "Created" if have is None else "Updated"
+            try:
+                await self.client.apply(want)
+            except KubeError as exc:
+                errors.append(exc)
+                log.warning("apply failed", kind=key.kind, name=key.name, error=exc.message)
+                self.recorder.warning(
+                    involved, f"FailedToApply{key.kind}", f"{key.kind} {key.name}: {exc.message}"
+                )
+                continue
+            log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
+            self.recorder.normal(involved, f"{verb}{key.kind}", f"{verb} {key.kind} {key.name}")
+        return errors
+
+    async def _delete_strays(
+        self,
+        involved: Mapping[str, Any],
+        desired: Mapping[ChildKey, Any],
+        observed: Mapping[ChildKey, Mapping[str, Any]],
+    ) -> list[KubeError]:
+        """Delete children this RayCluster no longer wants (a removed group, a disabled HPA)."""
+        errors: list[KubeError] = []
+        for key, have in observed.items():
+            if key in desired or (have.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            kind = CHILD_KIND_BY_NAME[key.kind]
+            meta = have["metadata"]
+            try:
+                deleted = await self.client.delete(
+                    kind.api_version, kind.kind, meta["namespace"], key.name, uid=meta.get("uid")
+                )
+            except Conflict:
+                continue  # a successor with the same name exists; the next reconcile decides
+            except KubeError as exc:
+                errors.append(exc)
+                continue
+            if deleted:
+                log.info("deleted", kind=key.kind, name=key.name)
+                self.recorder.normal(
+                    involved,
+                    f"Deleted{key.kind}",
+                    f"Deleted {key.kind} {key.name}: no longer in the spec",
+                )
+        return errors
+
+    async def _delete_dead_pods(
+        self, involved: Mapping[str, Any], pods: list[Mapping[str, Any]]
+    ) -> list[KubeError]:
+        """Delete Ray pods that will never run again so their workload replaces them."""
+        errors: list[KubeError] = []
+        for pod in pods:
+            why = _dead_reason(pod)
+            if not why:
+                continue
+            meta = pod["metadata"]
+            try:
+                deleted = await self.client.delete(
+                    "v1", "Pod", meta["namespace"], meta["name"], uid=meta.get("uid")
+                )
+            except Conflict:
+                continue
+            except KubeError as exc:
+                errors.append(exc)
+                continue
+            if deleted:
+                log.info("deleted dead pod", pod=meta["name"], why=why)
+                self.recorder.normal(
+                    involved, "DeletedPod", f"Deleted pod {meta['name']} ({why}) so it is replaced"
+                )
+        return errors
+
+    async def _report_invalid(
+        self, obj: Mapping[str, Any], involved: Mapping[str, Any], problems: list[str]
+    ) -> None:
+        """Invalid spec: status failed and a Warning event, once per change (never a hot loop)."""
+        meta = obj["metadata"]
+        message = "; ".join(problems) or "the spec is invalid"
+        status = failed_status(
+            generation=int(meta.get("generation") or 0),
+            message=message,
+            previous=obj.get("status"),
+            now=rfc3339(self.clock()),
+        )
+        if status == (obj.get("status") or {}):
+            return
+        log.warning("invalid spec", problems=problems)
+        await self._apply_status(obj, status)
+        self.recorder.warning(
+            involved,
+            "InvalidRayClusterSpec",
+            f"The RayCluster spec is invalid {meta.get('namespace')}/{meta.get('name')}: {message}",
+        )
+
+    async def _apply_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        body = {
+            "apiVersion": RAYCLUSTER_API_VERSION,
+            "kind": "RayCluster",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "status": status,
+        }
+        await self.client.apply(body, subresource="status")
+        log.info("status applied", state=status.get("state", ""), reason=status.get("reason", ""))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _unwrap(obj: Any) -> Mapping[str, Any]:
+    """The object itself, or the last known state inside a DeletedFinalStateUnknown tombstone."""
+    if isinstance(obj, Mapping):
+        return obj
+    inner = getattr(obj, "obj", None)
+    return inner if isinstance(inner, Mapping) else {}
+
+
+def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:
+    # List items carry no apiVersion/kind, so the reference is built, not copied.
+    return {"apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster", "metadata": obj["metadata"]}
+
+
+def _child_key(obj: Mapping[str, Any]) -> ChildKey:
+    return ChildKey(str(obj["kind"]), str(obj["metadata"]["name"]))
+
+
+def _dead_reason(pod: Mapping[str, Any]) -> str:
+    """Why ``pod`` should be deleted ("" if it should not): KubeRay's ``shouldDeletePod``."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return ""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase in ("Failed", "Succeeded"):
+        return str(status.get("reason") or phase)
+    if phase == "Running" and (pod.get("spec") or {}).get("restartPolicy") == "Never":
+        containers = (pod.get("spec") or {}).get("containers") or []
+        ray = containers[0].get("name") if containers else None
+        for cs in status.get("containerStatuses") or []:
+            if cs.get("name") == ray and (cs.get("state") or {}).get("terminated"):
+                return "Ray container terminated and restartPolicy is Never"
+    return ""
+
+
+def _head_service(
+    desired: Mapping[ChildKey, Mapping[str, Any]], observed: Mapping[ChildKey, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    for key, obj in desired.items():
+        selector = (obj.get("spec") or {}).get("selector") or {}
+        if key.kind == "Service" and selector.get("ray.io/node-type") == "head":
+            return observed.get(key)
+    return None
+
+
+def _hpa_replicas(
+    desired: Mapping[ChildKey, Mapping[str, Any]], observed: Mapping[ChildKey, Mapping[str, Any]]
+) -> dict[str, int]:
+    """Observed replicas of workloads whose replicas rayop leaves to an HPA, by group."""
+    found: dict[str, int] = {}
+    for key, obj in desired.items():
+        spec = obj.get("spec") or {}
+        if key.kind not in ("StatefulSet", "Deployment") or "replicas" in spec:
+            continue
+        group = ((spec.get("selector") or {}).get("matchLabels") or {}).get("ray.io/group")
+        have = observed.get(key)
+        if group and have is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                found[group] = int((have.get("spec") or {}).get("replicas", 0))
+    return found
