@@ -123,6 +123,7 @@ class TypeSchema:
         "patch_merge_key",
         "patch_strategy",
         "preserve_unknown_fields",
+        "required",
         "type",
     )
 
@@ -148,6 +149,8 @@ class TypeSchema:
         self.preserve_unknown_fields: bool = bool(raw.get("x-kubernetes-preserve-unknown-fields"))
         self.embedded_resource: bool = bool(raw.get("x-kubernetes-embedded-resource"))
         self.default: object = raw.get("default")
+        #: Names of required properties (in Go types: fields serialized even when empty).
+        self.required: frozenset[str] = frozenset(raw.get("required") or ())
         #: How server-side apply treats this list: "atomic", "set" or "map". An explicit marker
         #: wins; built-in types without one fall back to the patch strategy (``merge`` with a
         #: merge key is a map keyed by it, ``merge`` on scalars is a set), as the real server
@@ -251,6 +254,16 @@ class TypeSchema:
     def is_atomic_map(self) -> bool:
         """Whether an object here is replaced and owned as a whole (``map-type: atomic``)."""
         return self.map_type == "atomic"
+
+    @property
+    def is_granular_map(self) -> bool:
+        """Whether this is a map of arbitrary keys (``additionalProperties``, not a struct)."""
+        return (
+            self.type == "object"
+            and not self.properties
+            and self._raw.get("additionalProperties") is not None
+            and not self.is_atomic_map
+        )
 
     @property
     def is_untyped(self) -> bool:

@@ -89,22 +89,32 @@ def item_element(item: Any, schema: TypeSchema) -> str:
     return "v:" + _dumps(item)
 
 
-def flatten(obj: Mapping[str, Any], schema: TypeSchema) -> dict[FieldPath, Any]:
+def flatten(
+    obj: Mapping[str, Any], schema: TypeSchema, *, containers: bool = False
+) -> dict[FieldPath, Any]:
     """Every path `obj` sets, mapped to its leaf value (`NODE` for owned containers).
 
     The keys are the object's field set as structured-merge-diff's ``ToFieldSet`` computes it,
     minus the fields the real server never records (apiVersion, kind, metadata.name, ...).
+
+    With `containers`, optional maps (labels, annotations) and merged lists (finalizers, env,
+    ports) are recorded as nodes too. That is what an Update's comparison sees on the real
+    server: such fields are absent from the Go zero value, so adding one adds the node itself
+    and the writer owns it (``f:labels: {".": {}, ...}``), while required lists such as
+    ``containers`` always exist and are not added.
     """
     out: dict[FieldPath, Any] = {}
-    _walk_map(obj, schema, (), out)
+    _walk_map(obj, schema, (), out, containers)
     for path in _STRIPPED:
         out.pop(path, None)
     return out
 
 
-def _walk(value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any]) -> None:
+def _walk(
+    value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any], containers: bool
+) -> None:
     if isinstance(value, dict) and schema.type in ("object", None) and not schema.is_atomic_map:
-        _walk_map(value, schema, path, out)
+        _walk_map(value, schema, path, out, containers)
     elif isinstance(value, list) and schema.type == "array":
         kind = schema.effective_list_type
         if kind == "atomic":
@@ -115,7 +125,7 @@ def _walk(value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, 
             child = (*path, item_element(item, schema))
             if kind == "map" and isinstance(item, dict):
                 out[child] = NODE
-                _walk_map(item, items, child, out)
+                _walk_map(item, items, child, out, containers)
             else:
                 out[child] = item
     else:
@@ -123,7 +133,11 @@ def _walk(value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, 
 
 
 def _walk_map(
-    value: Mapping[str, Any], schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any]
+    value: Mapping[str, Any],
+    schema: TypeSchema,
+    path: FieldPath,
+    out: dict[FieldPath, Any],
+    containers: bool,
 ) -> None:
     for key, child_value in value.items():
         child = (*path, "f:" + key)
@@ -134,14 +148,24 @@ def _walk_map(
                 # Map entries that are not struct fields are owned themselves, not only
                 # their contents (structured-merge-diff's visitMapItems).
                 out[child] = NODE
-                _walk_map(child_value, sub, child, out)
+                _walk_map(child_value, sub, child, out, containers)
                 continue
         else:
             sub = declared
+            if (
+                containers
+                and child_value
+                and key not in schema.required
+                and (
+                    sub.is_granular_map
+                    or (sub.type == "array" and sub.effective_list_type != "atomic")
+                )
+            ):
+                out[child] = NODE
         if child_value is None or (isinstance(child_value, dict) and not child_value):
             out[child] = child_value
         else:
-            _walk(child_value, sub, child, out)
+            _walk(child_value, sub, child, out, containers)
 
 
 def compare(

@@ -149,8 +149,8 @@ def track_update(
     and its metadata are new; deeper values are shared with `new`.
     """
     managers = _starting_managers(old, new, subresource)
-    before = flatten(_without_managed_fields(old), schema)
-    after = flatten(_without_managed_fields(new), schema)
+    before = flatten(_without_managed_fields(old), schema, containers=True)
+    after = flatten(_without_managed_fields(new), schema, containers=True)
     added, modified, removed = compare(before, after)
     changed = added | modified
     if changed or removed:
