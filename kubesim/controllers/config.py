@@ -55,6 +55,7 @@ class WorkloadsConfig:
     hpa_downscale_stabilization: float = _opt(
         300.0, "default scale-down stabilization window when an HPA sets no behavior"
     )
+    record_events: bool = _opt(True, "write Events from controllers, scheduler and kubelet")
     pod_cidr: str = _opt("10.244.0.0/16", "pod IPs are allocated from this range")
     node_cidr: str = _opt("10.0.0.0/24", "node internal IPs are allocated from this range")
 
@@ -116,9 +117,21 @@ class WorkloadsConfig:
             raise ValueError(f"WorkloadsConfig.nodes: must be >= 0, got {self.nodes}")
 
 
-def _arg_type(annotation: object) -> type:
+def _parse_bool(text: str) -> bool:
+    """`true`/`false` (and 1/0, yes/no) for boolean flags."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _arg_type(annotation: object) -> Any:
     """The argparse converter for a field annotation (annotations are strings here)."""
     text = str(annotation)
+    if text.startswith("bool"):
+        return _parse_bool
     if text.startswith("int"):
         return int
     if text.startswith("float"):

@@ -1,25 +1,209 @@
-"""`Workloads`: starts and owns every simulated controller, the scheduler and the kubelet."""
+"""`Workloads`: starts and owns every simulated controller, the scheduler, the nodes and kubelets.
+
+Wiring only: shared caches (one subscription per resource, indexed by owner and node), one
+`Kubelet` per node, and the typed chaos methods, which `chaos(action, params)` dispatches to for
+the admin endpoint and CLI.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
+
+from kubesim.controllers.api import ClusterAPI, StatusError
+from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
+from kubesim.controllers.podutil import ObjectKey, key_of
+from kubesim.controllers.scheduler import Scheduler
+from kubesim.controllers.store import Cache
+
+# Imported as a module: kubesim.kubelet imports kubesim.controllers' submodules, so a
+# from-import of its names here could see a partially initialised module.
+from kubesim.kubelet import agent as _agent
+from kubesim.kubelet import nodes as _nodes
+from kubesim.kubelet import simulated as _simulated
 
 __all__ = ["Workloads"]
 
+log = structlog.get_logger(__name__)
+
 
 class Workloads:
-    """Every workload component of kubesim (skeleton: the components land in later commits)."""
+    """Every workload component of kubesim, running in-process against one `Cluster`."""
 
-    def __init__(self, cluster: Any, config: WorkloadsConfig | None = None) -> None:
+    def __init__(self, cluster: ClusterAPI, config: WorkloadsConfig | None = None) -> None:
         self.cluster = cluster
         self.config = config or WorkloadsConfig()
+        self.clock = Clock()
+        self.faults = _simulated.Faults()
+        self.pods = Cache(cluster, "pods", by_node=True)
+        self.nodes = Cache(cluster, "nodes")
+        self.kubelets: dict[str, _agent.Kubelet] = {}
+        self.scheduler = Scheduler(
+            cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._task_group: asyncio.TaskGroup | None = None
+        self.pods.add_handler(self._route_pod)
+        self.nodes.add_handler(self._on_node)
+        self._runners: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("scheduler", self.scheduler.run)
+        ]
+        self.started = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        """Run every controller and the kubelet until cancelled."""
-        await asyncio.Event().wait()
+        """Register the nodes, then run every controller and kubelet until cancelled."""
+        self.clock.monotonic()
+        self.clock.now()
+        for cache in (self.nodes, self.pods):
+            cache.start()
+        self._register_nodes()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._task_group = group
+                for name, runner in self._runners:
+                    group.create_task(self._guard(name, runner), name=f"kubesim-{name}")
+                for kubelet in list(self.kubelets.values()):
+                    self._start_kubelet(kubelet)
+                self.started.set()
+        finally:
+            self._task_group = None
+            for cache in (self.nodes, self.pods):
+                cache.stop()
+
+    async def _guard(self, name: str, runner: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await runner()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("workload_component_crashed", component=name)
+            raise
+
+    def _start_kubelet(self, kubelet: _agent.Kubelet) -> None:
+        if self._task_group is None or kubelet.name in self._tasks:
+            return
+        task = self._task_group.create_task(
+            self._guard(f"kubelet-{kubelet.name}", kubelet.run),
+            name=f"kubesim-kubelet-{kubelet.name}",
+        )
+        self._tasks[kubelet.name] = task
+        for pod in self.pods.on_node(kubelet.name):
+            kubelet.queue.add(key_of(pod))
+
+    def _register_nodes(self) -> None:
+        now = self.clock.rfc3339()
+        for index in range(self.config.nodes):
+            obj = _nodes.node_object(self.config, index, now=now)
+            name = obj["metadata"]["name"]
+            if self.nodes.get(ObjectKey("", name)) is None:
+                try:
+                    created = self.cluster.create(
+                        self.nodes.resource, None, obj, user=f"system:node:{name}"
+                    )
+                    if created.get("status") != obj["status"]:
+                        self.cluster.update(
+                            self.nodes.resource,
+                            None,
+                            name,
+                            {**created, "status": obj["status"]},
+                            user=f"system:node:{name}",
+                            subresource="status",
+                        )
+                except StatusError as exc:
+                    if exc.code != 409:
+                        raise
+            self.kubelets[name] = _agent.Kubelet(
+                cluster=self.cluster,
+                config=self.config,
+                clock=self.clock,
+                index=index,
+                name=name,
+                pods=self.pods,
+                faults=self.faults,
+            )
+
+    # ------------------------------------------------------------------ routing
+
+    def _route_pod(self, event: str, old: dict[str, Any] | None, pod: dict[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            return
+        kubelet = self.kubelets.get(node)
+        if kubelet is not None:
+            kubelet.queue.add(key_of(pod))
+        elif event != "DELETED" and self.nodes.get(ObjectKey("", node)) is None:
+            # Bound to a node that does not exist: the pod garbage collector's job.
+            asyncio.get_running_loop().call_soon(self._collect_orphan, key_of(pod))
+
+    def _on_node(self, event: str, old: dict[str, Any] | None, node: dict[str, Any]) -> None:
+        if event != "DELETED":
+            return
+        name = node["metadata"]["name"]
+        kubelet = self.kubelets.pop(name, None)
+        task = self._tasks.pop(name, None)
+        if kubelet is not None:
+            kubelet.stop()
+        if task is not None:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        for pod in self.pods.on_node(name):
+            loop.call_soon(self._collect_orphan, key_of(pod))
+
+    def _collect_orphan(self, key: ObjectKey) -> None:
+        """PodGC: a pod bound to a vanished node is marked Failed, then force-deleted."""
+        pod = self.pods.get(key)
+        if pod is None:
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node or self.nodes.get(ObjectKey("", node)) is not None:
+            return
+        user = "system:serviceaccount:kube-system:pod-garbage-collector"
+        status = dict(pod.get("status") or {})
+        if status.get("phase") not in ("Succeeded", "Failed"):
+            now = self.clock.rfc3339()
+            conditions = [
+                c for c in status.get("conditions") or () if c.get("type") != "DisruptionTarget"
+            ]
+            conditions.append(
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "DeletionByPodGC",
+                    "message": "PodGC: node no longer exists",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": now,
+                }
+            )
+            status.update(phase="Failed", conditions=conditions)
+            body = {"metadata": {"name": key.name, "namespace": key.namespace}, "status": status}
+            try:
+                self.cluster.update(
+                    self.pods.resource,
+                    key.namespace,
+                    key.name,
+                    body,
+                    user=user,
+                    subresource="status",
+                    owned=True,
+                )
+            except StatusError as exc:
+                if exc.code != 404:
+                    raise
+        try:
+            self.cluster.delete(
+                self.pods.resource, key.namespace, key.name, user=user, grace_period_seconds=0
+            )
+        except StatusError as exc:
+            if exc.code != 404:
+                raise
+
+    # ------------------------------------------------------------------ chaos
 
     def chaos(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Dispatch one chaos action from the admin endpoint; returns a JSON-able result."""
