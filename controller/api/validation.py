@@ -95,15 +95,6 @@ def _check_names(cluster: RayCluster, findings: Findings) -> None:
                 names.worker_workload_name(name, group.group_name),
                 names.STATEFULSET_NAME_MAX,
             )
-    head_service = cluster.spec.head_group_spec.head_service or {}
-    service_meta = head_service.get("metadata")
-    custom = service_meta.get("name") if isinstance(service_meta, dict) else None
-    if custom is not None and not (isinstance(custom, str) and names.is_dns1035_label(custom)):
-        findings.error(
-            "spec.headGroupSpec.headService.metadata.name",
-            f"{custom!r} must be a DNS label of at most {names.DNS_LABEL_MAX} characters starting "
-            "with a letter (it is a Service name, used as given).",
-        )
 
 
 def _warn_if_shortened(
