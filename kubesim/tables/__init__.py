@@ -43,7 +43,12 @@ __all__ = [
 
 #: What a CRD version without additionalPrinterColumns shows besides its name.
 DEFAULT_CRD_COLUMNS: tuple[Column, ...] = (
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Age",
+        "type": "date",
+        "description": CREATED_DOC,
+        "jsonPath": ".metadata.creationTimestamp",
+    },
 )
 
 
