@@ -29,6 +29,7 @@ from kubesim.patching.fieldsets import (
     compare,
     flatten,
     item_element,
+    path_sort_key,
     path_string,
     prefixes,
 )
@@ -92,7 +93,7 @@ def server_side_apply(
 
     stale = last - me.fields
     if stale:
-        _prune(merged, schema, stale, managers.values())
+        _prune(merged, config, schema, stale, managers.values())
 
     added, modified, removed = compare(flatten(base, schema), flatten(merged, schema))
     changed = added | modified
@@ -105,7 +106,11 @@ def server_side_apply(
             conflicts.append((other, overlap))
     if conflicts and not force:
         raise ApplyConflict(
-            [(m.identity(), path_string(p)) for m, paths in conflicts for p in sorted(paths)]
+            [
+                (m.identity(), path_string(p))
+                for m, paths in conflicts
+                for p in sorted(paths, key=path_sort_key)
+            ]
         )
     for other, overlap in conflicts:
         other.fields -= overlap
@@ -199,14 +204,24 @@ def _merge_list(live: list[Any], config: list[Any], schema: TypeSchema) -> list[
 
 def _prune(
     merged: dict[str, Any],
+    config: dict[str, Any],
     schema: TypeSchema,
     stale: set[FieldPath],
     managers: Any,
 ) -> None:
-    """Remove, in place, stale paths (and emptied ancestors) that no manager still owns."""
+    """Remove, in place, stale paths (and emptied ancestors) that no manager still owns.
+
+    An ancestor the configuration still mentions stays even when nothing in it is owned
+    (``finalizers: []`` keeps an empty list rather than flapping between applies).
+    """
     owned = prefixes(p for m in managers for p in m.fields)
     candidates = sorted(
-        (p for p in prefixes(stale) if p not in owned and p not in _PROTECTED), key=len
+        (
+            p
+            for p in prefixes(stale)
+            if p not in owned and p not in _PROTECTED and not _locate(config, schema, p)
+        ),
+        key=len,
     )
     removed: list[FieldPath] = []
     for path in candidates:
@@ -216,7 +231,14 @@ def _prune(
             removed.append(path)
 
 
-def _remove_path(obj: dict[str, Any], schema: TypeSchema, path: FieldPath) -> bool:
+def _locate(obj: dict[str, Any], schema: TypeSchema, path: FieldPath) -> bool:
+    """Whether `path` exists in `obj`."""
+    return _remove_path(obj, schema, path, remove=False)
+
+
+def _remove_path(
+    obj: dict[str, Any], schema: TypeSchema, path: FieldPath, *, remove: bool = True
+) -> bool:
     node: Any = obj
     sub = schema
     for depth, element in enumerate(path):
@@ -228,7 +250,8 @@ def _remove_path(obj: dict[str, Any], schema: TypeSchema, path: FieldPath) -> bo
             if name not in node:
                 return False
             if last:
-                del node[name]
+                if remove:
+                    del node[name]
                 return True
             node, sub = node[name], sub.member(name)
             continue
@@ -238,7 +261,8 @@ def _remove_path(obj: dict[str, Any], schema: TypeSchema, path: FieldPath) -> bo
         if position is None:
             return False
         if last:
-            del node[position]
+            if remove:
+                del node[position]
             return True
         node, sub = node[position], sub.items or UNTYPED
     return False

@@ -6,6 +6,7 @@ ApplyConflict   a server-side apply that would change fields another manager own
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,7 +74,8 @@ class ApplyConflict(Exception):
     """
 
     def __init__(self, conflicts: Sequence[tuple[dict[str, str], str]]) -> None:
-        ordered = sorted(conflicts, key=lambda item: (_manager_sort_key(item[0]), item[1]))
+        # Paths arrive in field-set order per manager; the sort is stable.
+        ordered = sorted(conflicts, key=lambda item: _manager_sort_key(item[0]))
         self.conflicts: list[tuple[str, str]] = [(m["manager"], path) for m, path in ordered]
         self.causes: list[dict[str, str]] = [
             {
@@ -90,11 +92,13 @@ class ApplyConflict(Exception):
 
 
 def _manager_sort_key(manager: dict[str, str]) -> str:
-    # The real server sorts managers by their identifier, a JSON object whose first member
-    # is the manager name; sorting by the printed name then operation matches it.
-    return "\x00".join(
-        (manager["manager"], manager.get("operation", ""), manager.get("apiVersion", ""))
-    )
+    # The real server sorts managers by their identifier: the JSON of the entry without
+    # fieldsType, fieldsV1 and time, in ManagedFieldsEntry's field order.
+    parts = [f'"manager":{json.dumps(manager["manager"])}']
+    for name in ("operation", "apiVersion", "subresource"):
+        if manager.get(name):
+            parts.append(f'"{name}":{json.dumps(manager[name])}')
+    return "{" + ",".join(parts) + "}"
 
 
 def _conflict_message(conflicts: Sequence[tuple[dict[str, str], str]]) -> str:
@@ -105,7 +109,7 @@ def _conflict_message(conflicts: Sequence[tuple[dict[str, str], str]]) -> str:
     last: dict[str, str] | None = None
     for manager, path in conflicts:
         if manager != last:
-            lines.append(f"conflicts with {_print_manager(manager)}")
+            lines.append(f"conflicts with {_print_manager(manager)}:")
             last = manager
         lines.append(f"- {path}")
     return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)

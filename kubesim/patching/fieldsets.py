@@ -30,6 +30,7 @@ __all__ = [
     "flatten",
     "from_fields_v1",
     "item_element",
+    "path_sort_key",
     "path_string",
     "prefixes",
     "to_fields_v1",
@@ -207,6 +208,11 @@ def _element_order(element: str) -> tuple[int, Any]:
     if kind == 3:
         return kind, int(element[2:]) if element[2:].isdigit() else 0
     return kind, element[2:]
+
+
+def path_sort_key(path: FieldPath) -> tuple[tuple[int, Any], ...]:
+    """Sort key putting paths in structured-merge-diff's set order (fields, keys, values, indexes)."""
+    return tuple(_element_order(element) for element in path)
 
 
 def to_fields_v1(paths: Iterable[FieldPath]) -> dict[str, Any]:

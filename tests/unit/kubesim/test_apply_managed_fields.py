@@ -1,0 +1,202 @@
+"""managedFields after non-apply writes (create, update, patch) and FieldsV1 encoding."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubesim.patching import track_update
+from kubesim.patching.fieldsets import flatten, from_fields_v1, path_string, to_fields_v1
+from kubesim.schemas import TypeSchema, builtin_schema
+
+T0 = "2026-11-25T17:00:00Z"
+T1 = "2026-11-25T17:00:01Z"
+T2 = "2026-11-25T17:00:02Z"
+
+
+def _schema() -> TypeSchema:
+    schema = builtin_schema("v1", "Pod")
+    assert schema is not None
+    return schema
+
+
+POD = _schema()
+
+
+def _pod() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "p",
+            "namespace": "default",
+            "uid": "u1",
+            "resourceVersion": "5",
+            "labels": {"app": "a"},
+        },
+        "spec": {
+            "containers": [{"name": "c", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]
+        },
+    }
+
+
+def _write(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    manager: str,
+    now: str = T0,
+    subresource: str | None = None,
+) -> dict[str, Any]:
+    return track_update(old, new, schema=POD, manager=manager, subresource=subresource, now=now)
+
+
+def _by_manager(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["manager"]: e for e in obj["metadata"].get("managedFields", [])}
+
+
+def test_create_gives_the_creator_every_field_it_set() -> None:
+    """A POST records one Update entry owning what the body set, optional maps and lists as nodes."""
+    out = _write(None, _pod(), "kubectl-create")
+    assert out["metadata"]["managedFields"] == [
+        {
+            "manager": "kubectl-create",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {
+                        'k:{"name":"c"}': {
+                            ".": {},
+                            "f:env": {
+                                ".": {},
+                                'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}},
+                            },
+                            "f:image": {},
+                            "f:name": {},
+                        }
+                    }
+                },
+            },
+        }
+    ]
+
+
+def test_a_second_manager_takes_only_what_it_changed() -> None:
+    """An update by another manager owns the changed field; the creator loses just that one."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    new["spec"]["containers"][0]["image"] = "nginx:2"
+    out = _write(created, new, "updater", T1)
+    managers = _by_manager(out)
+    assert managers["updater"]["fieldsV1"] == {
+        "f:spec": {"f:containers": {'k:{"name":"c"}': {"f:image": {}}}}
+    }
+    assert (
+        "f:image" not in managers["creator"]["fieldsV1"]["f:spec"]["f:containers"]['k:{"name":"c"}']
+    )
+    assert [e["manager"] for e in out["metadata"]["managedFields"]] == ["creator", "updater"]
+
+
+def test_consecutive_updates_by_one_manager_merge_into_one_entry() -> None:
+    """The same manager writing twice keeps a single entry with the union and the latest time."""
+    created = _write(None, _pod(), "creator")
+    first = copy.deepcopy(created)
+    first["metadata"]["labels"]["x"] = "1"
+    one = _write(created, first, "labeler", T1)
+    second = copy.deepcopy(one)
+    second["metadata"]["labels"]["y"] = "2"
+    two = _write(one, second, "labeler", T2)
+    entry = _by_manager(two)["labeler"]
+    assert entry["fieldsV1"] == {"f:metadata": {"f:labels": {"f:x": {}, "f:y": {}}}}
+    assert entry["time"] == T2
+
+
+def test_a_write_that_changes_nothing_leaves_entries_alone() -> None:
+    """A no-op update adds no entry for its manager and keeps the others' times."""
+    created = _write(None, _pod(), "creator")
+    out = _write(created, copy.deepcopy(created), "idle", T1)
+    assert out["metadata"]["managedFields"] == created["metadata"]["managedFields"]
+
+
+def test_a_manager_left_with_nothing_is_removed() -> None:
+    """When another writer changes every field a manager owned, its entry disappears."""
+    created = _write(None, _pod(), "creator")
+    labeled = copy.deepcopy(created)
+    labeled["metadata"]["labels"]["x"] = "1"
+    one = _write(created, labeled, "labeler", T1)
+    relabeled = copy.deepcopy(one)
+    relabeled["metadata"]["labels"]["x"] = "2"
+    out = _write(one, relabeled, "other", T2)
+    assert "labeler" not in _by_manager(out)
+
+
+def test_removed_fields_leave_every_owner() -> None:
+    """Deleting a label takes it out of the set of whoever owned it."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    del new["metadata"]["labels"]
+    out = _write(created, new, "remover", T1)
+    assert "f:metadata" not in _by_manager(out)["creator"]["fieldsV1"]
+    assert "remover" not in _by_manager(out)
+
+
+def test_status_writes_are_recorded_with_their_subresource() -> None:
+    """A status update is its own entry with subresource status."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    new["status"] = {"phase": "Running"}
+    out = _write(created, new, "kubelet", T1, subresource="status")
+    entry = _by_manager(out)["kubelet"]
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"] == {"f:status": {"f:phase": {}}}
+
+
+def test_writing_a_single_empty_entry_resets_managed_fields() -> None:
+    """managedFields: [{}] in an update clears the history; the writer then owns what it changed."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    new["metadata"]["managedFields"] = [{}]
+    new["metadata"]["labels"]["x"] = "1"
+    out = _write(created, new, "resetter", T1)
+    assert list(_by_manager(out)) == ["resetter"]
+
+
+def test_an_empty_list_does_not_reset_managed_fields() -> None:
+    """managedFields: [] in an update keeps the live entries (clients unaware of the field)."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    new["metadata"]["managedFields"] = []
+    out = _write(created, new, "someone", T1)
+    assert out["metadata"]["managedFields"] == created["metadata"]["managedFields"]
+
+
+def test_identity_metadata_is_never_recorded() -> None:
+    """name, namespace, uid, resourceVersion, apiVersion and kind are stripped from field sets."""
+    paths = set(flatten(_pod(), POD))
+    assert not {p for p in paths if p[0] in ("f:apiVersion", "f:kind")}
+    assert ("f:metadata", "f:name") not in paths
+    assert ("f:metadata", "f:uid") not in paths
+    assert ("f:metadata", "f:labels", "f:app") in paths
+
+
+def test_fields_v1_round_trips() -> None:
+    """Decoding the encoding of a field set gives the same set back."""
+    paths = set(flatten(_pod(), POD, containers=True))
+    assert from_fields_v1(to_fields_v1(paths)) == paths
+
+
+def test_conflict_paths_print_like_the_real_server() -> None:
+    """Keys print as [k=v,...], set values as [=v], fields with a dot."""
+    assert (
+        path_string(("f:spec", "f:containers", 'k:{"name":"c"}', "f:image"))
+        == '.spec.containers[name="c"].image'
+    )
+    assert (
+        path_string(("f:spec", "f:ports", 'k:{"port":80,"protocol":"TCP"}'))
+        == '.spec.ports[port=80,protocol="TCP"]'
+    )
+    assert path_string(("f:metadata", "f:finalizers", 'v:"a"')) == '.metadata.finalizers[="a"]'
+    assert path_string(("f:spec", "f:args", "i:0")) == ".spec.args[0]"
