@@ -202,8 +202,10 @@ def convert_version(obj: Obj, api_version: str) -> Obj:
 def validate_crd(crd: Obj) -> list[Cause]:
     """Every reason the real server would reject this CustomResourceDefinition (empty: valid).
 
-    Call it on `default_crd(crd)`, as the server validates the defaulted object."""
+    The server validates the defaulted object, so `default_crd` is applied first (a missing
+    listKind or singular is not an error). The name rule (`<plural>.<group>`) is included."""
     causes: list[Cause] = []
+    crd = default_crd(crd)
     spec = _dict(crd.get("spec"))
     group = spec.get("group")
     names = _dict(spec.get("names"))

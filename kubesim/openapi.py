@@ -1,42 +1,273 @@
-"""The `/openapi/v3` documents kubectl needs (stub, filled in next)."""
+"""The `/openapi/v3` documents kubectl needs to validate, create and apply.
+
+With default flags, `kubectl create -f`, `apply -f` and `apply --server-side -f` fetch
+`/openapi/v3` and then the document of the object's group-version, and look there for a PATCH
+operation tagged with the object's `x-kubernetes-group-version-kind` that takes a `fieldValidation`
+query parameter (cli-runtime `query_param_verifier_v3.go`). Finding it, kubectl leaves validation
+to the server and sends `fieldValidation=Strict`; without it, kubectl fails with "failed to
+download openapi". So every served group-version gets a document with the REST paths of its
+resources and their operations, each tagged with its GVK and listing the standard query
+parameters.
+
+PATCH operations declare no request body on purpose: kubectl computes a client-side apply's
+strategic merge patch from OpenAPI v3 only when the PATCH body lists
+`application/strategic-merge-patch+json`; otherwise it uses its compiled-in types (built-ins) or a
+JSON merge patch (custom resources), exactly as it does against a real server whose schemas it
+cannot use. `components.schemas` carries each custom resource's `openAPIV3Schema` (tagged with
+its GVK, so `kubectl explain` works for CRDs); built-in schemas are not served.
+
+Documents are built lazily, cached per group-version, and dropped by `set_resources` (call it
+whenever the served resources change: CRD created, updated or deleted). Each root entry carries a
+content hash, so kubectl's HTTP cache never serves a stale document.
+"""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OpenAPIResource", "OpenAPIV3"]
+__all__ = ["KUBERNETES_VERSION", "OpenAPIResource", "OpenAPIV3", "gv_path"]
+
+#: The `info.version` of every document (the Kubernetes release kubesim imitates).
+KUBERNETES_VERSION = "v1.32.0"
+
+Doc = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class OpenAPIResource:
-    """One served resource, as the OpenAPI documents describe it.
+    """One served resource as the OpenAPI documents describe it.
 
-    `schema` is the CRD version's openAPIV3Schema (None for built-ins, whose schemas come
-    from kubernetes-validate)."""
+    `schema` is the CRD version's openAPIV3Schema (None for built-ins)."""
 
     group: str
     version: str
     kind: str
     plural: str
     namespaced: bool
+    subresources: frozenset[str] = frozenset()
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
+def gv_path(group: str, version: str) -> str:
+    """The key of a group-version in the root document: `api/v1` or `apis/apps/v1`."""
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def _query(name: str, description: str) -> Doc:
+    return {
+        "name": name,
+        "in": "query",
+        "description": description,
+        "schema": {"type": "string", "uniqueItems": True},
+    }
+
+
+_DRY_RUN = _query("dryRun", "When present, indicates that modifications should not be persisted.")
+_FIELD_MANAGER = _query(
+    "fieldManager",
+    "fieldManager is a name associated with the actor or entity that is making these changes.",
+)
+_FIELD_VALIDATION = _query(
+    "fieldValidation",
+    "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
+    "containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict.",
+)
+_FORCE = {
+    "name": "force",
+    "in": "query",
+    "description": 'Force is going to "force" Apply requests.',
+    "schema": {"type": "boolean", "uniqueItems": True},
+}
+_PRETTY = _query("pretty", "If 'true', then the output is pretty printed.")
+_WRITE_PARAMS = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION]
+
+
+def _operation(action: str, gvk: Doc, op_id: str, params: list[Doc]) -> Doc:
+    return {
+        "operationId": op_id,
+        "parameters": [copy.deepcopy(p) for p in params],
+        "responses": {"200": {"description": "OK"}, "401": {"description": "Unauthorized"}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": dict(gvk),
+    }
+
+
+def _op_suffix(res: OpenAPIResource) -> str:
+    group = "".join(part.capitalize() for part in res.group.replace("-", ".").split(".")) or "Core"
+    scope = "Namespaced" if res.namespaced else ""
+    return f"{group}{res.version.capitalize()}{scope}{res.kind}"
+
+
+def _resource_paths(res: OpenAPIResource) -> dict[str, Doc]:
+    prefix = f"/{gv_path(res.group, res.version)}"
+    base = (
+        f"{prefix}/namespaces/{{namespace}}/{res.plural}"
+        if res.namespaced
+        else f"{prefix}/{res.plural}"
+    )
+    gvk = {"group": res.group, "version": res.version, "kind": res.kind}
+    suffix = _op_suffix(res)
+    path_params: list[Doc] = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "uniqueItems": True},
+        }
+    ]
+    if res.namespaced:
+        path_params.append(
+            {
+                "name": "namespace",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "uniqueItems": True},
+            }
+        )
+    paths: dict[str, Doc] = {
+        base: {
+            "get": _operation("list", gvk, f"list{suffix}", [_PRETTY]),
+            "post": _operation("post", gvk, f"create{suffix}", _WRITE_PARAMS),
+            "delete": _operation("deletecollection", gvk, f"deletecollection{suffix}", [_DRY_RUN]),
+            "parameters": [copy.deepcopy(p) for p in path_params[1:]],
+        },
+        f"{base}/{{name}}": _item_path(gvk, suffix, path_params, with_delete=True),
+    }
+    for sub in sorted(res.subresources):
+        sub_gvk = (
+            {"group": "autoscaling", "version": "v1", "kind": "Scale"} if sub == "scale" else gvk
+        )
+        paths[f"{base}/{{name}}/{sub}"] = _item_path(
+            sub_gvk, f"{suffix}{sub.capitalize()}", path_params, with_delete=False
+        )
+    return paths
+
+
+def _item_path(gvk: Doc, suffix: str, path_params: list[Doc], *, with_delete: bool) -> Doc:
+    item: Doc = {
+        "get": _operation("get", gvk, f"read{suffix}", [_PRETTY]),
+        "put": _operation("put", gvk, f"replace{suffix}", _WRITE_PARAMS),
+        "patch": _operation("patch", gvk, f"patch{suffix}", [*_WRITE_PARAMS, _FORCE]),
+        "parameters": [copy.deepcopy(p) for p in path_params],
+    }
+    if with_delete:
+        item["delete"] = _operation("delete", gvk, f"delete{suffix}", [_DRY_RUN])
+    return item
+
+
+def _schema_name(res: OpenAPIResource) -> str:
+    reversed_group = ".".join(reversed(res.group.split("."))) if res.group else "core"
+    return f"{reversed_group}.{res.version}.{res.kind}"
+
+
 class OpenAPIV3:
-    """Builds and caches the OpenAPI v3 root and per-group-version documents."""
+    """Builds and caches the OpenAPI v3 root and per-group-version documents.
 
-    def __init__(self) -> None:
-        self._resources: list[OpenAPIResource] = []
+    Plain `def` methods, no I/O: KS-CORE's handlers serve `root()` at `/openapi/v3` and
+    `document(path)` at `/openapi/v3/<path>` (404 when it returns None)."""
 
-    def set_resources(self, resources: list[OpenAPIResource]) -> None:
-        """Replace the served resources (call on every CRD change); drops cached documents."""
-        self._resources = list(resources)
+    def __init__(self, resources: Iterable[Any] = ()) -> None:
+        self._by_gv: dict[str, list[OpenAPIResource]] = {}
+        self._docs: dict[str, tuple[Doc, str]] = {}
+        self._root: Doc | None = None
+        self.set_resources(resources)
 
-    def root(self) -> dict[str, Any]:
-        """The `/openapi/v3` discovery document."""
-        return {"paths": {}}
+    def set_resources(
+        self, resources: Iterable[Any], *, schemas: Mapping[tuple[str, str, str], Doc] | None = None
+    ) -> None:
+        """Replace the served resources and drop every cached document.
 
-    def document(self, gv_path: str) -> dict[str, Any] | None:
-        """The document for `api/v1` or `apis/<group>/<version>`; None when not served."""
-        return None
+        Accepts `OpenAPIResource`s or anything with `group`, `version`, `kind`, `plural`,
+        `namespaced` (and optionally `subresources`, `custom` and `extra["schema"]`, as
+        KS-CORE's ResourceInfo has). `schemas` maps (group, version, kind) to an
+        openAPIV3Schema for resources that carry none themselves."""
+        by_gv: dict[str, list[OpenAPIResource]] = {}
+        for item in resources:
+            res = _coerce(item, schemas or {})
+            by_gv.setdefault(gv_path(res.group, res.version), []).append(res)
+        self._by_gv = by_gv
+        self._docs = {}
+        self._root = None
+
+    def invalidate(self) -> None:
+        """Drop the cached documents (resources unchanged)."""
+        self._docs = {}
+        self._root = None
+
+    def group_versions(self) -> list[str]:
+        """The served group-version paths (`api/v1`, `apis/apps/v1`, ...), sorted."""
+        return sorted(self._by_gv)
+
+    def root(self) -> Doc:
+        """The `/openapi/v3` discovery document: every group-version with its hashed URL."""
+        if self._root is None:
+            paths = {}
+            for path in self.group_versions():
+                _, digest = self._built(path)
+                paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
+            self._root = {"paths": paths}
+        return self._root
+
+    def document(self, path: str) -> Doc | None:
+        """The document for `api/v1` or `apis/<group>/<version>` (leading `/` and query ignored)."""
+        key = path.split("?", 1)[0].strip("/").removeprefix("openapi/v3/")
+        if key not in self._by_gv:
+            return None
+        return self._built(key)[0]
+
+    def etag(self, path: str) -> str | None:
+        """The content hash of a group-version document (what the root's `hash=` carries)."""
+        key = path.split("?", 1)[0].strip("/").removeprefix("openapi/v3/")
+        return self._built(key)[1] if key in self._by_gv else None
+
+    def _built(self, key: str) -> tuple[Doc, str]:
+        cached = self._docs.get(key)
+        if cached is None:
+            doc = _build_document(self._by_gv[key])
+            body = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+            cached = (doc, hashlib.sha512(body).hexdigest().upper())
+            self._docs[key] = cached
+        return cached
+
+
+def _coerce(item: Any, schemas: Mapping[tuple[str, str, str], Doc]) -> OpenAPIResource:
+    if isinstance(item, OpenAPIResource):
+        return item
+    group, version, kind = str(item.group), str(item.version), str(item.kind)
+    extra = getattr(item, "extra", None)
+    schema = extra.get("schema") if isinstance(extra, dict) else None
+    schema = schema or schemas.get((group, version, kind))
+    subresources: Iterable[Any] = getattr(item, "subresources", ()) or ()
+    return OpenAPIResource(
+        group=group,
+        version=version,
+        kind=kind,
+        plural=str(item.plural),
+        namespaced=bool(item.namespaced),
+        subresources=frozenset(str(s) for s in subresources),
+        schema=schema if isinstance(schema, dict) else None,
+    )
+
+
+def _build_document(resources: list[OpenAPIResource]) -> Doc:
+    paths: dict[str, Doc] = {}
+    schemas: dict[str, Doc] = {}
+    for res in sorted(resources, key=lambda r: r.plural):
+        paths.update(_resource_paths(res))
+        if res.schema:
+            schema = copy.deepcopy(res.schema)
+            schema["x-kubernetes-group-version-kind"] = [
+                {"group": res.group, "version": res.version, "kind": res.kind}
+            ]
+            schemas[_schema_name(res)] = schema
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
