@@ -18,6 +18,7 @@ from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.podutil import ObjectKey, key_of
 from kubesim.controllers.scheduler import Scheduler
+from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.store import Cache
 
 # Imported as a module: kubesim.kubelet imports kubesim.controllers' submodules, so a
@@ -42,15 +43,28 @@ class Workloads:
         self.pods = Cache(cluster, "pods", by_node=True)
         self.nodes = Cache(cluster, "nodes")
         self.kubelets: dict[str, _agent.Kubelet] = {}
+        self.statefulsets = Cache(cluster, "statefulsets", "apps")
+        self.revisions = Cache(cluster, "controllerrevisions", "apps")
+        self.claims = Cache(cluster, "persistentvolumeclaims")
+        self._caches = [self.nodes, self.pods, self.statefulsets, self.revisions, self.claims]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
+        )
+        common = {"cluster": cluster, "config": self.config, "clock": self.clock}
+        self.statefulset_controller = StatefulSetController(
+            **common,
+            sets=self.statefulsets,
+            pods=self.pods,
+            revisions=self.revisions,
+            claims=self.claims,
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._task_group: asyncio.TaskGroup | None = None
         self.pods.add_handler(self._route_pod)
         self.nodes.add_handler(self._on_node)
         self._runners: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("scheduler", self.scheduler.run)
+            ("scheduler", self.scheduler.run),
+            ("statefulset-controller", self.statefulset_controller.run),
         ]
         self.started = asyncio.Event()
 
@@ -60,7 +74,7 @@ class Workloads:
         """Register the nodes, then run every controller and kubelet until cancelled."""
         self.clock.monotonic()
         self.clock.now()
-        for cache in (self.nodes, self.pods):
+        for cache in self._caches:
             cache.start()
         self._register_nodes()
         try:
@@ -73,7 +87,7 @@ class Workloads:
                 self.started.set()
         finally:
             self._task_group = None
-            for cache in (self.nodes, self.pods):
+            for cache in self._caches:
                 cache.stop()
 
     async def _guard(self, name: str, runner: Callable[[], Awaitable[None]]) -> None:

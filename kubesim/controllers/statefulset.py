@@ -1,0 +1,485 @@
+"""The StatefulSet controller (pkg/controller/statefulset), as an operator observes it.
+
+Per sync: resolve ControllerRevisions (current and update), then walk ordinals: recreate failed
+pods, create missing ones (PVCs first), and under OrderedReady stop at the first pod that is not
+Running+Ready (or is terminating); then delete condemned pods from the highest ordinal; then roll
+the highest out-of-date ordinal ≥ partition. The status is written only when it changed.
+Not simulated: adopting orphaned pods that match the selector, and the MaxUnavailable gate.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubesim.controllers.api import ClusterAPI, StatusError
+from kubesim.controllers.base import Controller
+from kubesim.controllers.clock import Clock, parse_time
+from kubesim.controllers.config import WorkloadsConfig
+from kubesim.controllers.podutil import (
+    ObjectKey,
+    is_failed,
+    is_running_and_ready,
+    is_terminating,
+    owner_reference,
+    ready_since,
+)
+from kubesim.controllers.revision import REVISION_HASH_LABEL, new_controller_revision
+from kubesim.controllers.store import Cache
+
+__all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "StatefulSetController", "ordinal_of"]
+
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+
+
+def ordinal_of(set_name: str, pod_name: str) -> int | None:
+    """The ordinal in `<set>-<n>`, or None when the name does not belong to the set."""
+    prefix = f"{set_name}-"
+    if not pod_name.startswith(prefix):
+        return None
+    tail = pod_name[len(prefix) :]
+    return int(tail) if tail.isdigit() and (tail == "0" or not tail.startswith("0")) else None
+
+
+class StatefulSetController(Controller):
+    """Creates, deletes and updates the pods (and claims) of StatefulSets."""
+
+    name = "statefulset-controller"
+
+    def __init__(
+        self,
+        *,
+        cluster: ClusterAPI,
+        config: WorkloadsConfig,
+        clock: Clock,
+        sets: Cache,
+        pods: Cache,
+        revisions: Cache,
+        claims: Cache,
+    ) -> None:
+        super().__init__(cluster=cluster, config=config, clock=clock)
+        self.sets = sets
+        self.pods = pods
+        self.revisions = revisions
+        self.claims = claims
+        self.watch_owners(sets)
+        self.watch_children(pods)
+        self.watch_children(revisions)
+
+    # ------------------------------------------------------------------ reconcile
+
+    def reconcile(self, key: ObjectKey) -> float | None:
+        """One pass of updateStatefulSet plus the status write."""
+        sts = self.sets.get(key)
+        if sts is None or is_terminating(sts):
+            return None
+        uid = sts["metadata"]["uid"]
+        revisions = sorted(self.revisions.owned_by(uid), key=lambda r: int(r.get("revision", 0)))
+        current, update, collisions = self._revisions(sts, revisions)
+        requeue = self._sync_pods(sts, current, update)
+        self._write_status(sts, current, update, collisions)
+        self._truncate_history(sts, current, update)
+        return requeue
+
+    # ------------------------------------------------------------------ revisions
+
+    def _revisions(
+        self, sts: dict[str, Any], revisions: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """(currentRevision, updateRevision, collisionCount), creating the update one if new."""
+        status = sts.get("status") or {}
+        collisions = int(status.get("collisionCount") or 0)
+        next_number = int(revisions[-1].get("revision", 0)) + 1 if revisions else 1
+        while True:
+            candidate = new_controller_revision(
+                sts, revision=next_number, collision_count=collisions
+            )
+            name = candidate["metadata"]["name"]
+            existing = next((r for r in revisions if r["metadata"]["name"] == name), None)
+            if existing is not None and existing.get("data") == candidate["data"]:
+                update = existing
+                if revisions and existing is not revisions[-1]:
+                    update = self._renumber(existing, next_number)
+                break
+            if existing is None:
+                try:
+                    update = self.cluster.create(
+                        self.revisions.resource,
+                        candidate["metadata"]["namespace"],
+                        candidate,
+                        user=self.user,
+                        owned=True,
+                    )
+                    break
+                except StatusError as exc:
+                    if exc.code != 409:
+                        raise
+            collisions += 1
+        current_name = status.get("currentRevision")
+        current = next((r for r in revisions if r["metadata"]["name"] == current_name), update)
+        return current, update, collisions
+
+    def _renumber(self, revision: dict[str, Any], number: int) -> dict[str, Any]:
+        body = {**revision, "metadata": dict(revision["metadata"]), "revision": number}
+        return self.cluster.update(
+            self.revisions.resource,
+            revision["metadata"]["namespace"],
+            revision["metadata"]["name"],
+            body,
+            user=self.user,
+            owned=True,
+        )
+
+    def _truncate_history(
+        self, sts: dict[str, Any], current: dict[str, Any], update: dict[str, Any]
+    ) -> None:
+        limit = int((sts.get("spec") or {}).get("revisionHistoryLimit", 10))
+        live = {current["metadata"]["name"], update["metadata"]["name"]}
+        live.update(
+            (p["metadata"].get("labels") or {}).get(REVISION_HASH_LABEL, "")
+            for p in self.pods.owned_by(sts["metadata"]["uid"])
+        )
+        history = sorted(
+            (
+                r
+                for r in self.revisions.owned_by(sts["metadata"]["uid"])
+                if r["metadata"]["name"] not in live
+            ),
+            key=lambda r: int(r.get("revision", 0)),
+        )
+        for old in history[: max(0, len(history) - limit)]:
+            self.delete_quietly(self.revisions.resource, old)
+
+    # ------------------------------------------------------------------ pods
+
+    def _sync_pods(
+        self, sts: dict[str, Any], current: dict[str, Any], update: dict[str, Any]
+    ) -> float | None:
+        spec = sts.get("spec") or {}
+        name = sts["metadata"]["name"]
+        start = int((spec.get("ordinals") or {}).get("start", 0))
+        count = int(spec.get("replicas", 1))
+        monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
+        min_ready = float(spec.get("minReadySeconds", 0) or 0)
+        replicas: dict[int, dict[str, Any] | None] = dict.fromkeys(range(start, start + count))
+        condemned: list[tuple[int, dict[str, Any]]] = []
+        for owned in self.pods.owned_by(sts["metadata"]["uid"]):
+            index = ordinal_of(name, owned["metadata"]["name"])
+            if index is None:
+                continue
+            if index in replicas:
+                replicas[index] = owned
+            else:
+                condemned.append((index, owned))
+        condemned.sort(key=lambda item: item[0], reverse=True)
+        requeue: float | None = None
+        for ordinal in sorted(replicas):
+            pod = replicas[ordinal]
+            if pod is not None and (
+                is_failed(pod) or (pod.get("status") or {}).get("phase") == "Succeeded"
+            ):
+                if not is_terminating(pod):
+                    self.events.warning(
+                        sts,
+                        "RecreatingFailedPod",
+                        f"StatefulSet {sts['metadata']['namespace']}/{name} is recreating failed Pod {pod['metadata']['name']}",
+                    )
+                    self._delete_pod(sts, pod)
+                if (
+                    self.pods.get(ObjectKey(pod["metadata"]["namespace"], pod["metadata"]["name"]))
+                    is not None
+                ):
+                    if monotonic:
+                        return None
+                    continue
+                pod = None
+            if pod is None:
+                self._create_pod(sts, ordinal, current, update)
+                if monotonic:
+                    return None
+                continue
+            if is_terminating(pod) and monotonic:
+                return None
+            if monotonic:
+                wait = self._unavailable_for(pod, min_ready)
+                if wait is None:
+                    return None
+                if wait > 0:
+                    return wait
+        self._apply_retention(sts, condemned)
+        for _, pod in condemned:
+            if is_terminating(pod):
+                if monotonic:
+                    return None
+                continue
+            if (
+                monotonic
+                and not is_running_and_ready(pod)
+                and pod is not self._first_unhealthy(condemned)
+            ):
+                return None
+            self._delete_pod(sts, pod)
+            if monotonic:
+                return None
+        strategy = spec.get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+            return requeue
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0) or 0)
+        update_name = update["metadata"]["name"]
+        for ordinal in sorted(replicas, reverse=True):
+            if ordinal - start < partition:
+                break
+            pod = replicas[ordinal]
+            if pod is None:
+                return requeue
+            if _revision_of(pod) != update_name and not is_terminating(pod):
+                self._delete_pod(sts, pod)
+                return None
+            if not is_running_and_ready(pod) or is_terminating(pod):
+                return requeue
+        return requeue
+
+    def _unavailable_for(self, pod: dict[str, Any], min_ready: float) -> float | None:
+        """None when not Running+Ready, seconds until Available, or 0 when Available."""
+        if not is_running_and_ready(pod):
+            return None
+        if min_ready <= 0:
+            return 0.0
+        since = parse_time(ready_since(pod))
+        if since is None:
+            return 0.0
+        return max(0.0, since + min_ready - self.clock.now())
+
+    @staticmethod
+    def _first_unhealthy(condemned: list[tuple[int, dict[str, Any]]]) -> dict[str, Any] | None:
+        for _, pod in sorted(condemned, key=lambda item: item[0]):
+            if not is_running_and_ready(pod):
+                return pod
+        return None
+
+    def _create_pod(
+        self, sts: dict[str, Any], ordinal: int, current: dict[str, Any], update: dict[str, Any]
+    ) -> None:
+        spec = sts.get("spec") or {}
+        strategy = spec.get("updateStrategy") or {}
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0) or 0)
+        start = int((spec.get("ordinals") or {}).get("start", 0))
+        rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
+        revision = current if rolling and ordinal - start < partition else update
+        pod = self._new_pod(sts, ordinal, revision)
+        self._create_claims(sts, pod)
+        name = sts["metadata"]["name"]
+        try:
+            self.cluster.create(
+                self.pods.resource, sts["metadata"]["namespace"], pod, user=self.user, owned=True
+            )
+        except StatusError as exc:
+            if exc.code == 409:
+                return
+            self.events.warning(
+                sts,
+                "FailedCreate",
+                f"create Pod {pod['metadata']['name']} in StatefulSet {name} failed error: {exc}",
+            )
+            raise
+        self.events.normal(
+            sts,
+            "SuccessfulCreate",
+            f"create Pod {pod['metadata']['name']} in StatefulSet {name} successful",
+        )
+
+    def _new_pod(
+        self, sts: dict[str, Any], ordinal: int, revision: dict[str, Any]
+    ) -> dict[str, Any]:
+        """newVersionedStatefulSetPod: the template of `revision` with the pod's identity."""
+        set_name = sts["metadata"]["name"]
+        template = copy.deepcopy(revision["data"]["spec"]["template"])
+        template.pop("$patch", None)
+        meta = template.get("metadata") or {}
+        pod_name = f"{set_name}-{ordinal}"
+        labels = dict(meta.get("labels") or {})
+        labels[POD_NAME_LABEL] = pod_name
+        labels[POD_INDEX_LABEL] = str(ordinal)
+        labels[REVISION_HASH_LABEL] = revision["metadata"]["name"]
+        pod_meta: dict[str, Any] = {
+            "name": pod_name,
+            "generateName": f"{set_name}-",
+            "namespace": sts["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(sts, kind="StatefulSet", api_version="apps/v1")],
+        }
+        if meta.get("annotations"):
+            pod_meta["annotations"] = dict(meta["annotations"])
+        pod_spec = template.get("spec") or {}
+        pod_spec["hostname"] = pod_name
+        pod_spec["subdomain"] = (sts.get("spec") or {}).get("serviceName", "")
+        claims = [
+            {
+                "name": t["metadata"]["name"],
+                "persistentVolumeClaim": {"claimName": _claim_name(t, set_name, ordinal)},
+            }
+            for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or ()
+        ]
+        if claims:
+            names = {c["name"] for c in claims}
+            pod_spec["volumes"] = [
+                v for v in pod_spec.get("volumes") or () if v.get("name") not in names
+            ] + claims
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": pod_spec}
+
+    def _delete_pod(self, sts: dict[str, Any], pod: dict[str, Any]) -> None:
+        if self.delete_quietly(self.pods.resource, pod):
+            self.events.normal(
+                sts,
+                "SuccessfulDelete",
+                f"delete Pod {pod['metadata']['name']} in StatefulSet {sts['metadata']['name']} successful",
+            )
+
+    # ------------------------------------------------------------------ claims
+
+    def _create_claims(self, sts: dict[str, Any], pod: dict[str, Any]) -> None:
+        set_name = sts["metadata"]["name"]
+        namespace = sts["metadata"]["namespace"]
+        ordinal = int(pod["metadata"]["labels"][POD_INDEX_LABEL])
+        policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+        selector_labels = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or ():
+            claim_name = _claim_name(template, set_name, ordinal)
+            if self.claims.get(ObjectKey(namespace, claim_name)) is not None:
+                continue
+            labels = {**((template.get("metadata") or {}).get("labels") or {}), **selector_labels}
+            claim: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim_name, "namespace": namespace, "labels": labels},
+                "spec": copy.deepcopy(template.get("spec") or {}),
+            }
+            if (template.get("metadata") or {}).get("annotations"):
+                claim["metadata"]["annotations"] = dict(template["metadata"]["annotations"])
+            if policy.get("whenDeleted") == "Delete":
+                claim["metadata"]["ownerReferences"] = [
+                    owner_reference(sts, kind="StatefulSet", api_version="apps/v1")
+                ]
+            try:
+                created = self.cluster.create(
+                    self.claims.resource, namespace, claim, user=self.user, owned=True
+                )
+            except StatusError as exc:
+                if exc.code == 409:
+                    continue
+                self.events.warning(
+                    sts,
+                    "FailedCreate",
+                    f"create Claim {claim_name} for Pod {pod['metadata']['name']} in StatefulSet {set_name} failed error: {exc}",
+                )
+                raise
+            self.events.normal(
+                sts,
+                "SuccessfulCreate",
+                f"create Claim {claim_name} Pod {pod['metadata']['name']} in StatefulSet {set_name} success",
+            )
+            self._bind_claim(created)
+
+    def _bind_claim(self, claim: dict[str, Any]) -> None:
+        """Play the dynamic provisioner: the claim is Bound at the size it asked for."""
+        spec = claim.get("spec") or {}
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        status = {
+            "phase": "Bound",
+            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+            "capacity": {"storage": storage},
+        }
+        self.write_status(self.claims.resource, claim, status)
+
+    def _apply_retention(
+        self, sts: dict[str, Any], condemned: list[tuple[int, dict[str, Any]]]
+    ) -> None:
+        """whenScaled: Delete — claims of condemned pods get the pod as owner, so GC follows it."""
+        policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+        if policy.get("whenScaled") != "Delete" or not condemned:
+            return
+        namespace = sts["metadata"]["namespace"]
+        for ordinal, pod in condemned:
+            for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or ():
+                claim = self.claims.get(
+                    ObjectKey(namespace, _claim_name(template, sts["metadata"]["name"], ordinal))
+                )
+                if claim is None:
+                    continue
+                refs = list(claim["metadata"].get("ownerReferences") or ())
+                if any(r.get("uid") == pod["metadata"]["uid"] for r in refs):
+                    continue
+                refs.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "name": pod["metadata"]["name"],
+                        "uid": pod["metadata"]["uid"],
+                    }
+                )
+                body = {**claim, "metadata": {**claim["metadata"], "ownerReferences": refs}}
+                try:
+                    self.cluster.update(
+                        self.claims.resource,
+                        namespace,
+                        claim["metadata"]["name"],
+                        body,
+                        user=self.user,
+                    )
+                except StatusError as exc:
+                    if exc.code not in (404, 409):
+                        raise
+
+    # ------------------------------------------------------------------ status
+
+    def _write_status(
+        self, sts: dict[str, Any], current: dict[str, Any], update: dict[str, Any], collisions: int
+    ) -> None:
+        spec = sts.get("spec") or {}
+        min_ready = float(spec.get("minReadySeconds", 0) or 0)
+        current_name, update_name = current["metadata"]["name"], update["metadata"]["name"]
+        counts = {
+            "replicas": 0,
+            "readyReplicas": 0,
+            "currentReplicas": 0,
+            "updatedReplicas": 0,
+            "availableReplicas": 0,
+        }
+        for pod in self.pods.owned_by(sts["metadata"]["uid"]):
+            counts["replicas"] += 1
+            if is_running_and_ready(pod):
+                counts["readyReplicas"] += 1
+                if self._unavailable_for(pod, min_ready) == 0:
+                    counts["availableReplicas"] += 1
+            if not is_terminating(pod):
+                revision = _revision_of(pod)
+                counts["currentReplicas"] += revision == current_name
+                counts["updatedReplicas"] += revision == update_name
+        rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+        if rolling and counts["updatedReplicas"] == counts["replicas"] == counts["readyReplicas"]:
+            counts["currentReplicas"] = counts["updatedReplicas"]
+            current_name = update_name
+        status: dict[str, Any] = {
+            "observedGeneration": sts["metadata"].get("generation", 1),
+            "replicas": counts["replicas"],
+        }
+        for field in ("readyReplicas", "currentReplicas", "updatedReplicas"):
+            if counts[field]:
+                status[field] = counts[field]
+        status["currentRevision"] = current_name
+        status["updateRevision"] = update_name
+        status["collisionCount"] = collisions
+        status["availableReplicas"] = counts["availableReplicas"]
+        old_conditions = (sts.get("status") or {}).get("conditions")
+        if old_conditions:
+            status["conditions"] = old_conditions
+        self.write_status(self.sets.resource, sts, status)
+
+
+def _claim_name(template: dict[str, Any], set_name: str, ordinal: int) -> str:
+    return f"{template['metadata']['name']}-{set_name}-{ordinal}"
+
+
+def _revision_of(pod: dict[str, Any]) -> str:
+    return str((pod["metadata"].get("labels") or {}).get(REVISION_HASH_LABEL, ""))
