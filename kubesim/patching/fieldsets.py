@@ -79,9 +79,13 @@ def _dumps(value: object) -> str:
 def item_element(item: Any, schema: TypeSchema) -> str:
     """The path element of one item of a set or associative list described by `schema`."""
     if schema.effective_list_type == "map" and isinstance(item, dict):
+        names = schema.effective_map_keys
+        if len(names) == 1 and names[0] in item:
+            # The common case (name-keyed lists), without building and sorting a dict.
+            return f'k:{{"{names[0]}":{orjson.dumps(item[names[0]]).decode()}}}'
         defaults = schema.key_defaults
         key = {}
-        for name in schema.effective_map_keys:
+        for name in names:
             if name in item:
                 key[name] = item[name]
             elif name in defaults:
@@ -169,6 +173,9 @@ def _walk_map(
             _walk(child_value, sub, child, out, containers)
 
 
+_SCALARS: Final = frozenset([str, int, float, bool])
+
+
 def compare(
     old: Mapping[FieldPath, Any], new: Mapping[FieldPath, Any]
 ) -> tuple[set[FieldPath], set[FieldPath], set[FieldPath]]:
@@ -181,7 +188,11 @@ def compare(
             before = old[path]
             if before is value:
                 continue
-            if before is NODE or value is NODE or not json_equal(before, value):
+            kind = type(before)
+            if kind is type(value) and kind in _SCALARS:
+                if before != value:
+                    modified.add(path)
+            elif before is NODE or value is NODE or not json_equal(before, value):
                 modified.add(path)
     return set(added), modified, set(removed)
 
