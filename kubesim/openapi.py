@@ -42,15 +42,16 @@ Doc = dict[str, Any]
 class OpenAPIResource:
     """One served resource as the OpenAPI documents describe it.
 
-    `schema` is the CRD version's openAPIV3Schema (None for built-ins)."""
+    `schema` is the CRD version's openAPIV3Schema (None for built-ins); `subresources` adds the
+    `/status` and `/scale` paths."""
 
     group: str
     version: str
     kind: str
     plural: str
     namespaced: bool
-    subresources: frozenset[str] = frozenset()
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    subresources: frozenset[str] = frozenset()
 
 
 def gv_path(group: str, version: str) -> str:
