@@ -10,7 +10,7 @@ from kubesim.openapi import OpenAPIResource, OpenAPIV3
 POD = OpenAPIResource("", "v1", "Pod", "pods", namespaced=True, subresources=frozenset({"status"}))
 NS = OpenAPIResource("", "v1", "Namespace", "namespaces", namespaced=False)
 STS = OpenAPIResource(
-    "apps", "v1", "StatefulSet", "statefulsets", True, frozenset({"status", "scale"})
+    "apps", "v1", "StatefulSet", "statefulsets", True, subresources=frozenset({"status", "scale"})
 )
 RAY_SCHEMA = {"type": "object", "properties": {"spec": {"type": "object"}}}
 RAY = SimpleNamespace(
