@@ -86,6 +86,7 @@ def render_documents(
     """Render parsed YAML documents from `source` (a file name, used in messages)."""
     result = Rendered()
     clusters = 0
+    skipped: list[tuple[str, str]] = []  # (where, "Kind/name")
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
@@ -96,7 +97,7 @@ def render_documents(
         api_version, kind = document.get("apiVersion"), document.get("kind")
         if kind != KIND:
             name = (document.get("metadata") or {}).get("name", "")
-            result.notes.append(f"{where}: skipped {kind}/{name}: not a RayCluster")
+            skipped.append((where, f"{kind}/{name}"))
             continue
         clusters += 1
         if (
@@ -110,7 +111,13 @@ def render_documents(
             continue
         _render_cluster(where, document, result, config or BuildConfig())
     if clusters == 0 and not result.errors:
-        result.errors.append(f"{source}: no RayCluster found (expected kind: RayCluster)")
+        # One line for a file that is not a RayCluster at all, rather than a note per document.
+        found = ", ".join(what for _, what in skipped)
+        result.errors.append(
+            f"{source}: no RayCluster found" + (f" (it holds {found})" if found else "")
+        )
+    elif clusters:
+        result.notes[:0] = [f"{where}: skipped {what}: not a RayCluster" for where, what in skipped]
     return result
 
 
