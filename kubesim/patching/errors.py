@@ -79,7 +79,7 @@ class ApplyConflict(Exception):
         self.conflicts: list[tuple[str, str]] = [(m["manager"], path) for m, path in ordered]
         self.causes: list[dict[str, str]] = [
             {
-                "type": "FieldManagerConflict",
+                "reason": "FieldManagerConflict",
                 "message": f"conflict with {_print_manager(m)}",
                 "field": path,
             }

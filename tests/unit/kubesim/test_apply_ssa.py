@@ -179,7 +179,7 @@ def test_controller_update_steals_replicas_and_the_next_apply_conflicts() -> Non
     assert info.value.conflicts == [("kube-controller-manager", ".spec.replicas")]
     assert info.value.causes == [
         {
-            "type": "FieldManagerConflict",
+            "reason": "FieldManagerConflict",
             "message": 'conflict with "kube-controller-manager" using apps/v1',
             "field": ".spec.replicas",
         }
