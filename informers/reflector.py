@@ -1,0 +1,202 @@
+"""The reflector: keeps a sink in step with the API server by list, then watch, forever.
+
+The resourceVersion rules, decided here (as in client-go's ``reflector.go``):
+
+- The first list asks for resourceVersion ``"0"`` (any version, cheapest for the server);
+  after a 410 Expired the next list asks for ``""`` (a consistent, most recent read). Lists at
+  ``"0"`` or ``""`` are paginated (``limit=500`` + ``continue``); if a continue token expires
+  mid-way, the list starts over at ``""``.
+- The watch starts from the list's resourceVersion, with ``allowWatchBookmarks=true`` and a
+  server timeout drawn from [5, 10) minutes so that watches do not all expire together.
+- Every event moves the last seen version forward, bookmarks included (they carry no object
+  change, only a newer version), so a re-watch resumes exactly after the last event: no
+  duplicates, no gaps.
+- A clean close (the server timeout) re-watches at once. A 410, from the HTTP status or an
+  ``ERROR`` event, relists; the store's ``replace`` then turns objects deleted during the gap
+  into tombstones. Any other failure — 429, 5xx, a refused or reset connection, a stream
+  silent past the read timeout (a half-open connection), a watch closed within a second
+  without an event — backs off (:class:`~informers.backoff.Backoff`) and re-watches from the
+  last version; a failed list is retried the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+
+from informers.backoff import Backoff
+from informers.client import ResourceClient
+from informers.errors import ConnectionLost, Expired, InformerError, TooManyRequests
+
+__all__ = ["Reflector", "ReflectorSink"]
+
+log = structlog.get_logger("informers.reflector")
+
+Obj = dict[str, Any]
+
+PAGE_SIZE = 500
+WATCH_TIMEOUT = (300.0, 600.0)
+# client-go's VeryShortWatchError: a watch that ends this fast with no event is a failure.
+VERY_SHORT_WATCH = 1.0
+
+
+class ReflectorSink(Protocol):
+    """Where a reflector delivers what it reads. Both methods are plain ``def``."""
+
+    def replace(self, objects: list[Obj], resource_version: str) -> None:
+        """The complete current list of objects (after each list)."""
+
+    def apply(self, events: list[Obj]) -> None:
+        """Watch events (``ADDED``/``MODIFIED``/``DELETED``), in order."""
+
+
+class Reflector:
+    """Lists and watches one resource into a :class:`ReflectorSink` until cancelled."""
+
+    def __init__(
+        self,
+        client: ResourceClient,
+        sink: ReflectorSink,
+        *,
+        name: str,
+        label_selector: str = "",
+        field_selector: str = "",
+        page_size: int = PAGE_SIZE,
+        watch_timeout: tuple[float, float] = WATCH_TIMEOUT,
+        backoff: Backoff | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        """Read ``client``'s resource into ``sink``; ``name`` labels the logs."""
+        self._client = client
+        self._sink = sink
+        self.name = name
+        self._label_selector = label_selector
+        self._field_selector = field_selector
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout
+        self._backoff = backoff
+        self._rand = rand
+        self._log = log.bind(informer=name)
+        #: The version the next watch resumes from ("" until the first list).
+        self.last_resource_version = ""
+        # Set by a 410: the last version is gone, so list at "" (a consistent read).
+        self._version_unavailable = False
+        #: Counts, for tests and metrics: lists done, watches opened.
+        self.lists = 0
+        self.watches = 0
+
+    async def run(self) -> None:
+        """List, then watch; recover from every failure. Returns only by cancellation."""
+        loop = asyncio.get_running_loop()
+        backoff = self._backoff or Backoff(clock=loop.time)
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                await self._watch()
+                continue  # a clean close: the server timeout ended the watch; resume at once
+            except Expired as exc:
+                self._log.info("reflector.expired", error=str(exc), relist=True)
+                self._version_unavailable = True
+                need_list = True
+                delay = backoff.next()
+            except InformerError as exc:
+                delay = backoff.next()
+                if isinstance(exc, TooManyRequests) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)
+                self._log.warning(
+                    "reflector.error", error=str(exc), relist=need_list, retry_in=round(delay, 3)
+                )
+            await asyncio.sleep(delay)
+
+    # ------------------------------------------------------------------ list
+
+    def _list_version(self) -> str:
+        if self._version_unavailable:
+            return ""
+        return self.last_resource_version or "0"
+
+    async def _list(self) -> None:
+        version = self._list_version()
+        # Lists at a specific version are served from the watch cache, which ignores paging.
+        paginate = version in ("", "0")
+        items: list[Obj] = []
+        token: str | None = None
+        list_version = ""
+        while True:
+            try:
+                page = await self._client.list_page(
+                    resource_version=version,
+                    limit=self._page_size if paginate else None,
+                    continue_token=token,
+                    label_selector=self._label_selector,
+                    field_selector=self._field_selector,
+                )
+            except Expired:
+                if version == "" and token is None:
+                    raise
+                # The continue token or the version expired: start over, consistently.
+                version, paginate, items, token = "", True, [], None
+                continue
+            metadata = page.get("metadata") or {}
+            _fill_type_meta(page)
+            items.extend(page.get("items") or ())
+            list_version = list_version or str(metadata.get("resourceVersion") or "")
+            token = metadata.get("continue") or None
+            if token is None:
+                break
+        self._sink.replace(items, list_version)
+        self.last_resource_version = list_version
+        self._version_unavailable = False
+        self.lists += 1
+        self._log.debug("reflector.listed", items=len(items), resource_version=list_version)
+
+    # ------------------------------------------------------------------ watch
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        low, high = self._watch_timeout
+        timeout_seconds = max(1, int(low + self._rand() * (high - low)))
+        started = loop.time()
+        saw_event = False
+        self.watches += 1
+        stream = self._client.watch(
+            resource_version=self.last_resource_version,
+            timeout_seconds=timeout_seconds,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+        )
+        async with contextlib.aclosing(stream):
+            async for batch in stream:
+                saw_event = True
+                changes = []
+                for event in batch:
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        changes.append(event)
+                    self.last_resource_version = version
+                if changes:
+                    self._sink.apply(changes)
+        if not saw_event and loop.time() - started < VERY_SHORT_WATCH:
+            raise ConnectionLost("watch closed within a second without an event")
+
+
+def _fill_type_meta(page: Obj) -> None:
+    # List items carry no apiVersion/kind (watch objects do); give them the list's, so a
+    # handler sees the same shape whichever way an object arrived.
+    kind = str(page.get("kind") or "")
+    if not kind.endswith("List"):
+        return
+    api_version = page.get("apiVersion")
+    item_kind = kind[: -len("List")]
+    for item in page.get("items") or ():
+        if "kind" not in item:
+            item["kind"] = item_kind
+            item["apiVersion"] = api_version
