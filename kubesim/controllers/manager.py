@@ -16,7 +16,9 @@ import structlog
 from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
+from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.podutil import ObjectKey, key_of
+from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
 from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.store import Cache
@@ -46,17 +48,43 @@ class Workloads:
         self.statefulsets = Cache(cluster, "statefulsets", "apps")
         self.revisions = Cache(cluster, "controllerrevisions", "apps")
         self.claims = Cache(cluster, "persistentvolumeclaims")
-        self._caches = [self.nodes, self.pods, self.statefulsets, self.revisions, self.claims]
+        self.deployments = Cache(cluster, "deployments", "apps")
+        self.replicasets = Cache(cluster, "replicasets", "apps")
+        self._caches = [
+            self.nodes,
+            self.pods,
+            self.statefulsets,
+            self.revisions,
+            self.claims,
+            self.deployments,
+            self.replicasets,
+        ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
         )
-        common = {"cluster": cluster, "config": self.config, "clock": self.clock}
         self.statefulset_controller = StatefulSetController(
-            **common,
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
             sets=self.statefulsets,
             pods=self.pods,
             revisions=self.revisions,
             claims=self.claims,
+        )
+        self.replicaset_controller = ReplicaSetController(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            sets=self.replicasets,
+            pods=self.pods,
+        )
+        self.deployment_controller = DeploymentController(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            deployments=self.deployments,
+            sets=self.replicasets,
+            pods=self.pods,
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._task_group: asyncio.TaskGroup | None = None
@@ -65,6 +93,8 @@ class Workloads:
         self._runners: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("scheduler", self.scheduler.run),
             ("statefulset-controller", self.statefulset_controller.run),
+            ("replicaset-controller", self.replicaset_controller.run),
+            ("deployment-controller", self.deployment_controller.run),
         ]
         self.started = asyncio.Event()
 
