@@ -73,13 +73,13 @@ def _message(error: Any) -> str:
         choices = ", ".join(_QUOTED.findall(str(ctx.get("expected", ""))))
         return f"must be one of {choices}, not {_show(value)}."
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}, not {_show(value)}."
+        return f"must be at least {_number(ctx['ge'])}, not {_show(value)}."
     if kind == "greater_than":
-        return f"must be greater than {ctx['gt']}, not {_show(value)}."
+        return f"must be greater than {_number(ctx['gt'])}, not {_show(value)}."
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}, not {_show(value)}."
+        return f"must be at most {_number(ctx['le'])}, not {_show(value)}."
     if kind == "less_than":
-        return f"must be less than {ctx['lt']}, not {_show(value)}."
+        return f"must be less than {_number(ctx['lt'])}, not {_show(value)}."
     if kind == "too_long":
         return f"must have at most {ctx['max_length']} items, not {ctx.get('actual_length')}."
     if kind == "string_too_long":
@@ -87,6 +87,10 @@ def _message(error: Any) -> str:
     if kind == "too_short" or kind == "string_too_short":
         return f"must have at least {ctx['min_length']} items."
     return "has a value of the wrong type or shape."
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _show(value: object) -> str:

@@ -39,7 +39,7 @@ _OPAQUE = (dict, list)
 def clean_raw(
     raw: dict[str, Any], model: type[BaseModel], path: str, warnings: list[Problem]
 ) -> dict[str, Any]:
-    """A copy of ``raw`` without unknown fields and with string-map scalars made strings.
+    """A copy of ``raw`` without unknown fields or nulls, with string-map scalars made strings.
 
     Appends a warning per dropped field and per converted value. Values of the wrong type are
     left for the model to report.
@@ -47,6 +47,10 @@ def clean_raw(
     by_alias = {(info.alias or name): info for name, info in model.model_fields.items()}
     cleaned: dict[str, Any] = {}
     for key, value in raw.items():
+        if value is None:
+            # The API server drops nulls of non-nullable fields before defaulting; so do we
+            # (an empty `rayStartParams:` in YAML is a null).
+            continue
         field_path = f"{path}.{key}" if path else str(key)
         info = by_alias.get(key)
         if info is None:

@@ -112,7 +112,8 @@ def _typed(
         problems.append(Problem("metadata", "is required and must be an object with a name."))
     else:
         try:
-            metadata = ObjectMeta.model_validate(raw_metadata)
+            present = {key: value for key, value in raw_metadata.items() if value is not None}
+            metadata = ObjectMeta.model_validate(present)
         except ValidationError as exc:
             problems.extend(problems_from_validation_error(exc, prefix="metadata"))
     if not isinstance(raw_spec, dict):

@@ -584,3 +584,28 @@ def test_replicas_are_clamped_into_range(manifest: Callable[..., Manifest]) -> N
     assert unset is not None
     assert above.spec.worker_group_specs[0].replicas == 3
     assert unset.spec.worker_group_specs[0].replicas == 2
+
+
+def test_null_fields_are_absent_fields(manifest: Callable[..., Manifest]) -> None:
+    """YAML nulls (an empty `rayStartParams:`) count as absent, as the API server treats them."""
+
+    def edit(o: Manifest) -> None:
+        _group(o).update(rayStartParams=None, replicas=None, scaleStrategy=None)
+        o["metadata"]["namespace"] = None
+
+    result = parse_raycluster(manifest(edit))
+    assert result.problems == []
+    assert result.cluster is not None
+    assert result.cluster.metadata.namespace == "default"
+    group = result.cluster.spec.worker_group_specs[0]
+    assert group.replicas == 0
+    assert group.scale_strategy.workers_to_delete == []
+
+
+def test_out_of_range_float_bound_reads_naturally(seed: Manifest) -> None:
+    """A bound in a message is written as the user would (0, not 0.0)."""
+    seed["spec"]["autoscalerOptions"] = {"upscalingSpeed": 0}
+    result = parse_raycluster(seed)
+    assert result.problems == [
+        Problem("spec.autoscalerOptions.upscalingSpeed", "must be greater than 0, not 0.")
+    ]
