@@ -37,6 +37,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from kubesim.schemas import TypeSchema
+
 __all__ = [
     "OBJECT_META_FIELDS",
     "Cause",
@@ -45,6 +47,8 @@ __all__ = [
     "invalid_message",
     "prune_and_default",
     "status_causes",
+    "strict_decoding_message",
+    "unknown_fields",
     "validate",
 ]
 
@@ -536,3 +540,55 @@ def invalid_message(kind: str, group: str, name: str, causes: Iterable[Cause]) -
     body = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     qualified = f"{kind}.{group}" if group else kind
     return f"{qualified} {go_quote(name)} is invalid: {body}"
+
+
+# ---------------------------------------------------------------- strict field validation
+
+
+def unknown_fields(schema: TypeSchema | None, obj: Any) -> list[str]:
+    """Paths of the fields `schema` does not declare (`spec.containers[0].imagePullPolcy`).
+
+    What `fieldValidation=Strict` rejects and `Warn` warns about. Works for built-ins
+    (`builtin_schema`) and custom resources (`schema_from_openapi_v3`); `apiVersion` and `kind`
+    are always known at the root, and nothing under preserve-unknown-fields is reported."""
+    found: list[str] = []
+    if schema is not None:
+        _unknown(schema, obj, "", found, resource_root=True)
+    return found
+
+
+def _unknown(
+    schema: TypeSchema, value: Any, path: str, found: list[str], *, resource_root: bool = False
+) -> None:
+    if schema.is_untyped and not schema.properties:
+        return
+    if isinstance(value, list):
+        items = schema.items
+        if items is not None:
+            for index, item in enumerate(value):
+                _unknown(
+                    items, item, f"{path}[{index}]", found, resource_root=items.embedded_resource
+                )
+        return
+    if not isinstance(value, dict):
+        return
+    prefix = f"{path}." if path else ""
+    for key, item in value.items():
+        sub = schema.field(key)
+        if sub is None and resource_root and key in ("apiVersion", "kind"):
+            continue
+        if sub is None and resource_root and key == "metadata":
+            continue  # ObjectMeta is coerced, never reported by the CRD decoder
+        if sub is None:
+            additional = schema.additional_properties
+            if additional is not None:
+                _unknown(additional, item, prefix + str(key), found)
+            elif not schema.preserve_unknown_fields:
+                found.append(prefix + str(key))
+            continue
+        _unknown(sub, item, prefix + str(key), found, resource_root=sub.embedded_resource)
+
+
+def strict_decoding_message(paths: Iterable[str]) -> str:
+    """The 400 BadRequest message for `fieldValidation=Strict`: `strict decoding error: unknown field "spec.x", ...`."""
+    return "strict decoding error: " + ", ".join(f"unknown field {go_quote(p)}" for p in paths)

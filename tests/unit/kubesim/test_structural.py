@@ -7,11 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kubesim.schemas import builtin_schema, schema_from_openapi_v3
 from kubesim.structural import (
     Cause,
     invalid_message,
     prune_and_default,
     status_causes,
+    strict_decoding_message,
+    unknown_fields,
     validate,
 )
 
@@ -261,3 +264,21 @@ def test_prune_and_default_is_idempotent_and_validate_never_raises(spec: dict[st
     assert prune_and_default(SCHEMA, once) == once
     assert all(isinstance(c, Cause) for c in validate(SCHEMA, once))
     assert all(isinstance(c, Cause) for c in validate(SCHEMA, obj))
+
+
+def test_unknown_fields_of_builtins_and_custom_resources() -> None:
+    """Strict field validation finds typos at any depth, but not under preserved or map fields."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"any": "key"}},
+        "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolcy": "Always"}], "foo": 1},
+    }
+    paths = unknown_fields(builtin_schema("v1", "Pod"), pod)
+    assert paths == ["spec.containers[0].imagePullPolcy", "spec.foo"]
+    assert strict_decoding_message(paths) == (
+        'strict decoding error: unknown field "spec.containers[0].imagePullPolcy", unknown field "spec.foo"'
+    )
+    custom = schema_from_openapi_v3(SCHEMA)
+    obj = cr(config={"free": 1}, labels={"k": "v"}, groups=[{"size": 1, "sise": 2}])
+    assert unknown_fields(custom, obj) == ["spec.groups[0].sise"]
