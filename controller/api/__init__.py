@@ -11,6 +11,7 @@ names and the shortening rule builders share), ``errors`` (pydantic errors → P
 (the CRD generator: ``python -m controller.api.crd``).
 """
 
+from controller.api.compat import autoscaler_compat_apply
 from controller.api.constants import (
     API_VERSION,
     GROUP,
@@ -66,6 +67,7 @@ __all__ = [
     "UpgradeStrategy",
     "WorkerGroupSpec",
     "WorkloadKind",
+    "autoscaler_compat_apply",
     "child_name",
     "format_problems",
     "parse_raycluster",

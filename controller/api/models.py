@@ -449,6 +449,14 @@ class RayClusterSpec(ApiModel):
     )
 
     @property
+    def managed_by_rayop(self) -> bool:
+        """True unless ``managedBy`` hands the cluster to another controller (e.g. MultiKueue).
+
+        rayop is a drop-in for KubeRay's RayCluster controller, so it takes KubeRay's own value.
+        """
+        return self.managed_by in (None, "ray.io/kuberay-operator")
+
+    @property
     def head_service_type(self) -> str:
         """The head Service's type (ClusterIP unless the spec says otherwise)."""
         return self.head_group_spec.service_type or "ClusterIP"
