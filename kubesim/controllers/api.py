@@ -89,6 +89,9 @@ class ClusterAPI(Protocol):
     ) -> dict[str, Any]:
         """Delete an object."""
 
+    def get_scale(self, res: Any, namespace: str | None, name: str) -> dict[str, Any]:
+        """The autoscaling/v1 Scale of a scalable object."""
+
     def subscribe(
         self, res: Any, callback: Callable[[str, dict[str, Any]], None]
     ) -> Callable[[], None]:

@@ -17,11 +17,13 @@ from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.deployment import DeploymentController
+from kubesim.controllers.hpa import HPAController
 from kubesim.controllers.podutil import ObjectKey, key_of
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
 from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.store import Cache
+from kubesim.controllers.usage import UsageStore
 
 # Imported as a module: kubesim.kubelet imports kubesim.controllers' submodules, so a
 # from-import of its names here could see a partially initialised module.
@@ -50,7 +52,10 @@ class Workloads:
         self.claims = Cache(cluster, "persistentvolumeclaims")
         self.deployments = Cache(cluster, "deployments", "apps")
         self.replicasets = Cache(cluster, "replicasets", "apps")
+        self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
+        self.usage = UsageStore()
         self._caches = [
+            self.hpas,
             self.nodes,
             self.pods,
             self.statefulsets,
@@ -86,6 +91,14 @@ class Workloads:
             sets=self.replicasets,
             pods=self.pods,
         )
+        self.hpa_controller = HPAController(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            hpas=self.hpas,
+            pods=self.pods,
+            usage=self.usage,
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._task_group: asyncio.TaskGroup | None = None
         self.pods.add_handler(self._route_pod)
@@ -95,6 +108,7 @@ class Workloads:
             ("statefulset-controller", self.statefulset_controller.run),
             ("replicaset-controller", self.replicaset_controller.run),
             ("deployment-controller", self.deployment_controller.run),
+            ("horizontal-pod-autoscaler", self.hpa_controller.run),
         ]
         self.started = asyncio.Event()
 
