@@ -8,10 +8,15 @@ needed for ``reset_after`` seconds, the next failure starts from 0.8 s again.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 
 __all__ = ["Backoff"]
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class Backoff:
@@ -20,7 +25,7 @@ class Backoff:
     def __init__(
         self,
         *,
-        clock: Callable[[], float],
+        clock: Callable[[], float] | None = None,
         initial: float = 0.8,
         maximum: float = 30.0,
         factor: float = 2.0,
@@ -28,10 +33,13 @@ class Backoff:
         reset_after: float = 120.0,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        """Delays start at ``initial`` and multiply by ``factor`` up to ``maximum``."""
+        """Delays start at ``initial`` and multiply by ``factor`` up to ``maximum``.
+
+        ``clock`` defaults to the running event loop's.
+        """
         if not 0 < initial <= maximum:
             raise ValueError(f"initial: must be in (0, maximum], got {initial!r}")
-        self._clock = clock
+        self._clock = clock or _loop_time
         self.initial = initial
         self.maximum = maximum
         self.factor = factor

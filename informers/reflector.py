@@ -92,8 +92,7 @@ class Reflector:
 
     async def run(self) -> None:
         """List, then watch; recover from every failure. Returns only by cancellation."""
-        loop = asyncio.get_running_loop()
-        backoff = self._backoff or Backoff(clock=loop.time)
+        backoff = self._backoff or Backoff()
         need_list = True
         while True:
             try:
