@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from kubesim.controllers.api import ClusterAPI, StatusError
+from kubesim.controllers.chaos import ChaosMixin
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.deployment import DeploymentController
@@ -36,7 +37,7 @@ __all__ = ["Workloads"]
 log = structlog.get_logger(__name__)
 
 
-class Workloads:
+class Workloads(ChaosMixin):
     """Every workload component of kubesim, running in-process against one `Cluster`."""
 
     def __init__(self, cluster: ClusterAPI, config: WorkloadsConfig | None = None) -> None:
@@ -260,9 +261,3 @@ class Workloads:
         except StatusError as exc:
             if exc.code != 404:
                 raise
-
-    # ------------------------------------------------------------------ chaos
-
-    def chaos(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Dispatch one chaos action from the admin endpoint; returns a JSON-able result."""
-        raise ValueError(f"chaos: unknown action {action!r}")

@@ -323,6 +323,10 @@ class Kubelet:
         self.queue.add(key)
         return True
 
+    def events_time(self) -> str:
+        """The kubelet's clock as RFC 3339 (for conditions set from outside)."""
+        return self._clock.rfc3339()
+
     def uid_of(self, key: ObjectKey) -> str | None:
         """The uid of the admitted pod `key`, if any."""
         return self._by_key.get(key)

@@ -38,7 +38,8 @@ class Faults:
     """Injected failures, shared by a node's runtime and consulted as containers progress."""
 
     failing_images: set[str] = field(default_factory=set)
-    stalled: set[str] = field(default_factory=set)
+    #: (namespace, pod name) of pods whose sandbox never comes up while listed.
+    stalled_names: set[tuple[str, str]] = field(default_factory=set)
     crashes: dict[tuple[str, str], CrashPlan] = field(default_factory=dict)
     not_ready: set[tuple[str, str]] = field(default_factory=set)
 
@@ -125,7 +126,8 @@ class SimulatedRuntime:
             for c in spec.get("containers") or []
         ]
         self._pods[uid] = _Pod(pod=pod, record=SandboxRecord(uid=uid, containers=containers))
-        if uid not in self._faults.stalled:
+        meta = pod["metadata"]
+        if (meta.get("namespace", ""), meta["name"]) not in self._faults.stalled_names:
             self._later(uid, "sandbox", self._config.container_create_delay, self._sandbox_ready)
 
     def restart_container(self, uid: str, name: str) -> None:
