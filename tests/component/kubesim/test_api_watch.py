@@ -1,0 +1,182 @@
+"""Watch streams: event framing, starting points, resumes, 410, bookmarks, timeouts, selectors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client, watch
+
+from kubesim import KubeSim
+
+CMS = "/api/v1/namespaces/default/configmaps"
+MERGE = "application/merge-patch+json"
+
+
+async def test_initial_events_then_live_changes(raw: Any, sim: KubeSim, make: Any) -> None:
+    """RV "" sends a synthetic ADDED per object, then MODIFIED and DELETED as they happen, one JSON per line."""
+    await raw.post(CMS, make.configmap("a"))
+    await raw.post(CMS, make.configmap("b"))
+
+    async def mutate() -> None:
+        await asyncio.sleep(0.05)
+        await raw.patch(f"{CMS}/a", {"data": {"k": "2"}}, MERGE)
+        await raw.delete(f"{CMS}/b")
+
+    task = asyncio.create_task(mutate())
+    events = await raw.watch_lines(f"{CMS}?watch=true&timeoutSeconds=1", max_events=4)
+    await task
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "a"),
+        ("ADDED", "b"),
+        ("MODIFIED", "a"),
+        ("DELETED", "b"),
+    ]
+    assert all(e["object"]["kind"] == "ConfigMap" for e in events)
+    deleted_rv = int(events[3]["object"]["metadata"]["resourceVersion"])
+    assert deleted_rv == sim.cluster.resource_version  # DELETED carries the deletion revision
+
+
+async def test_resume_from_resource_version_is_exact(raw: Any, make: Any) -> None:
+    """Watching from RV N replays exactly the changes after N, with no synthetic ADDEDs."""
+    _, first, _ = await raw.post(CMS, make.configmap("a"))
+    await raw.post(CMS, make.configmap("b"))
+    await raw.patch(f"{CMS}/a", {"data": {"k": "3"}}, MERGE)
+    rv = first["metadata"]["resourceVersion"]
+    events = await raw.watch_lines(f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "b"),
+        ("MODIFIED", "a"),
+    ]
+
+
+async def test_too_old_resource_version_gets_410_error_event() -> None:
+    """Resuming below the retained history answers 200 then one ERROR event with a 410 Expired Status."""
+    async with KubeSim(controllers=False, history_size=2) as sim:
+        cluster = sim.cluster
+        for i in range(5):
+            cluster.create("configmaps", "default", {"metadata": {"name": f"c{i}"}, "data": {}})
+        url = f"{sim.url}{CMS}?watch=true&resourceVersion=5"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert resp.status == 200
+            lines = (await resp.read()).decode().strip().splitlines()
+    assert len(lines) == 1
+    event = orjson.loads(lines[0])
+    assert event["type"] == "ERROR"
+    status = event["object"]
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
+    assert status["message"].startswith("too old resource version: 5 (")
+
+
+async def test_go_style_booleans_and_timeout(raw: Any, make: Any) -> None:
+    """watch=True (kubernetes-asyncio's spelling) is a watch; watch=false is a list; timeoutSeconds ends the stream."""
+    await raw.post(CMS, make.configmap("a"))
+    code, listed, _ = await raw.get(f"{CMS}?watch=false")
+    assert code == 200
+    assert listed["kind"] == "ConfigMapList"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    events = await raw.watch_lines(f"{CMS}?watch=True&timeoutSeconds=1")
+    assert [e["type"] for e in events] == ["ADDED"]
+    assert 0.9 <= loop.time() - started < 3
+
+
+async def test_bookmarks_at_the_configured_interval(make: Any) -> None:
+    """allowWatchBookmarks=true yields BOOKMARK events carrying only the kind and a resourceVersion."""
+    async with KubeSim(controllers=False, bookmark_interval=0.2) as sim:
+        rv = sim.cluster.resource_version
+        url = f"{sim.url}{CMS}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=1"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            events = [orjson.loads(line) for line in (await resp.read()).splitlines()]
+    bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert len(bookmarks) >= 3
+    assert bookmarks[0]["object"] == {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": str(sim.cluster.resource_version)},
+    }
+
+
+async def test_label_selector_transitions(raw: Any, make: Any) -> None:
+    """An object that starts matching arrives as ADDED; one that stops matching leaves as DELETED."""
+    _, cm, _ = await raw.post(CMS, make.configmap("a", labels={"team": "x"}))
+    rv = cm["metadata"]["resourceVersion"]
+    await raw.patch(f"{CMS}/a", {"metadata": {"labels": {"team": "y"}}}, MERGE)
+    await raw.patch(f"{CMS}/a", {"data": {"k": "changed"}}, MERGE)
+    await raw.patch(f"{CMS}/a", {"metadata": {"labels": {"team": "x"}}}, MERGE)
+    events = await raw.watch_lines(
+        f"{CMS}?watch=1&resourceVersion={rv}&labelSelector=team%3Dy&timeoutSeconds=1"
+    )
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[2]["object"]["metadata"]["labels"] == {"team": "y"}  # the last state that matched
+
+
+async def test_watch_single_object_by_field_selector(raw: Any, make: Any) -> None:
+    """kubectl wait's watch (fieldSelector=metadata.name) sees only that object."""
+    await raw.post(CMS, make.configmap("a"))
+    await raw.post(CMS, make.configmap("b"))
+    events = await raw.watch_lines(
+        f"{CMS}?watch=1&fieldSelector=metadata.name%3Db&timeoutSeconds=1"
+    )
+    assert [e["object"]["metadata"]["name"] for e in events] == ["b"]
+
+
+async def test_table_watch_has_headers_only_first(raw: Any, make: Any) -> None:
+    """With kubectl's Table Accept each event is a one-row Table; only the first carries columns."""
+    await raw.post(CMS, make.configmap("a"))
+    await raw.post(CMS, make.configmap("b"))
+    accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    events = await raw.watch_lines(f"{CMS}?watch=1&timeoutSeconds=1", headers=accept)
+    tables = [e["object"] for e in events]
+    assert all(t["kind"] == "Table" and len(t["rows"]) == 1 for t in tables)
+    assert tables[0]["columnDefinitions"]
+    assert not tables[1].get("columnDefinitions")
+
+
+async def test_kubernetes_asyncio_watch_stream(api_client: client.ApiClient, sim: KubeSim) -> None:
+    """kubernetes-asyncio's Watch.stream sees typed ADDED/MODIFIED events and stops at its timeout."""
+    v1 = client.CoreV1Api(api_client)
+    cluster = sim.cluster
+
+    async def writer() -> None:
+        await asyncio.sleep(0.05)
+        cluster.create("configmaps", "default", {"metadata": {"name": "w"}, "data": {"a": "1"}})
+        cluster.patch("configmaps", "default", "w", {"data": {"a": "2"}}, patch_type="merge")
+
+    task = asyncio.create_task(writer())
+    seen = []
+    async with watch.Watch() as w:
+        async for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=1):
+            seen.append((event["type"], event["object"].metadata.name, event["object"].data))
+    await task
+    assert seen == [("ADDED", "w", {"a": "1"}), ("MODIFIED", "w", {"a": "2"})]
+
+
+async def test_in_process_subscribe(sim: KubeSim) -> None:
+    """Cluster.subscribe calls back synchronously on every committed change until unsubscribed."""
+    seen: list[tuple[str, str]] = []
+    unsubscribe = sim.cluster.subscribe(
+        "configmaps", lambda t, o: seen.append((t, o["metadata"]["name"]))
+    )
+    sim.cluster.create("configmaps", "default", {"metadata": {"name": "s"}})
+    sim.cluster.delete("configmaps", "default", "s")
+    unsubscribe()
+    sim.cluster.create("configmaps", "default", {"metadata": {"name": "t"}})
+    assert seen == [("ADDED", "s"), ("DELETED", "s")]
+
+
+async def test_closing_watches_fault(raw: Any, sim: KubeSim) -> None:
+    """faults.close_watches ends open streams cleanly."""
+
+    async def close_soon() -> None:
+        await asyncio.sleep(0.1)
+        assert sim.faults.close_watches() == 1
+
+    task = asyncio.create_task(close_soon())
+    events = await raw.watch_lines(
+        f"{CMS}?watch=1&resourceVersion={sim.cluster.resource_version}&timeoutSeconds=30"
+    )
+    await task
+    assert events == []
