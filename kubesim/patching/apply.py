@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubesim.patching._values import clone
-from kubesim.patching.errors import ApplyConflict
+from kubesim.patching.errors import ApplyConflict, PatchError
 from kubesim.patching.fieldsets import (
     FieldPath,
     compare,
@@ -79,7 +79,10 @@ def server_side_apply(
     """
     base = _without_managed_fields(live)
     managers = decode_managers(live)
-    applied = flatten(config, schema)
+    problems: list[str] = []
+    applied = flatten(config, schema, problems=problems)
+    if problems:
+        raise _typed_patch_error(config, problems)
     merged = clone(_merge(base, config, schema))
 
     me = Manager(manager, "Apply", "", subresource or "", now)
@@ -121,6 +124,23 @@ def server_side_apply(
     if changed or removed or previous is None:
         me.time = now
     return with_managed_fields(merged, managers)
+
+
+def _typed_patch_error(config: dict[str, Any], problems: list[str]) -> PatchError:
+    """The real server's answer to a configuration it cannot type: a 500 with no reason
+    (structured-merge-diff's error is not a Status, so the apiserver wraps it as unknown)."""
+    meta = config.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    group_version = str(config.get("apiVersion", ""))
+    if "/" not in group_version:
+        group_version = "/" + group_version
+    where = f"{meta.get('namespace', '')}/{meta.get('name', '')}; {group_version}, Kind={config.get('kind', '')}"
+    if len(problems) == 1:
+        detail = problems[0]
+    else:
+        detail = "errors:\n" + "\n".join(f"  {p}" for p in sorted(problems))
+    return PatchError(500, f"failed to create typed patch object ({where}): {detail}")
 
 
 # ---------------------------------------------------------------------- merge

@@ -12,7 +12,14 @@ from typing import Any
 
 __all__ = ["ApplyConflict", "PatchError"]
 
-_REASONS = {400: "BadRequest", 409: "Conflict", 415: "UnsupportedMediaType", 422: "Invalid"}
+# 500 has no reason: the real server wraps errors that are not a Status as reason "" (Unknown).
+_REASONS = {
+    400: "BadRequest",
+    409: "Conflict",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    500: "",
+}
 
 #: The message the real server sends for any JSON patch operation that fails to apply
 #: (`NewGenericServerResponse(422, ...)` keeps its own generic text and drops the library's).
@@ -22,8 +29,10 @@ JSON_PATCH_REJECTED = "the server rejected our request due to an error in our re
 class PatchError(Exception):
     """A patch the server refuses.
 
-    `code` is 400 (the body cannot be decoded as this patch type) or 422 (it decodes but does
-    not apply); `reason` and `message` are the real server's; `details` is the Status
+    `code` is 400 (the body cannot be decoded as this patch type), 422 (it decodes but does
+    not apply) or 500 (an apply configuration with duplicate or keyless list items, which the
+    real server reports as an internal error with an empty reason); `reason` and `message` are
+    the real server's; `details` is the Status
     ``details`` object (``{}`` when the real server sends an empty one, None for none);
     `detail` is the underlying explanation, kept for logs and tests even where the real server
     hides it behind a generic message.

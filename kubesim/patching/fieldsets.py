@@ -95,7 +95,11 @@ def item_element(item: Any, schema: TypeSchema) -> str:
 
 
 def flatten(
-    obj: Mapping[str, Any], schema: TypeSchema, *, containers: bool = False
+    obj: Mapping[str, Any],
+    schema: TypeSchema,
+    *,
+    containers: bool = False,
+    problems: list[str] | None = None,
 ) -> dict[FieldPath, Any]:
     """Every path `obj` sets, mapped to its leaf value (`NODE` for owned containers).
 
@@ -107,34 +111,68 @@ def flatten(
     server: such fields are absent from the Go zero value, so adding one adds the node itself
     and the writer owns it (``f:labels: {".": {}, ...}``), while required lists such as
     ``containers`` always exist and are not added.
+
+    With `problems`, what makes `obj` unusable as an apply configuration is appended to it,
+    worded like structured-merge-diff: duplicate list keys, and items missing a key field.
     """
     out: dict[FieldPath, Any] = {}
-    _walk_map(obj, schema, (), out, containers)
+    _walk_map(obj, schema, (), out, containers, problems)
     for path in _STRIPPED:
         out.pop(path, None)
     return out
 
 
 def _walk(
-    value: Any, schema: TypeSchema, path: FieldPath, out: dict[FieldPath, Any], containers: bool
+    value: Any,
+    schema: TypeSchema,
+    path: FieldPath,
+    out: dict[FieldPath, Any],
+    containers: bool,
+    problems: list[str] | None,
 ) -> None:
     if isinstance(value, dict) and schema.type in ("object", None) and not schema.is_atomic_map:
-        _walk_map(value, schema, path, out, containers)
+        _walk_map(value, schema, path, out, containers, problems)
     elif isinstance(value, list) and schema.type == "array":
         kind = schema.effective_list_type
         if kind == "atomic":
             out[path] = value
             return
         items = schema.items or UNTYPED
-        for item in value:
-            child = (*path, item_element(item, schema))
+        for index, item in enumerate(value):
+            element = item_element(item, schema)
+            child = (*path, element)
+            if problems is not None:
+                _check_item(item, index, element, child in out, schema, path, problems)
             if kind == "map" and isinstance(item, dict):
                 out[child] = NODE
-                _walk_map(item, items, child, out, containers)
+                _walk_map(item, items, child, out, containers, problems)
             else:
                 out[child] = item
     else:
         out[path] = value
+
+
+def _check_item(
+    item: Any,
+    index: int,
+    element: str,
+    seen: bool,
+    schema: TypeSchema,
+    path: FieldPath,
+    problems: list[str],
+) -> None:
+    where = path_string(path)
+    if schema.effective_list_type == "map" and isinstance(item, dict):
+        defaults = schema.key_defaults
+        for name in schema.effective_map_keys:
+            if name not in item and name not in defaults:
+                problems.append(
+                    f"{where}: element {index}: associative list with keys has an element that "
+                    f'omits key field "{name}" (and doesn\'t have default value)'
+                )
+                return
+    if seen:
+        problems.append(f"{where}: duplicate entries for key {path_string((element,))}")
 
 
 def _walk_map(
@@ -143,6 +181,7 @@ def _walk_map(
     path: FieldPath,
     out: dict[FieldPath, Any],
     containers: bool,
+    problems: list[str] | None = None,
 ) -> None:
     for key, child_value in value.items():
         child = (*path, "f:" + key)
@@ -153,7 +192,7 @@ def _walk_map(
                 # Map entries that are not struct fields are owned themselves, not only
                 # their contents (structured-merge-diff's visitMapItems).
                 out[child] = NODE
-                _walk_map(child_value, sub, child, out, containers)
+                _walk_map(child_value, sub, child, out, containers, problems)
                 continue
         else:
             sub = declared
@@ -170,7 +209,7 @@ def _walk_map(
         if child_value is None or (isinstance(child_value, dict) and not child_value):
             out[child] = child_value
         else:
-            _walk(child_value, sub, child, out, containers)
+            _walk(child_value, sub, child, out, containers, problems)
 
 
 _SCALARS: Final = frozenset([str, int, float, bool])

@@ -46,9 +46,15 @@ class Manager:
         return out
 
 
+def _metadata(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """`obj`'s metadata, or an empty dict when it has none (or a malformed one)."""
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
     """The managers recorded in `obj`'s ``metadata.managedFields`` (malformed entries skipped)."""
-    entries = ((obj or {}).get("metadata") or {}).get("managedFields")
+    entries = _metadata(obj).get("managedFields")
     out: dict[ManagerKey, Manager] = {}
     if not isinstance(entries, list):
         return out
@@ -104,7 +110,7 @@ def _starting_managers(
     (clients may edit them), else the live object's; subresource writes always use live's."""
     if subresource:
         return decode_managers(old)
-    requested = (new.get("metadata") or {}).get("managedFields")
+    requested = _metadata(new).get("managedFields")
     if _is_reset(requested):
         return {}
     from_request = decode_managers(new)
@@ -122,7 +128,7 @@ def _without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 def with_managed_fields(obj: dict[str, Any], managers: dict[ManagerKey, Manager]) -> dict[str, Any]:
     """A copy of `obj` (top level and metadata) whose managedFields encode `managers`."""
-    metadata = dict(obj.get("metadata") or {})
+    metadata = dict(_metadata(obj))
     entries = encode_managers(managers)
     if entries:
         metadata["managedFields"] = entries

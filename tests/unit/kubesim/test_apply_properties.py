@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.patching import ApplyConflict, server_side_apply
+from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
 from kubesim.patching.fieldsets import flatten
 from kubesim.schemas import TypeSchema, builtin_schema
 
@@ -122,3 +122,52 @@ def test_one_manager_alone_never_conflicts(first: dict[str, Any], second: dict[s
         _apply(live, second, "m", "t2", force=False)
     except ApplyConflict as exc:  # pragma: no cover - the assertion below reports it
         raise AssertionError(exc.message) from exc
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "c", "TCP"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "spec",
+                    "template",
+                    "containers",
+                    "name",
+                    "env",
+                    "ports",
+                    "containerPort",
+                    "replicas",
+                    "metadata",
+                    "labels",
+                    "finalizers",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    live=_configs | st.none(),
+    body=st.dictionaries(st.sampled_from(["spec", "metadata", "status"]), _json, max_size=3),
+)
+def test_malformed_configs_raise_only_engine_errors(
+    live: dict[str, Any] | None, body: dict[str, Any]
+) -> None:
+    """Wrong types and shapes in an apply body or update never escape as anything but PatchError or ApplyConflict."""
+    current = _apply(None, live, "other", "t0") if live is not None else None
+    config = {"apiVersion": "apps/v1", "kind": "StatefulSet", **body}
+    outcome: object
+    try:
+        outcome = _apply(current, config, "m", "t1", force=False)
+    except (PatchError, ApplyConflict) as exc:
+        outcome = exc
+    assert isinstance(outcome, dict | PatchError | ApplyConflict)
+    updated = track_update(current, config, schema=STS, manager="u", subresource=None, now="t2")
+    assert isinstance(updated["metadata"], dict)

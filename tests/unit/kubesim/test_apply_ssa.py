@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesim.patching import ApplyConflict, server_side_apply, track_update
+from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
 from kubesim.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
 
 T0 = "2026-11-25T17:00:00Z"
@@ -386,3 +386,39 @@ def test_apply_of_an_empty_config_drops_the_managers_entry() -> None:
     )
     assert "managedFields" not in out["metadata"]
     assert "spec" not in out or "replicas" not in out.get("spec", {})
+
+
+def test_duplicate_keys_in_a_config_are_the_real_servers_500() -> None:
+    """Duplicate env names and ports cannot be applied: a 500 worded like structured-merge-diff."""
+    config = _config()
+    container = _containers(config)[0]
+    container["env"] = [{"name": "FOO", "value": "1"}, {"name": "FOO", "value": "2"}]
+    container["ports"] = [{"containerPort": 93}, {"containerPort": 93, "name": "again"}]
+    with pytest.raises(PatchError) as info:
+        _apply(None, config)
+    assert (info.value.code, info.value.reason) == (500, "")
+    assert info.value.message == (
+        "failed to create typed patch object (default/s1; apps/v1, Kind=StatefulSet): errors:\n"
+        '  .spec.template.spec.containers[name="c"].env: duplicate entries for key [name="FOO"]\n'
+        '  .spec.template.spec.containers[name="c"].ports: duplicate entries for key [containerPort=93,protocol="TCP"]'
+    )
+
+
+def test_an_item_without_its_key_cannot_be_applied() -> None:
+    """A container without a name has no key: the apply is refused with the element's index."""
+    config = _config()
+    _containers(config).append({"image": "x"})
+    with pytest.raises(PatchError) as info:
+        _apply(None, config)
+    assert info.value.message.endswith(
+        ".spec.template.spec.containers: element 1: associative list with keys has an element "
+        'that omits key field "name" (and doesn\'t have default value)'
+    )
+
+
+def test_live_objects_with_duplicates_are_tolerated() -> None:
+    """Duplicates that a create or update stored do not break a later apply."""
+    live = _apply(None, _config())
+    _containers(live)[0]["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    out = _apply(live, _config(replicas=2), now=T1)
+    assert out["spec"]["replicas"] == 2

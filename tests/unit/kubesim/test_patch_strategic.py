@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubesim.patching import PatchError, apply_strategic_merge_patch
 from kubesim.schemas import TypeSchema, builtin_schema
@@ -254,3 +256,47 @@ def test_a_list_body_is_400() -> None:
         info.value.message
         == "json: cannot unmarshal array into Go value of type map[string]interface {}"
     )
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from(["a", "c", "replace", "delete", "merge"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "spec",
+                    "template",
+                    "containers",
+                    "name",
+                    "env",
+                    "finalizers",
+                    "metadata",
+                    "$patch",
+                    "$retainKeys",
+                    "$setElementOrder/containers",
+                    "$deleteFromPrimitiveList/finalizers",
+                    "volumes",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(patch=_json)
+def test_arbitrary_patches_raise_only_patch_errors(patch: object) -> None:
+    """Whatever the body, strategic merge returns an object or raises PatchError."""
+    outcome: object
+    try:
+        outcome = apply_strategic_merge_patch(_statefulset(), patch, STS)
+    except PatchError as exc:
+        outcome = exc.code
+    assert isinstance(outcome, dict) or outcome in (400, 422)
