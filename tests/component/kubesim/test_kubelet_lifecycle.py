@@ -26,15 +26,15 @@ async def core() -> AsyncIterator[tuple[KubeSim, client.CoreV1Api]]:
             await api.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 120.0) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 120.0) -> Any:
     """Poll `check` every 0.25 s of loop time until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await check()
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.25)
 
 
