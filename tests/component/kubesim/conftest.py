@@ -26,7 +26,7 @@ class Raw:
         body: Any = None,
         *,
         content_type: str = "application/json",
-        data: bytes | None = None,
+        data: Any = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any, aiohttp.ClientResponse]:
         """(status, decoded JSON body or text, response)."""
