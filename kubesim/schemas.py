@@ -117,6 +117,8 @@ class TypeSchema:
         "effective_map_keys",
         "embedded_resource",
         "int_or_string",
+        "is_atomic_map",
+        "is_granular_map",
         "list_map_keys",
         "list_type",
         "map_type",
@@ -161,6 +163,15 @@ class TypeSchema:
             (self.patch_merge_key,) if self.patch_merge_key else ()
         )
         self._key_defaults: Mapping[str, object] | None = None
+        #: Whether an object here is replaced and owned as a whole (``map-type: atomic``).
+        self.is_atomic_map: bool = self.map_type == "atomic"
+        #: Whether this is a map of arbitrary keys (``additionalProperties``, not a struct).
+        self.is_granular_map: bool = (
+            self.type == "object"
+            and not raw.get("properties")
+            and raw.get("additionalProperties") is not None
+            and not self.is_atomic_map
+        )
 
     def __repr__(self) -> str:
         return f"TypeSchema(type={self.type!r}, list_type={self.list_type!r})"
@@ -249,21 +260,6 @@ class TypeSchema:
                 out[key] = _BUILTIN_KEY_DEFAULTS[key]
         self._key_defaults = out
         return out
-
-    @property
-    def is_atomic_map(self) -> bool:
-        """Whether an object here is replaced and owned as a whole (``map-type: atomic``)."""
-        return self.map_type == "atomic"
-
-    @property
-    def is_granular_map(self) -> bool:
-        """Whether this is a map of arbitrary keys (``additionalProperties``, not a struct)."""
-        return (
-            self.type == "object"
-            and not self.properties
-            and self._raw.get("additionalProperties") is not None
-            and not self.is_atomic_map
-        )
 
     @property
     def is_untyped(self) -> bool:

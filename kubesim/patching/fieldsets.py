@@ -72,6 +72,9 @@ _STRIPPED: Final = frozenset(
 )
 
 
+_SCALARS: Final = frozenset([str, int, float, bool])
+
+
 def _dumps(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -161,18 +164,17 @@ def _check_item(
     path: FieldPath,
     problems: list[str],
 ) -> None:
-    where = path_string(path)
     if schema.effective_list_type == "map" and isinstance(item, dict):
         defaults = schema.key_defaults
         for name in schema.effective_map_keys:
             if name not in item and name not in defaults:
                 problems.append(
-                    f"{where}: element {index}: associative list with keys has an element that "
+                    f"{path_string(path)}: element {index}: associative list with keys has an element that "
                     f'omits key field "{name}" (and doesn\'t have default value)'
                 )
                 return
     if seen:
-        problems.append(f"{where}: duplicate entries for key {path_string((element,))}")
+        problems.append(f"{path_string(path)}: duplicate entries for key {path_string((element,))}")
 
 
 def _walk_map(
@@ -185,6 +187,9 @@ def _walk_map(
 ) -> None:
     for key, child_value in value.items():
         child = (*path, "f:" + key)
+        if type(child_value) in _SCALARS:
+            out[child] = child_value  # the common case, whatever the schema says
+            continue
         declared = schema.field(key)
         if declared is None:
             sub = schema.additional_properties or UNTYPED
@@ -210,9 +215,6 @@ def _walk_map(
             out[child] = child_value
         else:
             _walk(child_value, sub, child, out, containers, problems)
-
-
-_SCALARS: Final = frozenset([str, int, float, bool])
 
 
 def compare(
