@@ -97,3 +97,20 @@ def test_set_resources_invalidates_cached_documents_and_hashes() -> None:
     api.set_resources([POD])
     assert "apis/ray.io/v1" not in api.root()["paths"]
     assert api.document("apis/ray.io/v1") is None
+
+
+def test_builtin_kinds_carry_their_schema_closure() -> None:
+    """Built-in kinds get kubernetes-validate's definitions as OpenAPI v3, refs and all."""
+    doc = OpenAPIV3([STS]).document("apis/apps/v1")
+    assert doc is not None
+    schemas = doc["components"]["schemas"]
+    sts = schemas["io.k8s.api.apps.v1.StatefulSet"]
+    assert {"group": "apps", "version": "v1", "kind": "StatefulSet"} in sts[
+        "x-kubernetes-group-version-kind"
+    ]
+    assert "enum" not in sts["properties"]["kind"]
+    container = schemas["io.k8s.api.core.v1.Container"]
+    assert container["properties"]["imagePullPolicy"]["type"] == "string"
+    refs = [v["$ref"] for v in sts["properties"].values() if "$ref" in v]
+    assert refs
+    assert all(r.startswith("#/components/schemas/") and r.split("/")[-1] in schemas for r in refs)
