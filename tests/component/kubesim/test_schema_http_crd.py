@@ -267,3 +267,20 @@ async def test_kubectl_apply_with_default_validation(
     assert stored.spec.update_strategy.type == "RollingUpdate"
     assert stored.spec.update_strategy.rolling_update.partition == 0
     assert stored.spec.template.spec.containers[0].image_pull_policy == "IfNotPresent"
+
+
+@pytest.mark.kubectl
+@needs_kubectl
+async def test_kubectl_explain_reads_served_schemas(
+    sim: KubeSim, api_client: client.ApiClient, tmp_path: Path
+) -> None:
+    """`kubectl explain` finds CRD fields and built-in fields in /openapi/v3."""
+    await install_crd(api_client)
+    code, out, err = await kubectl(sim, tmp_path, "explain", "widgets.spec.mode")
+    assert code == 0, err
+    assert "KIND:       Widget" in out
+    assert "FIELD: mode <string>" in out
+    code, out, err = await kubectl(sim, tmp_path, "explain", "statefulset.spec.podManagementPolicy")
+    assert code == 0, err
+    assert "FIELD: podManagementPolicy <string>" in out
+    assert "OrderedReady" in out
