@@ -22,7 +22,7 @@ from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.base import Controller
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
-from kubesim.controllers.podutil import ObjectKey, is_active, owner_reference
+from kubesim.controllers.podutil import ObjectKey, controller_uid, is_active, owner_reference
 from kubesim.controllers.revision import pod_template_hash
 from kubesim.controllers.store import Cache
 
@@ -80,6 +80,28 @@ class DeploymentController(Controller):
         self.pods = pods
         self.watch_owners(deployments)
         self.watch_children(sets)
+        # ReplicaSet uid → Deployment key, so a vanished pod wakes its Deployment (Recreate
+        # waits for old pods to be gone, which changes no ReplicaSet).
+        self._rs_owner: dict[str, ObjectKey] = {}
+        sets.add_handler(self._on_set)
+        pods.add_handler(self._on_pod)
+
+    def _on_set(self, event: str, old: dict[str, Any] | None, rs: dict[str, Any]) -> None:
+        uid = str(rs["metadata"]["uid"])
+        owner = controller_uid(rs)
+        key = self._owner_keys.get(owner) if owner else None
+        if event == "DELETED" or key is None:
+            self._rs_owner.pop(uid, None)
+        else:
+            self._rs_owner[uid] = key
+
+    def _on_pod(self, event: str, old: dict[str, Any] | None, pod: dict[str, Any]) -> None:
+        if event != "DELETED":
+            return
+        owner = controller_uid(pod)
+        key = self._rs_owner.get(owner) if owner else None
+        if key is not None:
+            self.queue.add(key)
 
     # ------------------------------------------------------------------ reconcile
 
