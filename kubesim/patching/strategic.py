@@ -95,7 +95,13 @@ def _merge_map(
         if key.startswith(_ORDER_PREFIX):
             field = key[len(_ORDER_PREFIX) :]
             if field in out:
-                out[field] = _set_element_order(out[field], value, schema.member(field))
+                server = original.get(field) if isinstance(original, dict) else None
+                out[field] = _set_element_order(
+                    out[field],
+                    value,
+                    schema.member(field),
+                    server if isinstance(server, list) else [],
+                )
     if _RETAIN_KEYS in patch:
         out = _retain_keys(out, patch)
     return out
@@ -171,19 +177,47 @@ def _delete_from_primitive_list(out: dict[str, Any], field: str, values: Any) ->
         out[field] = [v for v in current if v not in values]
 
 
-def _set_element_order(current: Any, order: Any, schema: TypeSchema) -> Any:
+def _set_element_order(current: Any, order: Any, schema: TypeSchema, server: list[Any]) -> Any:
+    """Order a merged list as ``$setElementOrder`` asks (strategic merge's normalizeElementOrder).
+
+    Items named in the order list take that order; the others ("server-only") keep their
+    original relative order; the two runs interleave by their positions in the original list.
+    """
     if not isinstance(order, list) or not isinstance(current, list):
         raise PatchError.bad_request("invalid patch format of setElementOrder list")
     key = schema.patch_merge_key
 
-    def identity(item: Any) -> Any:
+    def identity(item: Any) -> str:
         if key is not None and isinstance(item, dict):
             return repr(item.get(key))
         return repr(item)
 
     rank = {identity(item): i for i, item in enumerate(order)}
+    server_rank = {identity(item): i for i, item in enumerate(server)}
     listed = sorted((i for i in current if identity(i) in rank), key=lambda i: rank[identity(i)])
-    return listed + [i for i in current if identity(i) not in rank]
+    server_only = sorted(
+        (i for i in current if identity(i) not in rank),
+        key=lambda i: server_rank.get(identity(i), len(server)),
+    )
+    out: list[Any] = []
+    left = right = 0
+    while left < len(listed) or right < len(server_only):
+        if right >= len(server_only):
+            out.append(listed[left])
+            left += 1
+        elif left >= len(listed):
+            out.append(server_only[right])
+            right += 1
+        else:
+            li = server_rank.get(identity(listed[left]))
+            ri = server_rank.get(identity(server_only[right]))
+            if li is not None and ri is not None and li < ri:
+                out.append(listed[left])
+                left += 1
+            else:
+                out.append(server_only[right])
+                right += 1
+    return out
 
 
 def _retain_keys(out: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

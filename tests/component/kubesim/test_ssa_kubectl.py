@@ -98,3 +98,41 @@ async def test_second_manager_conflicts_then_forces(sim: KubeSim, tmp_path: Path
     owners = {e["manager"]: e["fieldsV1"] for e in obj["metadata"]["managedFields"]}
     assert "f:replicas" in owners["bob"]["f:spec"]
     assert "f:replicas" not in owners["alice"]["f:spec"]
+
+
+async def test_client_side_apply_updates_through_strategic_merge(
+    sim: KubeSim, tmp_path: Path
+) -> None:
+    """A second client-side `kubectl apply` (a strategic merge patch with $setElementOrder) updates the container."""
+    manifest = tmp_path / "sts.yaml"
+    manifest.write_text(MANIFEST.format(replicas=1))
+    code, out, err = await _kubectl(sim, tmp_path, "apply", "-f", str(manifest))
+    assert code == 0, err
+    manifest.write_text(MANIFEST.format(replicas=2).replace("nginx:1", "nginx:2"))
+    code, out, err = await _kubectl(sim, tmp_path, "apply", "-f", str(manifest))
+    assert (code, out.strip()) == (0, "statefulset.apps/web configured"), err
+    code, out, err = await _kubectl(
+        sim, tmp_path, "get", "statefulset", "web", "-n", "default", "-o", "json"
+    )
+    obj = json.loads(out)
+    assert obj["spec"]["replicas"] == 2
+    assert [c["image"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["nginx:2"]
+
+
+async def test_failed_json_patch_prints_the_real_invalid_message(
+    sim: KubeSim, tmp_path: Path
+) -> None:
+    """`kubectl patch --type=json` with a failing test op shows the real server's generic 422 text."""
+    manifest = tmp_path / "sts.yaml"
+    manifest.write_text(MANIFEST.format(replicas=1))
+    code, _, err = await _kubectl(sim, tmp_path, "apply", "--server-side", "-f", str(manifest))
+    assert code == 0, err
+    ops = '[{"op":"test","path":"/spec/replicas","value":5}]'
+    code, _, err = await _kubectl(
+        sim, tmp_path, "patch", "statefulset", "web", "-n", "default", "--type=json", "-p", ops
+    )
+    assert code == 1
+    assert (
+        "The request is invalid: the server rejected our request due to an error in our request"
+        in err
+    )

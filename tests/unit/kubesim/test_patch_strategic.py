@@ -176,6 +176,24 @@ def test_set_element_order_reorders_the_merged_list() -> None:
     assert [c["name"] for c in _containers(out)] == ["sidecar", "ray"]
 
 
+def test_set_element_order_interleaves_server_only_items_by_their_old_place() -> None:
+    """A container the patch does not list keeps its position relative to the listed ones."""
+    obj = _statefulset()
+    _containers(obj).insert(0, {"name": "init-like", "image": "x"})
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "sidecar"}, {"name": "ray"}],
+                    "containers": [{"name": "sidecar", "image": "busy:3"}],
+                }
+            }
+        }
+    }
+    out = apply_strategic_merge_patch(obj, patch, STS)
+    assert [c["name"] for c in _containers(out)] == ["init-like", "sidecar", "ray"]
+
+
 def test_delete_from_primitive_list() -> None:
     """$deleteFromPrimitiveList/finalizers removes the listed values."""
     out = apply_strategic_merge_patch(
