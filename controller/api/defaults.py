@@ -30,6 +30,7 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any, Final
 
+from controller.api.jsoncopy import copy_json
 from controller.api.problems import Problem
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ def _with_ray_container_defaults(
     template: dict[str, Any], ray_version: str | None, container_name: str
 ) -> dict[str, Any]:
     """The template with the Ray container's (index 0) name and image filled in when absent."""
-    template = copy.deepcopy(template)
+    template = copy_json(template)
     containers = template.get("spec", {}).get("containers") or []
     if not containers:
         return template

@@ -18,7 +18,6 @@ Two passes:
 
 from __future__ import annotations
 
-import copy
 import json
 import types
 import typing
@@ -27,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.api.defaults import UPSCALING_SPEED_BY_MODE, upscaling_mode_for_speed
+from controller.api.jsoncopy import copy_json
 from controller.api.models import RayClusterSpec
 from controller.api.problems import Problem
 
@@ -79,11 +79,11 @@ def _clean_value(value: Any, annotation: Any, path: str, warnings: list[Problem]
                 _clean_value(item, item_type, f"{path}[{index}]", warnings)
                 for index, item in enumerate(value)
             ]
-        return copy.deepcopy(value)
+        return copy_json(value)
     if origin is dict and typing.get_args(annotation) == (str, str) and isinstance(value, dict):
         return {key: _stringify(item, f"{path}.{key}", warnings) for key, item in value.items()}
     if isinstance(value, _OPAQUE):
-        return copy.deepcopy(value)
+        return copy_json(value)
     return value
 
 

@@ -31,6 +31,7 @@ from controller.api.validation import validate_cluster
 
 __all__ = ["ParseResult", "parse_raycluster"]
 
+_TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 _ACCEPTED_API_VERSIONS = tuple(f"{GROUP}/{version}" for version in SERVED_VERSIONS)
 
 
@@ -67,7 +68,11 @@ def _parse(obj: object) -> ParseResult:
     problems = _identity_problems(obj)
     if problems:
         return ParseResult(None, problems)
-    warnings: list[Problem] = []
+    warnings: list[Problem] = [
+        Problem(str(key), "is not a RayCluster field; it is ignored (check the spelling).")
+        for key in obj
+        if key not in _TOP_LEVEL
+    ]
     metadata, spec = _typed(obj, problems, warnings)
     status = _status(obj.get("status"), warnings)
     if metadata is None or spec is None:
