@@ -280,10 +280,14 @@ def to_fields_v1(paths: Iterable[FieldPath]) -> dict[str, Any]:
 
 def _emit(node: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    children = [k for k in node if k != "."]
-    if "." in node and children:
+    if "." in node:
+        if len(node) == 1:
+            return out  # a leaf, the most common node
         out["."] = {}
-    for key in sorted(children, key=_element_order):
+    children = [k for k in node if k != "."]
+    if len(children) > 1:
+        children.sort(key=_element_order)
+    for key in children:
         out[key] = _emit(node[key])
     return out
 
