@@ -35,9 +35,9 @@ from kubesim.patching.fieldsets import (
 )
 from kubesim.patching.managed import (
     Manager,
-    _without_managed_fields,
     decode_managers,
     with_managed_fields,
+    without_managed_fields,
 )
 from kubesim.schemas import UNTYPED, TypeSchema
 
@@ -77,7 +77,7 @@ def server_side_apply(
     equals `live` except perhaps for the managers' field sets. Raises `ApplyConflict` when
     other managers own fields the apply would change and `force` is false.
     """
-    base = _without_managed_fields(live)
+    base = without_managed_fields(live)
     managers = decode_managers(live)
     problems: list[str] = []
     applied = flatten(config, schema, problems=problems)
@@ -100,13 +100,19 @@ def server_side_apply(
 
     added, modified, removed = compare(flatten(base, schema), flatten(merged, schema))
     changed = added | modified
-    conflicts: list[tuple[Manager, set[FieldPath]]] = []
-    for other in managers.values():
-        if other is me:
-            continue
-        overlap = other.fields & changed
-        if overlap:
-            conflicts.append((other, overlap))
+    _settle_ownership([m for m in managers.values() if m is not me], changed, removed, force)
+    if changed or removed or previous is None:
+        me.time = now
+    return with_managed_fields(merged, managers)
+
+
+def _settle_ownership(
+    others: list[Manager], changed: set[FieldPath], removed: set[FieldPath], force: bool
+) -> None:
+    """Raise `ApplyConflict` for fields `others` own that the apply changed, unless `force`,
+    which takes those fields from them; removed fields leave everyone."""
+    conflicts = [(other, other.fields & changed) for other in others]
+    conflicts = [(other, overlap) for other, overlap in conflicts if overlap]
     if conflicts and not force:
         raise ApplyConflict(
             [
@@ -118,12 +124,8 @@ def server_side_apply(
     for other, overlap in conflicts:
         other.fields -= overlap
     if removed:
-        for other in managers.values():
-            if other is not me:
-                other.fields -= removed
-    if changed or removed or previous is None:
-        me.time = now
-    return with_managed_fields(merged, managers)
+        for other in others:
+            other.fields -= removed
 
 
 def _typed_patch_error(config: dict[str, Any], problems: list[str]) -> PatchError:

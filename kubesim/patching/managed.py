@@ -13,7 +13,15 @@ from typing import Any
 from kubesim.patching.fieldsets import FieldPath, compare, flatten, from_fields_v1, to_fields_v1
 from kubesim.schemas import TypeSchema
 
-__all__ = ["Manager", "ManagerKey", "decode_managers", "encode_managers", "track_update"]
+__all__ = [
+    "Manager",
+    "ManagerKey",
+    "decode_managers",
+    "encode_managers",
+    "track_update",
+    "with_managed_fields",
+    "without_managed_fields",
+]
 
 ManagerKey = tuple[str, str, str, str]
 """(manager, operation, apiVersion or "" for Apply, subresource or "")."""
@@ -117,7 +125,8 @@ def _starting_managers(
     return from_request if from_request else decode_managers(old)
 
 
-def _without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
+def without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """`obj` (shallow-copied where needed) without ``metadata.managedFields``; {} for None."""
     if not obj:
         return {}
     metadata = obj.get("metadata")
@@ -155,8 +164,8 @@ def track_update(
     and its metadata are new; deeper values are shared with `new`.
     """
     managers = _starting_managers(old, new, subresource)
-    before = flatten(_without_managed_fields(old), schema, containers=True)
-    after = flatten(_without_managed_fields(new), schema, containers=True)
+    before = flatten(without_managed_fields(old), schema, containers=True)
+    after = flatten(without_managed_fields(new), schema, containers=True)
     added, modified, removed = compare(before, after)
     changed = added | modified
     if changed or removed:
