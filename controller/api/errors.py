@@ -42,6 +42,10 @@ _BY_TYPE: dict[str, str] = {
 def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
     """``("spec", "workerGroupSpecs", 0, "minReplicas")`` → ``spec.workerGroupSpecs[0].minReplicas``."""
     path = prefix
+    if loc and loc[-1] == "[key]":
+        # A bad mapping key: name the mapping and quote the key (pydantic puts the key itself,
+        # of whatever type, before the marker).
+        return f"{field_path(loc[:-2], prefix)}[{loc[-2]!r}]"
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"

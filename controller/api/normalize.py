@@ -30,7 +30,16 @@ from controller.api.jsoncopy import copy_json
 from controller.api.models import RayClusterSpec
 from controller.api.problems import Problem
 
-__all__ = ["clean_raw", "normalize_seed_fields"]
+__all__ = ["UNKNOWN_FIELD", "clean_raw", "normalize_seed_fields"]
+
+UNKNOWN_FIELD = "is not a RayCluster field; it is ignored (check the spelling)."
+# Fields old KubeRay manifests still carry, with what became of them.
+_LEGACY = {
+    (
+        "HeadGroupSpec",
+        "replicas",
+    ): "is from old KubeRay versions and is ignored: the head is always one pod.",
+}
 
 # Raw-object fields whose contents are Kubernetes' business, not ours: never walked.
 _OPAQUE = (dict, list)
@@ -54,11 +63,8 @@ def clean_raw(
         field_path = f"{path}.{key}" if path else str(key)
         info = by_alias.get(key)
         if info is None:
-            warnings.append(
-                Problem(
-                    field_path, "is not a RayCluster field; it is ignored (check the spelling)."
-                )
-            )
+            message = _LEGACY.get((model.__name__, key), UNKNOWN_FIELD)
+            warnings.append(Problem(field_path, message))
             continue
         cleaned[key] = _clean_value(value, info.annotation, field_path, warnings)
     return cleaned

@@ -25,7 +25,7 @@ from controller.api.constants import GROUP, KIND, SERVED_VERSIONS
 from controller.api.defaults import apply_defaults
 from controller.api.errors import problems_from_validation_error
 from controller.api.models import ObjectMeta, RayCluster, RayClusterSpec, RayClusterStatus
-from controller.api.normalize import clean_raw, normalize_seed_fields
+from controller.api.normalize import UNKNOWN_FIELD, clean_raw, normalize_seed_fields
 from controller.api.problems import Problem
 from controller.api.validation import validate_cluster
 
@@ -69,9 +69,7 @@ def _parse(obj: object) -> ParseResult:
     if problems:
         return ParseResult(None, problems)
     warnings: list[Problem] = [
-        Problem(str(key), "is not a RayCluster field; it is ignored (check the spelling).")
-        for key in obj
-        if key not in _TOP_LEVEL
+        Problem(str(key), UNKNOWN_FIELD) for key in obj if key not in _TOP_LEVEL
     ]
     metadata, spec = _typed(obj, problems, warnings)
     status = _status(obj.get("status"), warnings)

@@ -411,6 +411,11 @@ PROBLEMS: list[tuple[str, Edit, list[Problem]]] = [
         ],
     ),
     (
+        "non-string-map-key",
+        lambda o: _head(o).update(rayStartParams={1: "x"}),
+        [Problem("spec.headGroupSpec.rayStartParams[1]", "must be a string, not 1.")],
+    ),
+    (
         "bad-enum",
         lambda o: _group(o).update(workloadKind="DaemonSet"),
         [Problem(f"{W0}.workloadKind", 'must be one of StatefulSet, Deployment, not "DaemonSet".')],
@@ -524,6 +529,16 @@ WARNINGS: list[tuple[str, Edit, list[Problem]]] = [
             Problem(
                 f"{W0}.rayStartParams.num-gpus",
                 'must be a string; 0 is read as "0" (quote it in YAML).',
+            )
+        ],
+    ),
+    (
+        "legacy-head-replicas",
+        lambda o: _head(o).update(replicas=1),
+        [
+            Problem(
+                "spec.headGroupSpec.replicas",
+                "is from old KubeRay versions and is ignored: the head is always one pod.",
             )
         ],
     ),
