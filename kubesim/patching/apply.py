@@ -13,9 +13,10 @@ The algorithm follows ``merge/update.go`` (``Updater.Apply``):
    conflict (409 `ApplyConflict`) unless ``force``, which moves the fields to this manager;
    removed fields leave everyone; managers left with nothing disappear.
 
-Gaps (documented in docs/kubesim.md by KS-CORE): no conversion of managed sets across API
-versions, no ``ancient-changes`` capping, no unions, no reset-to-default on prune, and no
-migration of ``last-applied-configuration`` ownership from client-side apply.
+Gaps (for docs/kubesim.md): no conversion of managed sets across API versions, no unions, no
+reset-to-default on prune, no migration of ``last-applied-configuration`` ownership from
+client-side apply, and Update field sets approximate Go's zero values (optional maps and
+merged lists are owned as nodes, optional structs are not).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ApplyConflict", "PatchError"]
+__all__ = ["ApplyConflict", "PatchError", "manager_identifier"]
 
 # 500 has no reason: the real server wraps errors that are not a Status as reason "" (Unknown).
 _REASONS = {
@@ -84,7 +84,7 @@ class ApplyConflict(Exception):
 
     def __init__(self, conflicts: Sequence[tuple[dict[str, str], str]]) -> None:
         # Paths arrive in field-set order per manager; the sort is stable.
-        ordered = sorted(conflicts, key=lambda item: _manager_sort_key(item[0]))
+        ordered = sorted(conflicts, key=lambda item: manager_identifier(item[0]))
         self.conflicts: list[tuple[str, str]] = [(m["manager"], path) for m, path in ordered]
         self.causes: list[dict[str, str]] = [
             {
@@ -100,9 +100,10 @@ class ApplyConflict(Exception):
         super().__init__(self.message)
 
 
-def _manager_sort_key(manager: dict[str, str]) -> str:
-    # The real server sorts managers by their identifier: the JSON of the entry without
-    # fieldsType, fieldsV1 and time, in ManagedFieldsEntry's field order.
+def manager_identifier(manager: dict[str, str]) -> str:
+    """A manager's identifier as the real server builds it (``BuildManagerIdentifier``): the
+    JSON of its entry without fieldsType, fieldsV1 and time, in ManagedFieldsEntry's field
+    order. The server sorts managers by it."""
     parts = [f'"manager":{json.dumps(manager["manager"])}']
     for name in ("operation", "apiVersion", "subresource"):
         if manager.get(name):

@@ -10,18 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesim.patching.errors import manager_identifier
 from kubesim.patching.fieldsets import FieldPath, compare, flatten, from_fields_v1, to_fields_v1
 from kubesim.schemas import TypeSchema
 
 __all__ = [
+    "MAX_UPDATE_MANAGERS",
     "Manager",
     "ManagerKey",
+    "cap_update_managers",
     "decode_managers",
     "encode_managers",
     "track_update",
     "with_managed_fields",
     "without_managed_fields",
 ]
+
+#: Update managers beyond this many are merged, oldest first, into ``ancient-changes``
+#: (``DefaultMaxUpdateManagers`` in the real server).
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
 
 ManagerKey = tuple[str, str, str, str]
 """(manager, operation, apiVersion or "" for Apply, subresource or "")."""
@@ -135,8 +143,39 @@ def without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
     return obj
 
 
+def cap_update_managers(managers: dict[ManagerKey, Manager]) -> None:
+    """Merge the oldest Update managers into per-version ``ancient-changes`` entries until at
+    most `MAX_UPDATE_MANAGERS` remain (``capmanagers.go``): the first old manager of a version
+    becomes the bucket when a second one of that version joins it."""
+    updaters = [m for m in managers.values() if m.operation != "Apply" and m.fields]
+    if len(updaters) <= MAX_UPDATE_MANAGERS:
+        return
+    updaters.sort(key=lambda m: (m.time or "", manager_identifier(m.identity())))
+    first_of_version: dict[str, Manager] = {}
+    remaining = len(updaters)
+    for manager in updaters:
+        if remaining <= MAX_UPDATE_MANAGERS:
+            break
+        first = first_of_version.setdefault(manager.api_version, manager)
+        if first is manager:
+            continue
+        bucket_key: ManagerKey = (ANCIENT_CHANGES, "Update", manager.api_version, "")
+        bucket = managers.get(bucket_key)
+        if bucket is None:
+            del managers[first.key]
+            bucket = Manager(ANCIENT_CHANGES, "Update", manager.api_version, "", first.time)
+            bucket.fields = first.fields
+            managers[bucket_key] = bucket
+        bucket.fields = bucket.fields | manager.fields
+        bucket.time = manager.time
+        del managers[manager.key]
+        remaining -= 1
+
+
 def with_managed_fields(obj: dict[str, Any], managers: dict[ManagerKey, Manager]) -> dict[str, Any]:
-    """A copy of `obj` (top level and metadata) whose managedFields encode `managers`."""
+    """A copy of `obj` (top level and metadata) whose managedFields encode `managers`
+    (after capping the Update managers)."""
+    cap_update_managers(managers)
     metadata = dict(_metadata(obj))
     entries = encode_managers(managers)
     if entries:

@@ -200,3 +200,20 @@ def test_conflict_paths_print_like_the_real_server() -> None:
     )
     assert path_string(("f:metadata", "f:finalizers", 'v:"a"')) == '.metadata.finalizers[="a"]'
     assert path_string(("f:spec", "f:args", "i:0")) == ".spec.args[0]"
+
+
+def test_more_than_ten_update_managers_fold_into_ancient_changes() -> None:
+    """The oldest Update managers merge into one ancient-changes entry, leaving ten."""
+    obj = _write(None, _pod(), "creator", "2026-11-25T17:00:00Z")
+    for n in range(11):
+        new = copy.deepcopy(obj)
+        new["metadata"]["labels"][f"l{n}"] = "x"
+        obj = _write(obj, new, f"writer-{n:02d}", f"2026-11-25T17:01:{n:02d}Z")
+    managers = _by_manager(obj)
+    assert len(managers) == 10
+    assert "creator" not in managers
+    assert "writer-00" not in managers
+    ancient = managers["ancient-changes"]
+    assert ancient["time"] == "2026-11-25T17:01:01Z"
+    labels = ancient["fieldsV1"]["f:metadata"]["f:labels"]
+    assert {"f:app", "f:l0", "f:l1"} <= set(labels)
