@@ -13,7 +13,8 @@ def test_repeats_aggregate_into_one_event_with_a_count() -> None:
     first = correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=0.0, timestamp="t0")
     correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=1.0, timestamp="t1")
     third = correlator.observe(CLUSTER, "Warning", "InvalidSpec", "bad", now=2.0, timestamp="t2")
-    assert first is not None and third is not None
+    assert first is not None
+    assert third is not None
     assert third.name == first.name
     assert (third.count, third.first_timestamp, third.last_timestamp) == (3, "t0", "t2")
 
@@ -23,7 +24,8 @@ def test_different_messages_are_different_events() -> None:
     correlator = EventCorrelator()
     a = correlator.observe(CLUSTER, "Normal", "Created", "created a", now=0.0, timestamp="t")
     b = correlator.observe(CLUSTER, "Normal", "Created", "created b", now=0.0, timestamp="t")
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     assert a.name != b.name
     assert a.name.startswith("c.")
 

@@ -1,0 +1,22 @@
+"""Fixtures for the controller unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_implicit_event_loop(
+    request: pytest.FixtureRequest, event_loop_policy: asyncio.AbstractEventLoopPolicy
+) -> None:
+    """Keep sync tests from creating (and leaking) an event loop.
+
+    looptime asks the policy for the current loop before every test; for a sync test that runs
+    before any async one, the policy would create a loop that nobody closes (a ResourceWarning,
+    an error under our warning filters). Marking the loop as explicitly unset prevents it.
+    """
+    if not inspect.iscoroutinefunction(request.function):
+        event_loop_policy.set_event_loop(None)

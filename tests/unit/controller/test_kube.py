@@ -1,0 +1,102 @@
+"""Unit tests for the pure parts of controller.kube: throttling, errors, config source order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from controller.kube import (
+    ConfigError,
+    Conflict,
+    Invalid,
+    KubeError,
+    NotFound,
+    ServerError,
+    TokenBucket,
+    TooManyRequests,
+    is_transient,
+)
+from controller.kube.config import describe_source
+from controller.kube.errors import error_from_response
+from controller.kube.resources import object_path, resource_for
+
+
+def test_token_bucket_disabled_with_non_positive_qps() -> None:
+    """qps <= 0 never waits, as in client-go."""
+    bucket = TokenBucket(qps=0, burst=1)
+    assert all(bucket.reserve(0.0) == 0.0 for _ in range(100))
+
+
+def test_errors_translate_by_status_code_and_keep_the_servers_words() -> None:
+    """Each HTTP status becomes its exception class with the Status reason and message."""
+    body = orjson.dumps(
+        {
+            "kind": "Status",
+            "reason": "Invalid",
+            "message": 'RayCluster "x" is invalid',
+            "details": {"causes": [{"field": "spec.x", "message": "bad"}]},
+        }
+    )
+    err = error_from_response(422, body)
+    assert isinstance(err, Invalid)
+    assert (err.code, err.reason, err.message) == (422, "Invalid", 'RayCluster "x" is invalid')
+    assert err.causes == [{"field": "spec.x", "message": "bad"}]
+    assert isinstance(error_from_response(404, b"{}"), NotFound)
+    assert isinstance(error_from_response(409, b""), Conflict)
+    assert isinstance(error_from_response(429, b""), TooManyRequests)
+    assert isinstance(error_from_response(503, b"not json"), ServerError)
+    assert error_from_response(503, b"not json").message == "not json"
+    plain = error_from_response(403, b"{}")
+    assert type(plain) is KubeError
+
+
+def test_transient_errors_are_the_retryable_ones() -> None:
+    """Throttling, server errors and conflicts are transient; NotFound and Invalid are not."""
+    assert is_transient(TooManyRequests("x"))
+    assert is_transient(ServerError("x"))
+    assert is_transient(Conflict("x"))
+    assert not is_transient(NotFound("x"))
+    assert not is_transient(Invalid("x"))
+
+
+def test_resource_paths() -> None:
+    """Kinds map to their REST paths, core and named groups alike."""
+    sts = resource_for("apps/v1", "StatefulSet")
+    assert (
+        object_path(sts, "ns", "a", "status") == "/apis/apps/v1/namespaces/ns/statefulsets/a/status"
+    )
+    assert resource_for("v1", "Pod").collection_path(None) == "/api/v1/pods"
+    crd = resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert (
+        object_path(crd, "ignored", "x")
+        == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x"
+    )
+
+
+def test_config_source_order(tmp_path: Path) -> None:
+    """--in-cluster, then --kubeconfig, then KUBECONFIG, then in-pod, then ~/.kube/config."""
+    kc = tmp_path / "kc.yaml"
+    kc.write_text("apiVersion: v1\n")
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text("apiVersion: v1\n")
+    in_pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}
+    assert describe_source(in_cluster=True, kubeconfig=str(kc), environ={}) == ("in-cluster", None)
+    assert describe_source(kubeconfig=str(kc), environ=in_pod) == ("kubeconfig", str(kc))
+    assert describe_source(environ={**in_pod, "KUBECONFIG": str(kc)}) == ("kubeconfig", str(kc))
+    assert describe_source(environ=in_pod, home=home) == ("in-cluster", None)
+    assert describe_source(environ={}, home=home) == ("kubeconfig", str(home / ".kube/config"))
+
+
+def test_config_errors_name_what_is_missing(tmp_path: Path) -> None:
+    """A missing kubeconfig file or no configuration at all is a one-line, actionable error."""
+    with pytest.raises(
+        ConfigError, match=r"--kubeconfig: kubeconfig file .*nope.yaml does not exist"
+    ):
+        describe_source(kubeconfig=str(tmp_path / "nope.yaml"), environ={})
+    with pytest.raises(ConfigError, match="KUBECONFIG"):
+        describe_source(environ={"KUBECONFIG": str(tmp_path / "gone")})
+    with pytest.raises(ConfigError, match="no cluster configuration"):
+        describe_source(environ={}, home=tmp_path)
