@@ -131,7 +131,7 @@ def _unknown(
                     items, item, f"{path}[{index}]", found, resource_root=items.embedded_resource
                 )
         return
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or _free_form(schema):
         return
     prefix = f"{path}." if path else ""
     for key, item in value.items():
@@ -148,6 +148,20 @@ def _unknown(
                 found.append(prefix + str(key))
             continue
         _unknown(sub, item, prefix + str(key), found, resource_root=sub.embedded_resource)
+
+
+def _free_form(schema: TypeSchema) -> bool:
+    """A built-in `type: object` with neither properties nor a value schema (FieldsV1,
+    RawExtension) is opaque JSON to the Go decoder. In a CRD the same node prunes everything
+    below it, so there its keys are unknown. Each node knows which kind of schema it came from."""
+    registry = getattr(schema, "_registry", None)
+    from_crd = bool(getattr(registry, "crd", False))
+    return (
+        not from_crd
+        and schema.type == "object"
+        and not schema.properties
+        and schema.additional_properties is None
+    )
 
 
 def strict_decoding_message(paths: Iterable[str]) -> str:

@@ -271,7 +271,11 @@ def test_unknown_fields_of_builtins_and_custom_resources() -> None:
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "p", "labels": {"any": "key"}},
+        "metadata": {
+            "name": "p",
+            "labels": {"any": "key"},
+            "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {"f:x": {}}}}],
+        },
         "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolcy": "Always"}], "foo": 1},
     }
     paths = unknown_fields(builtin_schema("v1", "Pod"), pod)
@@ -282,3 +286,12 @@ def test_unknown_fields_of_builtins_and_custom_resources() -> None:
     custom = schema_from_openapi_v3(SCHEMA)
     obj = cr(config={"free": 1}, labels={"k": "v"}, groups=[{"size": 1, "sise": 2}])
     assert unknown_fields(custom, obj) == ["spec.groups[0].sise"]
+
+
+def test_empty_object_schema_is_opaque_for_builtins_but_prunes_in_crds() -> None:
+    """FieldsV1-like built-in objects hide nothing; a bare `type: object` in a CRD knows no keys."""
+    bare = schema_from_openapi_v3({"type": "object", "properties": {"spec": {"type": "object"}}})
+    assert unknown_fields(bare, {"spec": {"a": 1}}) == ["spec.a"]
+    assert prune_and_default(
+        {"type": "object", "properties": {"spec": {"type": "object"}}}, {"spec": {"a": 1}}
+    ) == {"spec": {}}
