@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import builtins
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ import orjson
 from kubesim import errors, strategy
 from kubesim.audit import AuditLog
 from kubesim.crd_registry import CrdRegistrar
+from kubesim.decode import decode_builtin
 from kubesim.defaults import apply_defaults
 from kubesim.engines import ApplyConflict, Engine, PatchError
 from kubesim.errors import Cause, StatusError
@@ -134,6 +136,8 @@ class Cluster:
         self.graceful_pod_deletion = graceful_pod_deletion
         self.clock = clock
         self._rng = rng or random.Random()
+        #: fieldValidation=Strict for the write in progress (set per call; calls never await).
+        self._strict = False
         self._rv = 0
         self._objects: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
         self._uids: dict[str, _ObjKey] = {}
@@ -228,10 +232,7 @@ class Cluster:
     ) -> Iterator[dict[str, Any]]:
         """Stored objects of a resource in key order (namespace, then name)."""
         by_ns = self._objects.get(info.key, {})
-        if info.namespaced and namespace:
-            namespaces = [namespace]
-        else:
-            namespaces = sorted(by_ns)
+        namespaces = [namespace] if info.namespaced and namespace else sorted(by_ns)
         for ns in namespaces:
             bucket = by_ns.get(ns, {})
             for name in sorted(bucket):
@@ -270,7 +271,7 @@ class Cluster:
         *,
         limit: int = 0,
         continue_token: str = "",
-    ) -> tuple[list[dict[str, Any]], str, str, int | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str, str, int | None]:
         """One page: (items, list RV, continue token, remainingItemCount)."""
         rv = self._rv
         start: tuple[str, str] | None = None
@@ -451,10 +452,12 @@ class Cluster:
         field_manager: str | None = None,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
         owned: bool = False,
     ) -> dict[str, Any]:
         """Create an object (POST). `owned=True` hands `obj` over (kubesim may keep it)."""
         info = self._info(res)
+        self._strict = field_validation == "Strict"
         manager = field_manager or _default_manager(user_agent, user)
         name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None
         try:
@@ -480,6 +483,8 @@ class Cluster:
                 subresource=subresource,
             )
             raise
+        finally:
+            self._strict = False
         self._audit(
             "create",
             info,
@@ -599,6 +604,7 @@ class Cluster:
         if info.custom:
             schema = info.extra.get("schema")
             return prune_and_default(schema, obj) if schema else obj
+        decode_builtin(info, obj, self.engine.schema_for(info), strict=self._strict)
         return apply_defaults(info.group, info.version, info.kind, obj)
 
     def _validate(
@@ -663,10 +669,12 @@ class Cluster:
         field_manager: str | None = None,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
         owned: bool = False,
     ) -> dict[str, Any]:
         """Replace an object (PUT), or its status or scale with `subresource`."""
         info = self._info(res)
+        self._strict = field_validation == "Strict"
         manager = field_manager or _default_manager(user_agent, user)
         try:
             body = obj if owned else _clone(obj)
@@ -692,6 +700,8 @@ class Cluster:
                 subresource=subresource,
             )
             raise
+        finally:
+            self._strict = False
         self._audit(
             "update",
             info,
@@ -854,11 +864,13 @@ class Cluster:
         force: bool = False,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
     ) -> dict[str, Any]:
         """PATCH with one of `PATCH_TYPES`. An apply that creates returns with `created=True`
 
         set in `self.last_patch_created` (the HTTP layer answers 201 then)."""
         info = self._info(res)
+        self._strict = field_validation == "Strict"
         manager = field_manager or (
             "" if patch_type == "apply" else _default_manager(user_agent, user)
         )
@@ -888,6 +900,8 @@ class Cluster:
                 subresource=subresource,
             )
             raise
+        finally:
+            self._strict = False
         code = 201 if self.last_patch_created else 200
         self._audit(
             "patch",
@@ -982,7 +996,7 @@ class Cluster:
         )
 
     @staticmethod
-    def patch_content_types(info: ResourceInfo) -> list[str]:
+    def patch_content_types(info: ResourceInfo) -> builtins.list[str]:
         """Content types PATCH accepts for this resource, as the 415 message lists them."""
         types = [
             "application/json-patch+json",

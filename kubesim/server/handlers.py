@@ -62,6 +62,13 @@ def _dry_run(query: MultiMapping[str]) -> bool:
     return bool(values)
 
 
+def _field_validation(query: MultiMapping[str]) -> str:
+    value = query.get("fieldValidation", "Ignore") or "Ignore"
+    if value not in ("Ignore", "Warn", "Strict"):
+        raise errors.bad_request(f"fieldValidation parameter unsupported: {value}")
+    return value
+
+
 def _strip_item(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "kind" and k != "apiVersion"}
 
@@ -192,6 +199,7 @@ class ResourceHandlers:
             user_agent=ctx.user_agent,
             field_manager=ctx.query.get("fieldManager") or None,
             dry_run=_dry_run(ctx.query),
+            field_validation=_field_validation(ctx.query),
             owned=True,
         )
         return json_response(obj, 201)
@@ -210,6 +218,7 @@ class ResourceHandlers:
             field_manager=ctx.query.get("fieldManager") or None,
             subresource=rp.subresource,
             dry_run=_dry_run(ctx.query),
+            field_validation=_field_validation(ctx.query),
             owned=True,
         )
         return json_response(obj)
@@ -237,6 +246,7 @@ class ResourceHandlers:
             force=force,
             subresource=rp.subresource,
             dry_run=_dry_run(ctx.query),
+            field_validation=_field_validation(ctx.query),
         )
         return json_response(obj, 201 if self.cluster.last_patch_created else 200)
 

@@ -21,13 +21,17 @@ async def test_version_and_legacy_discovery(raw: Any) -> None:
     _, version, _ = await raw.get("/version")
     assert (version["major"], version["minor"]) == ("1", "32")
     _, api, _ = await raw.get("/api")
-    assert api["kind"] == "APIVersions" and api["versions"] == ["v1"]
+    assert api["kind"] == "APIVersions"
+    assert api["versions"] == ["v1"]
     _, apis, _ = await raw.get("/apis")
     groups = {g["name"]: g["preferredVersion"]["groupVersion"] for g in apis["groups"]}
-    assert groups["apps"] == "apps/v1" and groups["autoscaling"] == "autoscaling/v2"
+    assert groups["apps"] == "apps/v1"
+    assert groups["autoscaling"] == "autoscaling/v2"
     _, core, _ = await raw.get("/api/v1")
     pods = next(r for r in core["resources"] if r["name"] == "pods")
-    assert pods["shortNames"] == ["po"] and pods["namespaced"] and "watch" in pods["verbs"]
+    assert pods["shortNames"] == ["po"]
+    assert pods["namespaced"]
+    assert "watch" in pods["verbs"]
     _, apps, _ = await raw.get("/apis/apps/v1")
     scale = next(r for r in apps["resources"] if r["name"] == "statefulsets/scale")
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
@@ -44,14 +48,17 @@ async def test_aggregated_discovery(raw: Any) -> None:
     )
     apps = next(i for i in body["items"] if i["metadata"]["name"] == "apps")
     sts = next(r for r in apps["versions"][0]["resources"] if r["resource"] == "statefulsets")
-    assert sts["shortNames"] == ["sts"] and sts["scope"] == "Namespaced"
+    assert sts["shortNames"] == ["sts"]
+    assert sts["scope"] == "Namespaced"
     assert {s["subresource"] for s in sts["subresources"]} == {"scale", "status"}
 
 
 async def test_openapi_v3_lists_group_versions(raw: Any) -> None:
     """/openapi/v3 lists a document per served group-version (what kubectl apply validation needs)."""
     code, root, _ = await raw.get("/openapi/v3")
-    assert code == 200 and "apis/apps/v1" in root["paths"] and "api/v1" in root["paths"]
+    assert code == 200
+    assert "apis/apps/v1" in root["paths"]
+    assert "api/v1" in root["paths"]
 
 
 async def test_unknown_paths_and_resources(raw: Any) -> None:
@@ -65,12 +72,14 @@ async def test_malformed_bodies_are_400(raw: Any, sim: KubeSim) -> None:
     """Broken JSON or YAML is a 400 BadRequest, and the store is unchanged."""
     rv = sim.cluster.resource_version
     code, body, _ = await raw.post(CMS, data=b'{"metadata": {"name": ')
-    assert code == 400 and body["reason"] == "BadRequest"
+    assert code == 400
+    assert body["reason"] == "BadRequest"
     assert body["message"].startswith("couldn't get version/kind; json parse error:")
     code, body, _ = await raw.post(
         CMS, data=b"metadata: [unclosed", content_type="application/yaml"
     )
-    assert code == 400 and "yaml" in body["message"]
+    assert code == 400
+    assert "yaml" in body["message"]
     code, body, _ = await raw.post(CMS, data=b"[1, 2]")
     assert code == 400
     assert sim.cluster.resource_version == rv
@@ -91,7 +100,8 @@ async def test_yaml_bodies_are_accepted(raw: Any) -> None:
     code, body, _ = await raw.post(
         CMS, data=b"metadata:\n  name: from-yaml\ndata:\n  a: b\n", content_type="application/yaml"
     )
-    assert code == 201 and body["data"] == {"a": "b"}
+    assert code == 201
+    assert body["data"] == {"a": "b"}
 
 
 async def test_protobuf_body_gets_a_clear_415(raw: Any) -> None:
@@ -101,7 +111,8 @@ async def test_protobuf_body_gets_a_clear_415(raw: Any) -> None:
         data=b"k8s\x00\x0a",
         content_type="application/vnd.kubernetes.protobuf",
     )
-    assert code == 415 and body["reason"] == "UnsupportedMediaType"
+    assert code == 415
+    assert body["reason"] == "UnsupportedMediaType"
     assert "kubectl create namespace" in body["message"]
 
 
@@ -119,10 +130,8 @@ async def test_oversized_body_is_413(raw: Any) -> None:
 async def test_method_not_allowed(raw: Any) -> None:
     """Verbs a resource does not support are 405 MethodNotAllowed."""
     code, body, _ = await raw.delete("/api/v1/namespaces")
-    assert (
-        code == 405
-        and body["message"] == 'deletecollection is not supported on resources of kind "namespaces"'
-    )
+    assert code == 405
+    assert body["message"] == 'deletecollection is not supported on resources of kind "namespaces"'
 
 
 async def test_label_and_field_selectors(raw: Any, make: Any) -> None:
@@ -162,7 +171,8 @@ async def test_pagination_with_continue(raw: Any, make: Any) -> None:
     assert [i["metadata"]["name"] for i in second["items"]] == ["c2", "c3"]
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
     code, bad, _ = await raw.get(f"{CMS}?continue=garbage!!")
-    assert code == 400 and bad["reason"] == "BadRequest"
+    assert code == 400
+    assert bad["reason"] == "BadRequest"
 
 
 async def test_all_namespaces_list(raw: Any, make: Any) -> None:
@@ -216,7 +226,8 @@ async def test_audit_log_file(tmp_path: Any) -> None:
     async with KubeSim(controllers=False, audit_path=path) as sim:
         sim.cluster.create("configmaps", "default", {"metadata": {"name": "x"}}, field_manager="f")
     lines = path.read_text().splitlines()
-    assert '"field_manager":"f"' in lines[-1] and '"verb":"create"' in lines[-1]
+    assert '"field_manager":"f"' in lines[-1]
+    assert '"verb":"create"' in lines[-1]
 
 
 async def test_fault_injection_errors_and_rate(raw: Any, sim: KubeSim, make: Any) -> None:
@@ -235,7 +246,8 @@ async def test_fault_injection_errors_and_rate(raw: Any, sim: KubeSim, make: Any
     sim.faults.seed(1)
     sim.faults.add(verb="get", error=500, rate=0.5)
     codes = [(await raw.get(f"{CMS}/x"))[0] for _ in range(20)]
-    assert set(codes) == {200, 500} and 4 < codes.count(500) < 16
+    assert set(codes) == {200, 500}
+    assert 4 < codes.count(500) < 16
 
 
 async def test_fault_latency_and_admin_endpoint(raw: Any, sim: KubeSim) -> None:
@@ -243,13 +255,15 @@ async def test_fault_latency_and_admin_endpoint(raw: Any, sim: KubeSim) -> None:
     code, body, _ = await raw.post(
         "/kubesim/v1/faults", {"action": "add", "verb": "list", "latency": 0.2}
     )
-    assert code == 200 and body["rules"][0]["latency"] == 0.2
+    assert code == 200
+    assert body["rules"][0]["latency"] == 0.2
     loop = asyncio.get_running_loop()
     started = loop.time()
     await raw.get(CMS)
     assert loop.time() - started >= 0.2
     code, body, _ = await raw.post("/kubesim/v1/faults", {"action": "add", "verb": "fly"})
-    assert code == 400 and "fault verb" in body["message"]
+    assert code == 400
+    assert "fault verb" in body["message"]
     code, body, _ = await raw.post("/kubesim/v1/faults", {"action": "clear"})
     assert body == {"rules": []}
 
@@ -268,7 +282,8 @@ async def test_shrink_history_forces_410(raw: Any, sim: KubeSim, make: Any) -> N
 async def test_chaos_without_workloads_is_503(raw: Any) -> None:
     """The chaos endpoint needs the workload controllers."""
     code, body, _ = await raw.post("/kubesim/v1/chaos", {"action": "fail_pod"})
-    assert code == 503 and "controllers" in body["message"]
+    assert code == 503
+    assert "controllers" in body["message"]
 
 
 async def test_tls_with_generated_ca() -> None:

@@ -87,7 +87,9 @@ async def test_bookmarks_at_the_configured_interval(make: Any) -> None:
     """allowWatchBookmarks=true yields BOOKMARK events carrying only the kind and a resourceVersion."""
     async with KubeSim(controllers=False, bookmark_interval=0.2) as sim:
         rv = sim.cluster.resource_version
-        url = f"{sim.url}{CMS}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=1"
+        url = (
+            f"{sim.url}{CMS}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=1"
+        )
         async with aiohttp.ClientSession() as session, session.get(url) as resp:
             events = [orjson.loads(line) for line in (await resp.read()).splitlines()]
     bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
