@@ -41,6 +41,25 @@ __all__ = [
 _REF_PREFIX: Final = "#/$defs/"
 _OBJECT_META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
+#: Struct fields that Go API types declare as values, not pointers: they exist (at least as
+#: ``{}``) in every serialized object, so an update never "adds" them.
+_VALUE_STRUCT_FIELDS: Final = frozenset(
+    [
+        "metadata",
+        "spec",
+        "status",
+        "template",
+        "resources",
+        "updateStrategy",
+        "strategy",
+        "target",
+        "scaleTargetRef",
+        "roleRef",
+        "involvedObject",
+        "source",
+    ]
+)
+
 #: Key fields of associative lists that the real server's OpenAPI defaults (the shipped
 #: schemas lack ``default`` there). structured-merge-diff uses the default when an item omits
 #: the key, so ``ports: [{containerPort: 80}]`` is keyed ``{"containerPort":80,"protocol":"TCP"}``.
@@ -106,6 +125,7 @@ class TypeSchema:
     """
 
     __slots__ = (
+        "_absent_in_zero",
         "_additional",
         "_fields",
         "_items",
@@ -133,6 +153,7 @@ class TypeSchema:
         self._raw = raw
         self._registry = registry if registry is not None else _Registry({}, crd=True)
         self._fields: dict[str, TypeSchema | None] = {}
+        self._absent_in_zero: dict[str, bool] = {}
         self._items: TypeSchema | bool | None = False
         self._additional: TypeSchema | bool | None = False
         #: "object", "array", "string", "integer", "number", "boolean", or None when untyped.
@@ -244,6 +265,39 @@ class TypeSchema:
         if not self._registry.crd and "merge" in strategy.split(","):
             return "map" if self.patch_merge_key else "set"
         return "atomic"
+
+    @property
+    def from_crd(self) -> bool:
+        """Whether this node comes from a CRD schema (objects there are unstructured JSON)."""
+        return self._registry.crd
+
+    def absent_in_zero_value(self, name: str) -> bool:
+        """Whether declared container field `name` is missing from this type's empty object.
+
+        The real server compares an update against the stored object as its Go type
+        serializes it: value structs and required fields always exist, while maps, merged
+        lists and pointer structs appear only when set, so setting one adds the node itself
+        and the writer owns it (``f:labels: {".": {}, ...}``). Custom resources are plain
+        JSON, where every object and list appears only when set.
+        """
+        cached = self._absent_in_zero.get(name)
+        if cached is not None:
+            return cached
+        sub = self.field(name)
+        answer = False
+        if sub is not None:
+            merged_list = sub.type == "array" and sub.effective_list_type != "atomic"
+            if self._registry.crd:
+                answer = merged_list or (sub.type == "object" and not sub.is_atomic_map)
+            elif name not in self.required:
+                struct = sub.type == "object" and not sub.is_granular_map
+                answer = (
+                    merged_list
+                    or sub.is_granular_map
+                    or (struct and not sub.is_atomic_map and name not in _VALUE_STRUCT_FIELDS)
+                )
+        self._absent_in_zero[name] = answer
+        return answer
 
     @property
     def key_defaults(self) -> Mapping[str, object]:

@@ -109,11 +109,11 @@ def flatten(
     The keys are the object's field set as structured-merge-diff's ``ToFieldSet`` computes it,
     minus the fields the real server never records (apiVersion, kind, metadata.name, ...).
 
-    With `containers`, optional maps (labels, annotations) and merged lists (finalizers, env,
-    ports) are recorded as nodes too. That is what an Update's comparison sees on the real
-    server: such fields are absent from the Go zero value, so adding one adds the node itself
-    and the writer owns it (``f:labels: {".": {}, ...}``), while required lists such as
-    ``containers`` always exist and are not added.
+    With `containers`, fields absent from the type's empty object (optional maps such as
+    labels, merged lists such as env, pointer structs such as readinessProbe; every object in
+    a custom resource) are recorded as nodes too: that is what an Update's comparison sees on
+    the real server, where adding one adds the node itself and the writer owns it
+    (``f:labels: {".": {}, ...}``). See `TypeSchema.absent_in_zero_value`.
 
     With `problems`, what makes `obj` unusable as an apply configuration is appended to it,
     worded like structured-merge-diff: duplicate list keys, and items missing a key field.
@@ -201,15 +201,7 @@ def _walk_map(
                 continue
         else:
             sub = declared
-            if (
-                containers
-                and child_value
-                and key not in schema.required
-                and (
-                    sub.is_granular_map
-                    or (sub.type == "array" and sub.effective_list_type != "atomic")
-                )
-            ):
+            if containers and child_value and schema.absent_in_zero_value(key):
                 out[child] = NODE
         if child_value is None or (isinstance(child_value, dict) and not child_value):
             out[child] = child_value

@@ -7,7 +7,7 @@ from typing import Any
 
 from kubesim.patching import track_update
 from kubesim.patching.fieldsets import flatten, from_fields_v1, path_string, to_fields_v1
-from kubesim.schemas import TypeSchema, builtin_schema
+from kubesim.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
 
 T0 = "2026-11-25T17:00:00Z"
 T1 = "2026-11-25T17:00:01Z"
@@ -217,3 +217,47 @@ def test_more_than_ten_update_managers_fold_into_ancient_changes() -> None:
     assert ancient["time"] == "2026-11-25T17:01:01Z"
     labels = ancient["fieldsV1"]["f:metadata"]["f:labels"]
     assert {"f:app", "f:l0", "f:l1"} <= set(labels)
+
+
+def test_pointer_structs_are_owned_as_nodes_but_value_structs_are_not() -> None:
+    """Adding readinessProbe (a pointer in Go) owns the probe node; resources (a value struct) is not a node."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    container = new["spec"]["containers"][0]
+    container["readinessProbe"] = {"exec": {"command": ["true"]}, "periodSeconds": 5}
+    container["resources"] = {"limits": {"cpu": "1"}}
+    out = _write(created, new, "editor", T1)
+    fields = _by_manager(out)["editor"]["fieldsV1"]["f:spec"]["f:containers"]['k:{"name":"c"}']
+    assert fields["f:readinessProbe"] == {
+        ".": {},
+        "f:exec": {".": {}, "f:command": {}},
+        "f:periodSeconds": {},
+    }
+    assert fields["f:resources"] == {"f:limits": {".": {}, "f:cpu": {}}}
+
+
+def test_custom_resource_objects_are_owned_as_nodes_when_created() -> None:
+    """In a custom resource every object a create sets is a node (unstructured JSON has no zero value)."""
+    schema = schema_from_openapi_v3(
+        {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "head": {"type": "object", "properties": {"image": {"type": "string"}}}
+                    },
+                }
+            },
+        }
+    )
+    obj = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "rc"},
+        "spec": {"head": {"image": "ray"}},
+    }
+    out = track_update(None, obj, schema=schema, manager="kubectl-create", subresource=None, now=T0)
+    assert out["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:spec": {".": {}, "f:head": {".": {}, "f:image": {}}}
+    }
