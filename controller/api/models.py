@@ -18,23 +18,24 @@ rayop's additions (documented in docs/raycluster-api.md): per worker group ``wor
 (StatefulSet or Deployment) and ``horizontalPodAutoscaler``; on the head and each worker group
 ``volumeClaimTemplates`` and ``persistentVolumeClaimRetentionPolicy``.
 
-Field metadata read by the CRD generator (``json_schema_extra``): ``crd_default: True`` makes the
-field's Python default the CRD's ``default``; ``crd`` holds extra OpenAPI keywords (``pattern``,
-``x-kubernetes-*``); ``int_or_string`` marks a Kubernetes quantity.
+The status models live in ``controller.api.status`` and the shared base in ``controller.api.base``
+(both re-exported here).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from controller.api import defaults
+from controller.api.base import CRD_DEFAULT, INT32_MAX, ApiModel, RawObject, StringMap
 from controller.api.constants import KIND
 from controller.api.names import DNS1123_LABEL_PATTERN
+from controller.api.status import Condition, HeadInfo, RayClusterStatus
 
 __all__ = [
+    "INT32_MAX",
     "AutoscalerOptions",
     "Condition",
     "GcsFaultToleranceOptions",
@@ -54,47 +55,12 @@ __all__ = [
     "WorkloadKind",
 ]
 
-#: Field metadata: this field's Python default is also the CRD schema's ``default``.
-CRD_DEFAULT: Final[dict[str, Any]] = {"crd_default": True}
 #: The most worker groups one cluster may have: bounds the CEL uniqueness rule's cost.
 MAX_WORKER_GROUPS: Final = 100
-INT32_MAX: Final = 2147483647
-
-RawObject = dict[str, Any]
-StringMap = dict[str, str]
 WorkloadKind = Literal["StatefulSet", "Deployment"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 RetentionAction = Literal["Retain", "Delete"]
-
-
-def _quantity_to_string(value: object) -> object:
-    # Status quantities are int-or-string in the CRD (as KubeRay's resource.Quantity); we keep str.
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity_to_string),
-    Field(json_schema_extra={"int_or_string": True}),
-]
-
-
-class ApiModel(BaseModel):
-    """Base of every API model: frozen, strict (as the API server's types are), camelCase aliases.
-
-    Unknown keys are ignored here; ``parse_raycluster`` reports them as warnings beforehand.
-    """
-
-    model_config = ConfigDict(
-        frozen=True,
-        strict=True,
-        extra="ignore",
-        alias_generator=to_camel,
-        populate_by_name=True,
-    )
 
 
 # ------------------------------------------------------------------------------------ metadata
@@ -460,79 +426,6 @@ class RayClusterSpec(ApiModel):
     def head_service_type(self) -> str:
         """The head Service's type (ClusterIP unless the spec says otherwise)."""
         return self.head_group_spec.service_type or "ClusterIP"
-
-
-# ------------------------------------------------------------------------------------ status
-class HeadInfo(ApiModel):
-    """Where the head is."""
-
-    pod_ip: str | None = Field(default=None, alias="podIP", description="The head pod's IP.")
-    pod_name: str | None = Field(default=None, description="The head pod's name.")
-    service_ip: str | None = Field(
-        default=None, alias="serviceIP", description="The head Service's IP."
-    )
-    service_name: str | None = Field(default=None, description="The head Service's name.")
-
-
-class Condition(ApiModel):
-    """A metav1.Condition."""
-
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str | None = None
-    message: str | None = None
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
-
-
-class RayClusterStatus(ApiModel):
-    """What rayop observes (KubeRay's status fields)."""
-
-    state: str | None = Field(
-        default=None, description="ready or suspended (deprecated; see conditions)."
-    )
-    reason: str | None = Field(default=None, description="Why the state is what it is.")
-    desired_worker_replicas: int | None = Field(
-        default=None, description="Workers the spec asks for."
-    )
-    available_worker_replicas: int | None = Field(default=None, description="Worker pods running.")
-    ready_worker_replicas: int | None = Field(
-        default=None, description="Worker pods running and ready."
-    )
-    min_worker_replicas: int | None = Field(
-        default=None, description="Sum of the groups' minReplicas."
-    )
-    max_worker_replicas: int | None = Field(
-        default=None, description="Sum of the groups' maxReplicas."
-    )
-    desired_cpu: Quantity | None = Field(
-        default=None, alias="desiredCPU", description="CPUs the pods ask for."
-    )
-    desired_memory: Quantity | None = Field(default=None, description="Memory the pods ask for.")
-    desired_gpu: Quantity | None = Field(
-        default=None, alias="desiredGPU", description="GPUs the pods ask for."
-    )
-    desired_tpu: Quantity | None = Field(
-        default=None, alias="desiredTPU", description="TPUs the pods ask for."
-    )
-    endpoints: StringMap | None = Field(default=None, description="Head Service port by name.")
-    head: HeadInfo | None = Field(default=None, description="The head pod and Service.")
-    last_update_time: str | None = Field(
-        default=None, description="When rayop last wrote the status."
-    )
-    state_transition_times: StringMap | None = Field(
-        default=None, description="When each state began."
-    )
-    observed_generation: int | None = Field(
-        default=None, description="The generation last reconciled."
-    )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description="HeadPodReady, RayClusterProvisioned, ReplicaFailure, RayClusterSuspending, RayClusterSuspended.",
-        json_schema_extra={
-            "crd": {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
-        },
-    )
 
 
 # ------------------------------------------------------------------------------------ object
