@@ -4,13 +4,12 @@ Entry point: ``parse_raycluster(obj) -> ParseResult`` turns a raw RayCluster (a 
 object read from the API server, ``ray.io/v1`` or ``ray.io/v1alpha1``) into the normalized,
 defaulted ``ray.io/v1`` model, with every problem and warning as ``Problem(field, message)``.
 
-Modules: ``models`` (the frozen pydantic spec models; ``status`` and ``base`` beside it),
-``normalize`` (unknown fields, seed names),
-``defaults`` (every default, in one place), ``validation`` and ``features`` (the rules),
-``names`` (child object
-names and the shortening rule builders share), ``errors`` (pydantic errors → Problems),
-``compat`` (what rayop writes back so the Ray autoscaler sees the seed's settings), ``crd``
-(the CRD generator: ``python -m controller.api.crd``).
+Modules: ``models`` (the frozen pydantic spec models; ``status`` and ``base`` beside them),
+``normalize`` (unknown fields, seed names), ``defaults`` (every default, in one place),
+``validation`` and ``features`` (the rules), ``names`` (child object names and the shortening
+rule the builders share), ``errors`` (pydantic errors → Problems), ``compat`` (what rayop
+writes back so the Ray autoscaler sees the seed's settings), ``crd`` (the CRD generator:
+``python -m controller.api.crd``).
 """
 
 from controller.api.compat import autoscaler_compat_apply
