@@ -285,16 +285,18 @@ class SimulatedRuntime:
         entry.pull_failures[record.name] = failures
         ref = normalize_image(image)
         error = (
+            "rpc error: code = NotFound desc = "
             f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": '
             f"{ref}: not found"
         )
-        message = f'Failed to pull image "{image}": rpc error: code = NotFound desc = {error}'
         self._listener.event(uid, "Normal", "Pulling", f'Pulling image "{image}"', record.name)
-        self._listener.event(uid, "Warning", "Failed", message, record.name)
+        self._listener.event(
+            uid, "Warning", "Failed", f'Failed to pull image "{image}": {error}', record.name
+        )
         self._listener.event(uid, "Warning", "Failed", "Error: ErrImagePull", record.name)
         record.state = RunState.WAITING
         record.reason = "ErrImagePull"
-        record.message = message
+        record.message = error
         self._listener.changed(uid)
         backoff = min(
             self._config.image_pull_backoff_base * 2 ** (failures - 1),
