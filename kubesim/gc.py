@@ -74,13 +74,16 @@ class GarbageCollector:
                 self._add(("owner", uid))
             if info.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
                 self._add(("crd", uid))
-        elif meta.get("ownerReferences") and (
-            old is None or old["metadata"].get("ownerReferences") != meta.get("ownerReferences")
-        ):
-            if any(
+        elif (
+            meta.get("ownerReferences")
+            and (
+                old is None or old["metadata"].get("ownerReferences") != meta.get("ownerReferences")
+            )
+            and any(
                 self._cluster.by_uid(str(r.get("uid"))) is None for r in meta["ownerReferences"]
-            ):
-                self._add(("attempt", uid))
+            )
+        ):
+            self._add(("attempt", uid))
 
     def _namespace_terminating(self, ns: str) -> bool:
         found = self._cluster._objects.get(("", "namespaces"), {}).get("", {}).get(ns)

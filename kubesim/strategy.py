@@ -119,7 +119,7 @@ def generation_changed(info: ResourceInfo, old: dict[str, Any], new: dict[str, A
     if old.get("spec") != new.get("spec"):
         return True
     if info.key == ("apps", "deployments"):
-        return old["metadata"].get("annotations") != new["metadata"].get("annotations")
+        return bool(old["metadata"].get("annotations") != new["metadata"].get("annotations"))
     return False
 
 

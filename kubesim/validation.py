@@ -120,9 +120,8 @@ def validate_labels(labels: dict[str, str], field: str) -> list[Cause]:
 def _qualified_name(key: str, field: str) -> list[Cause]:
     prefix, _, name = key.rpartition("/")
     causes = []
-    if prefix:
-        if len(prefix) > 253 or not _SUBDOMAIN_RE.match(prefix):
-            causes.append(_invalid(field, key, "prefix part " + _SUBDOMAIN_MSG))
+    if prefix and (len(prefix) > 253 or not _SUBDOMAIN_RE.match(prefix)):
+        causes.append(_invalid(field, key, "prefix part " + _SUBDOMAIN_MSG))
     if not name:
         causes.append(_invalid(field, key, "name part must be non-empty"))
     elif len(name) > 63:

@@ -180,13 +180,14 @@ class Watcher:
         self.error = error
         self._wakeup.set()
 
-    async def wait(self, timeout: float | None) -> None:
-        """Wait until events are pending, the watch closed, or `timeout` passed."""
+    async def wait(self, at_most: float | None) -> None:
+        """Wait until events are pending, the watch closed, or `at_most` seconds passed."""
         if self.pending or self.closed:
             return
         self._wakeup.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            async with asyncio.timeout(at_most):
+                await self._wakeup.wait()
 
     def drain(self) -> list[tuple[str, WatchEvent, dict[str, Any]]]:
         """Take every pending event."""

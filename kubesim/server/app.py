@@ -103,7 +103,8 @@ class Dispatcher:
                 i.kind,
                 i.plural,
                 i.namespaced,
-                i.extra.get("schema") if i.custom else None,
+                subresources=i.subresources,
+                schema=i.extra.get("schema") if i.custom else None,
             )
             for i in self.cluster.registry
         ]

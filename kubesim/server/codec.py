@@ -75,12 +75,7 @@ def wants_table(accept: str) -> bool:
 def decode_body(raw: bytes, content_type: str, *, kind_hint: str = "") -> Any:
     """Parse a request body by its content type (JSON or YAML)."""
     media = content_type.split(";", 1)[0].strip().lower()
-    if (
-        media == PROTOBUF
-        or media.endswith("+protobuf")
-        or media == "application/cbor"
-        or media.endswith("+cbor")
-    ):
+    if media in (PROTOBUF, "application/cbor") or media.endswith(("+protobuf", "+cbor")):
         raise errors.unsupported_media_type(
             ["application/json", "application/yaml"], _PROTOBUF_HINT
         )

@@ -114,7 +114,7 @@ class WatchHandler:
             if initial_events and bookmarks:
                 await self._initial_then_bookmark(response, watcher, info, table)
             await self._pump(
-                response, watcher, info, table=table, timeout=timeout, bookmarks=bookmarks
+                response, watcher, info, table=table, lifetime=timeout, bookmarks=bookmarks
             )
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -149,11 +149,11 @@ class WatchHandler:
         info: ResourceInfo,
         *,
         table: bool,
-        timeout: float,
+        lifetime: float,
         bookmarks: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + lifetime
         next_bookmark = loop.time() + self.bookmark_interval
         first = True
         while True:
@@ -206,9 +206,9 @@ class WatchHandler:
         if table:
             if first:
                 return self._encode_table(info, event_type, obj, headers=True)
-            key = ("table", event_type, info.api_version, obj is event.obj)
+            table_key = ("table", event_type, info.api_version, obj is event.obj)
             encoded: bytes = event.cached(
-                key, lambda: self._encode_table(info, event_type, obj, headers=False)
+                table_key, lambda: self._encode_table(info, event_type, obj, headers=False)
             )
             return encoded
         key = (event_type, info.api_version, obj is event.obj)
@@ -221,8 +221,8 @@ class WatchHandler:
             )
             return _encode_json(event_type, shown)
 
-        encoded = event.cached(key, build)
-        return encoded
+        json_line: bytes = event.cached(key, build)
+        return json_line
 
     def _encode_table(
         self, info: ResourceInfo, event_type: str, obj: dict[str, Any], *, headers: bool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,11 @@ spec:
 @pytest.fixture
 def kubectl(sim: KubeSim, tmp_path: Path, make: Any) -> Kubectl:
     """Run kubectl against `sim` (own cache dir); returns (exit code, stdout, stderr)."""
-    binary = pytest.importorskip("shutil").which("kubectl")
+    binary = shutil.which("kubectl")
     if binary is None:
         pytest.skip("kubectl is not installed on this machine")
 
-    async def run(
-        *args: str, stdin: str | None = None, timeout: float = 20
-    ) -> tuple[int, str, str]:
+    async def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
             binary,
             f"--kubeconfig={sim.kubeconfig_path}",
@@ -56,9 +55,8 @@ def kubectl(sim: KubeSim, tmp_path: Path, make: Any) -> Kubectl:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(
-            proc.communicate(stdin.encode() if stdin is not None else None), timeout
-        )
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
@@ -236,7 +234,7 @@ async def test_describe_shows_events(kubectl: Kubectl, sim: KubeSim, make: Any) 
 async def test_wait_for_condition_and_delete(kubectl: Kubectl, sim: KubeSim, make: Any) -> None:
     """wait --for=condition=Established on a CRD returns at once; wait --for=delete ends on DELETED."""
     sim.cluster.create("customresourcedefinitions.apiextensions.k8s.io", None, make.widget_crd())
-    code, out, err = await kubectl(
+    code, _, err = await kubectl(
         "wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=10s"
     )
     assert code == 0, err
