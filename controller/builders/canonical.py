@@ -1,12 +1,23 @@
 """Put desired objects in the form the API server stores, so desired and observed compare equal.
 
 rayop decides whether to write by checking that every field it wants is present in the observed
-object (`controller.diff`). A field the server drops on write would never be present, and rayop
-would re-apply the object forever. The server drops ``null`` values and empty lists and maps
-(Go's ``omitempty``), so they are removed here, except where an empty object *means* something
-and the server keeps it (``emptyDir: {}``, and label selectors, where ``{}`` selects everything).
-Ports get ``protocol: TCP`` when they have none: the server defaults it, and it is part of the key
-server-side apply merges container and Service ports by.
+object with the same value (`controller.diff`). A field the server drops on write would never be
+present, and rayop would re-apply the object forever. Go's ``omitempty`` makes the server drop a
+non-pointer field holding its zero value, so `prune` removes from a desired object:
+
+* ``null`` values, empty lists and empty maps, except where an empty object *means* something
+  and the server keeps it (``emptyDir: {}``; label selectors, where ``{}`` selects everything);
+* empty strings, except as values of string maps (labels, annotations, selectors, node
+  selectors: ``""`` is a value there) and of the pointer fields where ``""`` differs from unset
+  (``storageClassName: ""`` turns dynamic provisioning off);
+* ``false`` and ``0`` in the non-pointer fields users commonly write them in (``readOnly: false``,
+  ``hostNetwork: false``, ``initialDelaySeconds: 0``, ...). Pointer fields (``runAsNonRoot``,
+  ``allowPrivilegeEscalation``, ``replicas``, ``runAsUser: 0``) keep their zero value, as the
+  server does.
+
+Removing a field the server would drop never changes meaning: for a non-pointer Go field, zero
+and absent are the same value. Ports get ``protocol: TCP`` when they have none: the server
+defaults it, and it is part of the key server-side apply merges container and Service ports by.
 """
 
 from __future__ import annotations
@@ -18,21 +29,56 @@ __all__ = ["KEEP_WHEN_EMPTY", "prune", "with_port_protocols"]
 KEEP_WHEN_EMPTY = frozenset(
     {"emptyDir", "labelSelector", "namespaceSelector", "podSelector", "selector"}
 )
+#: Maps whose values are strings, where "" is a value like any other.
+STRING_MAPS = frozenset(
+    {"labels", "annotations", "nodeSelector", "matchLabels", "selector", "data", "stringData"}
+)
+#: Pointer-to-string fields where "" means something else than unset.
+KEEP_EMPTY_STRING = frozenset({"storageClassName", "runtimeClassName", "ingressClassName"})
+#: Non-pointer booleans the server drops when false.
+DROPPED_WHEN_FALSE = frozenset(
+    {
+        "readOnly",
+        "hostNetwork",
+        "hostPID",
+        "hostIPC",
+        "stdin",
+        "stdinOnce",
+        "tty",
+        "publishNotReadyAddresses",
+        "paused",
+    }
+)
+#: Non-pointer integers the server drops when 0.
+DROPPED_WHEN_ZERO = frozenset({"initialDelaySeconds", "minReadySeconds", "hostPort"})
 
 
-def prune(value: Any) -> Any:
-    """A deep copy of `value` without ``None`` values and without empty lists and maps."""
+def prune(value: Any, *, string_map: bool = False) -> Any:
+    """A deep copy of `value` without the fields the API server would drop (module docstring)."""
     if isinstance(value, dict):
         pruned: dict[str, Any] = {}
         for key, item in value.items():
-            item = prune(item)
-            if item is None or (item in ({}, []) and key not in KEEP_WHEN_EMPTY):
-                continue
-            pruned[key] = item
+            item = prune(item, string_map=key in STRING_MAPS)
+            if not _dropped(key, item, string_map):
+                pruned[key] = item
         return pruned
     if isinstance(value, list):
         return [prune(item) for item in value if item is not None]
     return value
+
+
+def _dropped(key: str, item: Any, string_map: bool) -> bool:
+    if item is None:
+        return True
+    if isinstance(item, bool):
+        return item is False and key in DROPPED_WHEN_FALSE
+    if isinstance(item, int):
+        return item == 0 and key in DROPPED_WHEN_ZERO
+    if isinstance(item, str):
+        return item == "" and not string_map and key not in KEEP_EMPTY_STRING
+    if isinstance(item, dict | list):
+        return not item and key not in KEEP_WHEN_EMPTY
+    return False
 
 
 def with_port_protocols(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
