@@ -37,9 +37,10 @@ from prometheus_client import CollectorRegistry
 from controller.api import parse_raycluster
 from controller.builders import BuildConfig, build_children
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
-from controller.diff import needs_apply, stamp
+from controller.diff import HASH_ANNOTATION, needs_apply, stamp
 from controller.events import EventRecorder, rfc3339
 from controller.kube import Conflict, KubeClient, KubeError
+from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
@@ -103,6 +104,7 @@ class RayClusterController:
         )
         self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
         self.ready = asyncio.Event()
+        self.memo = WriteMemo()
         self._stopping = False
         self._ids = itertools.count(1)
         caches.watch(
@@ -251,15 +253,18 @@ class RayClusterController:
         pods = self.caches.pods_of(key.namespace, key.name)
         errors += await self._delete_dead_pods(involved, pods)
 
+        previous = self._previous_status(obj)
         status = compute_status(
             shape_of(cluster, hpa_replicas=_hpa_replicas(desired, observed)),
             pods=[pod_facts(p) for p in pods],
             head_service=_head_service(desired, observed),
-            previous=obj.get("status"),
+            previous=previous,
             now=rfc3339(self.clock()),
             apply_error="; ".join(str(e) for e in errors)[:1024],
         )
-        if status != (obj.get("status") or {}):
+        if status != previous:
+            changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
+            log.debug("status changed", fields=changed)
             await self._apply_status(obj, status)
         if errors:
             raise errors[0]
@@ -272,13 +277,19 @@ class RayClusterController:
         observed: Mapping[ChildKey, Mapping[str, Any]],
     ) -> list[KubeError]:
         errors: list[KubeError] = []
+        now = asyncio.get_running_loop().time()
         for key, want in desired.items():
             have = observed.get(key)
             if not needs_apply(want, have):
                 continue
+            meta = want["metadata"]
+            memo_key = (meta["namespace"], key.kind, key.name)
+            fingerprint = meta["annotations"][HASH_ANNOTATION]
+            if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
+                continue  # our own write, not yet in the cache
             verb = "Created" if have is None else "Updated"
             try:
-                await self.client.apply(want)
+                applied = await self.client.apply(want)
             except KubeError as exc:
                 errors.append(exc)
                 log.warning("apply failed", kind=key.kind, name=key.name, error=exc.message)
@@ -286,6 +297,9 @@ class RayClusterController:
                     involved, f"FailedToApply{key.kind}", f"{key.kind} {key.name}: {exc.message}"
                 )
                 continue
+            self.memo.remember(
+                memo_key, fingerprint=fingerprint, resource_version=_rv(applied) or "", now=now
+            )
             log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
             self.recorder.normal(involved, f"{verb}{key.kind}", f"{verb} {key.kind} {key.name}")
         return errors
@@ -353,13 +367,14 @@ class RayClusterController:
         """Invalid spec: status failed and a Warning event, once per change (never a hot loop)."""
         meta = obj["metadata"]
         message = "; ".join(problems) or "the spec is invalid"
+        previous = self._previous_status(obj)
         status = failed_status(
             generation=int(meta.get("generation") or 0),
             message=message,
-            previous=obj.get("status"),
+            previous=previous,
             now=rfc3339(self.clock()),
         )
-        if status == (obj.get("status") or {}):
+        if status == previous:
             return
         log.warning("invalid spec", problems=problems)
         await self._apply_status(obj, status)
@@ -369,6 +384,16 @@ class RayClusterController:
             f"The RayCluster spec is invalid {meta.get('namespace')}/{meta.get('name')}: {message}",
         )
 
+    def _previous_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """The status to compare with: ours if our last write has not reached the cache yet."""
+        meta = obj["metadata"]
+        entry = self.memo.in_flight(
+            (meta["namespace"], "status", meta["name"]),
+            observed_rv=_rv(obj),
+            now=asyncio.get_running_loop().time(),
+        )
+        return dict(entry.payload) if entry is not None else dict(obj.get("status") or {})
+
     async def _apply_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = obj["metadata"]
         body = {
@@ -377,7 +402,14 @@ class RayClusterController:
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": status,
         }
-        await self.client.apply(body, subresource="status")
+        applied = await self.client.apply(body, subresource="status")
+        self.memo.remember(
+            (meta["namespace"], "status", meta["name"]),
+            fingerprint="",
+            resource_version=_rv(applied) or "",
+            now=asyncio.get_running_loop().time(),
+            payload=status,
+        )
         log.info("status applied", state=status.get("state", ""), reason=status.get("reason", ""))
 
 
@@ -395,6 +427,13 @@ def _unwrap(obj: Any) -> Mapping[str, Any]:
 def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:
     # List items carry no apiVersion/kind, so the reference is built, not copied.
     return {"apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster", "metadata": obj["metadata"]}
+
+
+def _rv(obj: Mapping[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    rv = (obj.get("metadata") or {}).get("resourceVersion")
+    return str(rv) if rv is not None else None
 
 
 def _child_key(obj: Mapping[str, Any]) -> ChildKey:

@@ -64,8 +64,9 @@ def contains(observed: object, desired: object) -> bool:
         if not isinstance(observed, Mapping):
             return False
         return all(k in observed and contains(observed[k], v) for k, v in desired.items())
-    if isinstance(desired, list):
-        return isinstance(observed, list) and _list_contains(observed, desired)
+    if isinstance(desired, list | tuple):
+        # Read-only caches may hold lists as tuples.
+        return isinstance(observed, list | tuple) and _list_contains(observed, desired)
     if desired == observed and type(desired) is type(observed):
         return True
     return _same_quantity(observed, desired)

@@ -5,7 +5,7 @@ and the Ray autoscaler keep working; rayop departs where KubeRay's status lies:
 
 - ``state`` says what is true *now*: ``ready`` while every desired Ray pod is running and
   ready, ``suspended`` once a suspended cluster has no pods, ``failed`` for an invalid spec,
-  and absent otherwise (provisioning, an outage, a rollout). ``reason`` says why it is not
+  and empty otherwise (provisioning, an outage, a rollout). ``reason`` says why it is not
   ready. (KubeRay latches ``ready`` forever, kuberay#2188.)
 - Condition ``Ready`` is true exactly when every desired Ray pod is running and ready, so
   ``kubectl wait --for=condition=Ready raycluster/NAME`` works.
@@ -14,8 +14,8 @@ and the Ray autoscaler keep working; rayop departs where KubeRay's status lies:
 
 Conditions follow ``metav1.Condition``: ``lastTransitionTime`` changes only when ``status``
 does. Types: ``HeadPodReady``, ``RayClusterProvisioned`` (latched true the first time all pods
-are ready; reset when suspended), ``ReplicaFailure`` (present only while a Ray pod is failing
-or rayop failed to apply a child), ``RayClusterSuspended`` and ``Ready``.
+are ready; reset when suspended), ``ReplicaFailure`` (true while a Ray pod is failing or rayop
+failed to apply a child), ``RayClusterSuspended`` and ``Ready``; all five are always present.
 """
 
 from __future__ import annotations
@@ -165,21 +165,20 @@ def compute_status(
         **_desired_resources(shape),
         "observedGeneration": shape.generation,
     }
-    endpoints = _endpoints(head_service)
-    if endpoints:
-        status["endpoints"] = endpoints
-    head_info = _head_info(head, head_service)
-    if head_info:
-        status["head"] = head_info
+    # Every field is always present (empty when unknown), never omitted: a field rayop stops
+    # sending is only removed by a server that tracks apply ownership exactly, and an explicit
+    # empty value reads the same everywhere.
+    status["endpoints"] = _endpoints(head_service)
+    status["head"] = _head_info(head, head_service)
 
     suspended = shape.suspend and not live
     failing = sorted((p for p in live if p.failing), key=lambda p: p.name)
     if all_ready:
-        status["state"] = "ready"
+        status["state"], status["reason"] = "ready", ""
     elif suspended:
-        status["state"] = "suspended"
-        status["reason"] = "RayCluster is suspended"
+        status["state"], status["reason"] = "suspended", "RayCluster is suspended"
     else:
+        status["state"] = ""
         status["reason"] = _not_ready_reason(shape, head, workers, desired_workers)
 
     prev_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
@@ -190,9 +189,7 @@ def compute_status(
         _suspended_condition(suspended, shape.suspend),
         _ready_condition(all_ready, shape.suspend, status.get("reason", "")),
     ]
-    status["conditions"] = [
-        _with_transition_time(c, prev_conditions, now) for c in conditions if c is not None
-    ]
+    status["conditions"] = [_with_transition_time(c, prev_conditions, now) for c in conditions]
     return _finish(status, previous, now)
 
 
@@ -288,17 +285,17 @@ def _endpoints(service: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def _head_info(head: PodFacts | None, service: Mapping[str, Any] | None) -> dict[str, str]:
-    info: dict[str, str] = {}
-    if head is not None:
-        info["podName"] = head.name
-        if head.ip:
-            info["podIP"] = head.ip
+    info = {
+        "podName": head.name if head is not None else "",
+        "podIP": head.ip if head is not None else "",
+        "serviceName": "",
+        "serviceIP": "",
+    }
     if service is not None:
         info["serviceName"] = str((service.get("metadata") or {}).get("name") or "")
         cluster_ip = str((service.get("spec") or {}).get("clusterIP") or "")
-        ip = head.ip if cluster_ip == "None" and head is not None else cluster_ip
-        if ip and ip != "None":
-            info["serviceIP"] = ip
+        ip = info["podIP"] if cluster_ip == "None" else cluster_ip
+        info["serviceIP"] = ip
     return info
 
 
@@ -344,11 +341,11 @@ def _provisioned_condition(
     )
 
 
-def _failure_condition(failing: Sequence[PodFacts], apply_error: str) -> dict[str, Any] | None:
+def _failure_condition(failing: Sequence[PodFacts], apply_error: str) -> dict[str, Any]:
     if apply_error:
         return _condition("ReplicaFailure", True, "FailedToApplyChildren", apply_error)
     if not failing:
-        return None
+        return _condition("ReplicaFailure", False, "NoReplicaFailure", "")
     names = ", ".join(f"{p.name} ({p.failing})" for p in failing[:5])
     more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
     reason = "HeadPodFailing" if any(p.node_type == "head" for p in failing) else "WorkerPodFailing"

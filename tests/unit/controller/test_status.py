@@ -65,7 +65,8 @@ def test_all_pods_ready_means_ready_state_and_condition() -> None:
     assert _cond(status, "Ready")["status"] == "True"
     assert _cond(status, "HeadPodReady")["status"] == "True"
     assert _cond(status, "RayClusterProvisioned")["status"] == "True"
-    assert _cond(status, "ReplicaFailure") is None
+    assert _cond(status, "ReplicaFailure")["status"] == "False"
+    assert status["reason"] == ""
     assert status["readyWorkerReplicas"] == 2
     assert status["desiredWorkerReplicas"] == 2
     assert (status["minWorkerReplicas"], status["maxWorkerReplicas"]) == (1, 3)
@@ -88,7 +89,7 @@ def test_one_worker_not_ready_is_not_ready() -> None:
     status = compute_status(
         SHAPE, pods=[HEAD, W1, not_ready], head_service=SERVICE, previous=None, now=T0
     )
-    assert "state" not in status
+    assert status["state"] == ""
     assert status["reason"] == "1/2 workers ready"
     assert _cond(status, "Ready")["status"] == "False"
     assert status["availableWorkerReplicas"] == 2
@@ -107,7 +108,7 @@ def test_head_outage_and_recovery_are_visible() -> None:
     """Losing the head flips HeadPodReady and Ready; Provisioned stays latched; recovery flips back."""
     ready = compute_status(SHAPE, pods=[HEAD, W1, W2], head_service=SERVICE, previous=None, now=T0)
     outage = compute_status(SHAPE, pods=[W1, W2], head_service=SERVICE, previous=ready, now=T1)
-    assert "state" not in outage
+    assert outage["state"] == ""
     assert outage["reason"].startswith("head pod not found")
     head_cond = _cond(outage, "HeadPodReady")
     assert (head_cond["status"], head_cond["reason"], head_cond["lastTransitionTime"]) == (
@@ -117,7 +118,8 @@ def test_head_outage_and_recovery_are_visible() -> None:
     )
     assert _cond(outage, "Ready")["status"] == "False"
     assert _cond(outage, "RayClusterProvisioned")["status"] == "True"
-    assert "podName" not in outage["head"]
+    assert outage["head"]["podName"] == ""
+    assert outage["head"]["podIP"] == ""
     new_head = _pod("c-head-0", "head", "headgroup", ip="10.1.0.7")
     back = compute_status(
         SHAPE, pods=[new_head, W1, W2], head_service=SERVICE, previous=outage, now="T2"
@@ -151,7 +153,7 @@ def test_suspending_cluster_still_has_pods() -> None:
     """While pods of a suspended cluster still exist, it is not yet suspended."""
     shape = ClusterShape(name="c", generation=4, suspend=True, groups=SHAPE.groups)
     status = compute_status(shape, pods=[HEAD], head_service=SERVICE, previous=None, now=T0)
-    assert "state" not in status
+    assert status["state"] == ""
     assert _cond(status, "RayClusterSuspended")["reason"] == "RayClusterSuspending"
 
 
@@ -172,6 +174,20 @@ def test_failing_pods_show_replica_failure() -> None:
     assert failure["status"] == "True"
     assert failure["reason"] == "WorkerPodFailing"
     assert "c-small-worker-1 (CrashLoopBackOff)" in failure["message"]
+
+
+def test_every_condition_and_field_is_always_present() -> None:
+    """Fields are never omitted, so a server never keeps a stale value rayop stopped sending."""
+    status = compute_status(SHAPE, pods=[], head_service=None, previous=None, now=T0)
+    assert [c["type"] for c in status["conditions"]] == [
+        "HeadPodReady",
+        "RayClusterProvisioned",
+        "ReplicaFailure",
+        "RayClusterSuspended",
+        "Ready",
+    ]
+    assert status["head"] == {"podName": "", "podIP": "", "serviceName": "", "serviceIP": ""}
+    assert status["endpoints"] == {}
 
 
 def test_apply_error_shows_replica_failure() -> None:
