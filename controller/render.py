@@ -86,7 +86,7 @@ def render_documents(
     """Render parsed YAML documents from `source` (a file name, used in messages)."""
     result = Rendered()
     clusters = 0
-    skipped: list[tuple[str, str]] = []  # (where, "Kind/name")
+    skipped: list[str] = []  # "Kind/name" of documents that are not RayClusters
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
@@ -97,7 +97,8 @@ def render_documents(
         api_version, kind = document.get("apiVersion"), document.get("kind")
         if kind != KIND:
             name = (document.get("metadata") or {}).get("name", "")
-            skipped.append((where, f"{kind}/{name}"))
+            skipped.append(f"{kind}/{name}")
+            result.notes.append(f"{where}: skipped {kind}/{name}: not a RayCluster")
             continue
         clusters += 1
         if (
@@ -111,13 +112,11 @@ def render_documents(
             continue
         _render_cluster(where, document, result, config or BuildConfig())
     if clusters == 0 and not result.errors:
-        # One line for a file that is not a RayCluster at all, rather than a note per document.
-        found = ", ".join(what for _, what in skipped)
-        result.errors.append(
-            f"{source}: no RayCluster found" + (f" (it holds {found})" if found else "")
-        )
-    elif clusters:
-        result.notes[:0] = [f"{where}: skipped {what}: not a RayCluster" for where, what in skipped]
+        # One line for a file that is not a RayCluster at all, rather than a note per document
+        # (the notes can only be skip notes then: warnings come from clusters).
+        result.notes = []
+        found = f" (it holds {', '.join(skipped)})" if skipped else ""
+        result.errors.append(f"{source}: no RayCluster found{found}")
     return result
 
 

@@ -175,18 +175,7 @@ def _ray_container(
         feature_managed=node.env_managed,
         feature_defaults=node.env_defaults,
     )
-    wanted = (
-        head_ports(params, node.gcs_port)
-        if node.node_type is NodeType.HEAD
-        else [
-            {
-                "name": "metrics",
-                "containerPort": int_param(params, "metrics-export-port", DEFAULT_METRICS_PORT),
-                "protocol": "TCP",
-            }
-        ]
-    )
-    ray["ports"] = _add_ports(ray.get("ports") or [], wanted)
+    ray["ports"] = _add_ports(ray.get("ports") or [], _ray_ports(node, params))
     if config.inject_probes:
         ray.setdefault("livenessProbe", liveness_probe(node.node_type, node.ray_version, params))
         ray.setdefault("readinessProbe", readiness_probe(node.node_type, node.ray_version, params))
@@ -194,6 +183,14 @@ def _ray_container(
     if node.node_type is NodeType.WORKER and config.inject_wait_for_gcs:
         init = _wait_for_gcs(container, user_env, head_fqdn, node)
     return ray, init
+
+
+def _ray_ports(node: RayNode, params: Mapping[str, ParamValue]) -> list[dict[str, Any]]:
+    """The ports the Ray container declares: all of Ray's on the head, metrics on workers."""
+    if node.node_type is NodeType.HEAD:
+        return head_ports(params, node.gcs_port)
+    metrics = int_param(params, "metrics-export-port", DEFAULT_METRICS_PORT)
+    return [{"name": "metrics", "containerPort": metrics, "protocol": "TCP"}]
 
 
 def _wait_for_gcs(

@@ -40,6 +40,15 @@ def build_warnings(cluster: RayCluster) -> list[Problem]:
                 f"too long); the name {custom_name!r} is not used.",
             )
         )
+    options = cluster.spec.autoscaler_options
+    if cluster.spec.enable_in_tree_autoscaling and options is not None and options.version == "v2":
+        warnings.append(
+            Problem(
+                "spec.autoscalerOptions.version",
+                "KubeRay runs autoscaler v2 pods with restartPolicy Never; rayop's StatefulSets "
+                "and Deployments restart a failed Ray container in place, under the same pod name.",
+            )
+        )
     for container_path, template in _templates(cluster):
         if (template.get("spec") or {}).get("restartPolicy") not in (None, "Always"):
             warnings.append(
