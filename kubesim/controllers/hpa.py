@@ -113,7 +113,7 @@ class HPAController(Controller):
         elif current < min_replicas:
             desired, reason = min_replicas, "Current number of replicas below Spec.MinReplicas"
         else:
-            pods = self._target_pods(namespace, scale)
+            pods = self._target_pods(namespace, scale, res, str(ref.get("name", "")))
             try:
                 proposal, statuses = self._propose(spec, pods, current)
             except MetricsError as exc:
@@ -167,10 +167,17 @@ class HPAController(Controller):
                 )
         self._write(hpa, current, desired, statuses, conditions, rescaled=rescaled)
 
-    def _target_pods(self, namespace: str, scale: dict[str, Any]) -> list[dict[str, Any]]:
+    def _target_pods(
+        self, namespace: str, scale: dict[str, Any], res: Any, name: str
+    ) -> list[dict[str, Any]]:
+        """Pods selected by the target's selector; owned pods first, a namespace scan as fallback."""
         selector = LabelSelector(str((scale.get("status") or {}).get("selector", "")))
         if selector.empty:
             return []
+        uid = (scale.get("metadata") or {}).get("uid")
+        owned = self.pods.owned_by(str(uid)) if uid else []
+        if owned:
+            return [p for p in owned if selector.matches(p["metadata"].get("labels"))]
         return [
             p
             for p in self.pods

@@ -66,6 +66,11 @@ class StatefulSetController(Controller):
         self.watch_owners(sets)
         self.watch_children(pods)
         self.watch_children(revisions)
+        # uid → ((generation, collisionCount, revision number), candidate revision): hashing the
+        # template is the costliest step of a sync, and the template only changes with the
+        # generation. Candidates are read-only (created through a copying `create`).
+        self._candidates: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        sets.add_handler(self._forget_candidate)
 
     # ------------------------------------------------------------------ reconcile
 
@@ -109,7 +114,6 @@ class StatefulSetController(Controller):
                         candidate["metadata"]["namespace"],
                         candidate,
                         user=self.user,
-                        owned=True,
                     )
                     break
                 except StatusError as exc:
@@ -119,6 +123,22 @@ class StatefulSetController(Controller):
         current_name = status.get("currentRevision")
         current = next((r for r in revisions if r["metadata"]["name"] == current_name), update)
         return current, update, collisions
+
+    def _candidate(self, sts: dict[str, Any], number: int, collisions: int) -> dict[str, Any]:
+        uid = str(sts["metadata"]["uid"])
+        key = (int(sts["metadata"].get("generation", 0)), collisions, number)
+        cached = self._candidates.get(uid)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        candidate = new_controller_revision(sts, revision=number, collision_count=collisions)
+        self._candidates[uid] = (key, candidate)
+        return candidate
+
+    def _forget_candidate(
+        self, event: str, old: dict[str, Any] | None, sts: dict[str, Any]
+    ) -> None:
+        if event == "DELETED":
+            self._candidates.pop(str(sts["metadata"]["uid"]), None)
 
     def _renumber(self, revision: dict[str, Any], number: int) -> dict[str, Any]:
         body = {**revision, "metadata": dict(revision["metadata"]), "revision": number}
