@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import math
@@ -94,13 +95,10 @@ def instrument(profiler: Profiler) -> None:
     for name in ("create", "update", "patch", "delete", "get", "list", "get_scale"):
         setattr(Cluster, name, profiler.wrap("api", getattr(Cluster, name)))
     Cache._on_event = profiler.wrap("caches", Cache._on_event)  # type: ignore[method-assign]
-    Controller.run_reconcile = Controller.reconcile  # type: ignore[attr-defined]
     for cls in Controller.__subclasses__():
         cls.reconcile = profiler.wrap("controllers", cls.reconcile)  # type: ignore[method-assign]
     Scheduler.schedule = profiler.wrap("controllers", Scheduler.schedule)  # type: ignore[method-assign]
     Kubelet.sync = profiler.wrap("kubelet", Kubelet.sync)  # type: ignore[method-assign]
-    for name in ("_later",):
-        setattr(SimulatedRuntime, name, profiler.wrap("kubelet", getattr(SimulatedRuntime, name)))
     original_later = SimulatedRuntime._later
 
     def timed_later(
@@ -206,10 +204,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     scale_cpu = time.process_time() - cpu1
     split = profiler.stop()
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
     del created, settled
     return {
         "sets": args.sets,
