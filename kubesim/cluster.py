@@ -599,12 +599,14 @@ class Cluster:
                 f"unable to create new content in namespace {ns_name} because it is being terminated",
             )
 
-    def _defaults(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    def _defaults(
+        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Server defaults (built-ins) or structural pruning and defaulting (custom resources)."""
         if info.custom:
             schema = info.extra.get("schema")
             return prune_and_default(schema, obj) if schema else obj
-        decode_builtin(info, obj, self.engine.schema_for(info), strict=self._strict)
+        decode_builtin(info, obj, self.engine.schema_for(info), strict=self._strict, old=old)
         return apply_defaults(info.group, info.version, info.kind, obj)
 
     def _validate(
@@ -825,7 +827,7 @@ class Cluster:
                 # An update that omits managedFields (or sends []) keeps the recorded ones.
                 meta["managedFields"] = old_meta["managedFields"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
-        new = self._defaults(info, new)
+        new = self._defaults(info, new, old)
         self._validate(info, new, old)
         meta = new["metadata"]
         if subresource != "status" and strategy.generation_changed(info, old, new):

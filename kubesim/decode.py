@@ -75,8 +75,10 @@ class _Decoder:
             f"json: cannot unmarshal {_json_kind(value)} into Go struct field {info.kind}.{path} of type {go_type}"
         )
 
-    def walk(self, schema: Any, value: Any, path: str) -> None:
-        """Check `value`; delete undeclared keys (the only mutation, never on valid data)."""
+    def walk(self, schema: Any, value: Any, path: str, old: Any = None) -> None:
+        """Check `value`; delete undeclared keys (the only mutation, never on valid data).
+
+        Subtrees equal to the stored object's (`old`) were checked when stored: skipped."""
         if value is None or schema is None or schema.is_untyped:
             return
         if not _type_ok(schema, value):
@@ -90,7 +92,11 @@ class _Decoder:
                         self.walk(additional, item, f"{path}.{key}" if path else key)
                 return
             additional = schema.additional_properties
+            old_map = old if isinstance(old, dict) else {}
             for key in list(value):
+                before = old_map.get(key)
+                if before is not None and before == value[key]:
+                    continue
                 child = schema.field(key)
                 sub_path = f"{path}.{key}" if path else key
                 if child is None:
@@ -100,7 +106,7 @@ class _Decoder:
                         self.unknown.append(sub_path)
                         del value[key]
                     continue
-                self.walk(child, value[key], sub_path)
+                self.walk(child, value[key], sub_path, before)
         elif isinstance(value, list):
             items = schema.items
             if items is not None:
@@ -109,7 +115,12 @@ class _Decoder:
 
 
 def decode_builtin(
-    info: ResourceInfo, obj: dict[str, Any], schema: Any, *, strict: bool = False
+    info: ResourceInfo,
+    obj: dict[str, Any],
+    schema: Any,
+    *,
+    strict: bool = False,
+    old: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Type-check `obj` (in place) against its schema, dropping undeclared fields.
 
@@ -117,7 +128,7 @@ def decode_builtin(
     if schema is None:
         return obj
     decoder = _Decoder(info, strict)
-    decoder.walk(schema, obj, "")
+    decoder.walk(schema, obj, "", old)
     if strict and decoder.unknown:
         listed = ", ".join(f'unknown field "{p}"' for p in decoder.unknown)
         raise errors.bad_request(f"strict decoding error: {listed}")
