@@ -354,3 +354,30 @@ def test_manifest_helper_is_independent() -> None:
     one, two = statefulset(), statefulset()
     one["spec"]["replicas"] = 9
     assert copy.deepcopy(two)["spec"]["replicas"] == 3
+
+
+async def test_revision_hash_matches_a_real_cluster(env: Env) -> None:
+    """The manifest a real cluster stored as nginx-sts-6798d68dcd gets the same revision here."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "nginx-sts"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "nginx-sts",
+            "selector": {"matchLabels": {"app": "nginx-sts"}},
+            "template": {
+                "metadata": {"labels": {"app": "nginx-sts"}},
+                "spec": {"containers": [{"image": "nginx", "name": "nginx"}]},
+            },
+        },
+    }
+    await env.apps.create_namespaced_stateful_set("default", manifest)
+
+    async def revision() -> Any:
+        sts = await env.sts("nginx-sts")
+        return sts.status.update_revision if sts.status and sts.status.update_revision else None
+
+    assert await eventually(revision) == "nginx-sts-6798d68dcd"
+    pod = await eventually(lambda: env.core.read_namespaced_pod("nginx-sts-0", "default"))
+    assert pod.metadata.labels["controller-revision-hash"] == "nginx-sts-6798d68dcd"
