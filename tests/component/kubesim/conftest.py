@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -206,12 +208,38 @@ def widget(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def needs_kubectl() -> str:
-    """The kubectl binary, or skip the test with a reason."""
-    path = shutil.which("kubectl")
-    if path is None:
+KubectlRunner = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def kubectl_for(tmp_path: Path) -> Callable[[KubeSim], KubectlRunner]:
+    """Build a kubectl runner for a KubeSim: `await run(*args, stdin=None) -> (code, out, err)`.
+
+    Skips the test with a reason when kubectl is not installed. Each runner uses the test's
+    own --cache-dir, so discovery never leaks between tests."""
+    binary = shutil.which("kubectl")
+    if binary is None:
         pytest.skip("kubectl is not installed on this machine")
-    return path
+
+    def bind(sim: KubeSim) -> KubectlRunner:
+        async def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+            proc = await asyncio.create_subprocess_exec(
+                binary,
+                f"--kubeconfig={sim.kubeconfig_path}",
+                f"--cache-dir={tmp_path / 'kubectl-cache'}",
+                *args,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            async with asyncio.timeout(30):
+                out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+            assert proc.returncode is not None
+            return proc.returncode, out.decode(), err.decode()
+
+        return run
+
+    return bind
 
 
 class Make:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,28 +37,9 @@ spec:
 
 
 @pytest.fixture
-def kubectl(sim: KubeSim, tmp_path: Path, make: Any) -> Kubectl:
-    """Run kubectl against `sim` (own cache dir); returns (exit code, stdout, stderr)."""
-    binary = shutil.which("kubectl")
-    if binary is None:
-        pytest.skip("kubectl is not installed on this machine")
-
-    async def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            binary,
-            f"--kubeconfig={sim.kubeconfig_path}",
-            f"--cache-dir={tmp_path / 'cache'}",
-            *args,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(30):
-            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(), err.decode()
-
-    return run
+def kubectl(sim: KubeSim, kubectl_for: Callable[[KubeSim], Kubectl]) -> Kubectl:
+    """kubectl against the API-only `sim`."""
+    return kubectl_for(sim)
 
 
 async def test_apply_server_side_create_and_reapply(kubectl: Kubectl, sim: KubeSim) -> None:
