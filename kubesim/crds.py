@@ -8,9 +8,10 @@ well-formed printer columns and scale paths. Messages are worded like the real s
 its `properties[spec]` style paths. `crd_status` is what the server reports once it accepts a CRD
 (NamesAccepted and Established), which `kubectl wait --for condition=established` reads.
 
-Known gaps: CEL rules (`x-kubernetes-validations`) are accepted and never evaluated; a `default`
-is not checked against its schema; conversion webhooks are accepted but every version is
-converted with strategy None (only `apiVersion` changes).
+Known gaps: CEL rules (`x-kubernetes-validations`) in a CRD are accepted without being compiled
+or cost-checked (custom resources are checked against them when cel-python is installed, see
+`kubesim.structural.cel`); a `default` is not checked against its schema; conversion webhooks
+are accepted but every version is converted with strategy None (only `apiVersion` changes).
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Validation reproduces kube-openapi's validators and apiextensions' translation o
 `field.Error`s, so `Cause.message` is `ErrorBody()` of the real server, e.g.
 `Invalid value: "string": spec.replicas in body must be of type integer: "string"`.
 
-Known gaps (documented, not silently different): CEL rules (`x-kubernetes-validations`) are not
-evaluated; `anyOf`/`oneOf`/`not` are checked but report a single simplified error;
+CEL rules (`x-kubernetes-validations`) are evaluated when cel-python is installed (see
+`kubesim.structural.cel` for what is and is not covered) and skipped otherwise. Known gaps
+(documented, not silently different): `anyOf`/`oneOf`/`not` are checked but report a single simplified error;
 string formats are checked for `date-time`, `date`, `uuid`, `ipv4`, `ipv6`, `cidr` and `byte` only;
 `int32`/`int64` ranges are not enforced (neither does the real server's type validator);
 validation ratcheting of unchanged fields on update is not modelled.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubesim.structural.causes import Cause, dedup, go_number, go_quote, go_value, invalid
+from kubesim.structural.cel import BLOCKING_TYPES, SKIPPED_CAUSE, has_rules, validate_rules
 
 __all__ = ["validate"]
 
@@ -22,13 +23,20 @@ Schema = dict[str, Any]
 # ---------------------------------------------------------------- validation
 
 
-def validate(schema: Schema, obj: Any) -> list[Cause]:
+def validate(schema: Schema, obj: Any, *, old: Any = None) -> list[Cause]:
     """Validate `obj` against a CRD version's openAPIV3Schema; never raises.
 
     Field paths are `spec.workerGroupSpecs[0].replicas` (maps: `spec.labels.key`). Root
-    `metadata` is left to the generic ObjectMeta validation."""
+    `metadata` is left to the generic ObjectMeta validation. CEL rules run after the schema
+    checks, as on the real server (`kubesim.structural.cel`); pass the stored object as `old`
+    on updates so transition rules (`oldSelf`) run too."""
     causes: list[Cause] = []
     _validate(schema or {}, obj, "", causes, resource_root=True)
+    if has_rules(schema):
+        if any(c.type in BLOCKING_TYPES for c in causes):
+            causes.append(SKIPPED_CAUSE)
+        else:
+            causes += validate_rules(schema, obj, old)
     return dedup(causes)
 
 
