@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.api import features, names
+from controller.api.defaults import default_hpa_metrics
 from controller.api.models import HeadGroupSpec, RayCluster, WorkerGroupSpec
 from controller.api.problems import Problem
 from controller.api.rules import Findings, ray_container
@@ -174,6 +175,46 @@ def _check_template(
         )
 
 
+def _check_hpa_requests(group: WorkerGroupSpec, path: str, findings: Findings) -> None:
+    """Utilization targets need every container to request the resource (or limit it)."""
+    hpa = group.horizontal_pod_autoscaler
+    if hpa is None:
+        return
+    metrics = hpa.metrics if hpa.metrics is not None else default_hpa_metrics()
+    pod_spec = group.template.get("spec")
+    containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+    if not isinstance(containers, list):
+        return
+    for index, metric in enumerate(metrics):
+        resource = metric.get("resource") if isinstance(metric, dict) else None
+        if metric.get("type") != "Resource" or not isinstance(resource, dict):
+            continue
+        target = resource.get("target")
+        name = resource.get("name")
+        if not isinstance(target, dict) or target.get("type") != "Utilization":
+            continue
+        for container in containers:
+            if isinstance(container, dict) and not _asks_for(container, name):
+                where = f"{path}.metrics[{index}]" if hpa.metrics is not None else path
+                findings.warn(
+                    where,
+                    f"targets {name} utilization, but container {container.get('name')!r} "
+                    f"sets no {name} request or limit: the HorizontalPodAutoscaler cannot "
+                    "compute utilization and will not scale.",
+                )
+                return
+
+
+def _asks_for(container: dict[str, Any], resource: object) -> bool:
+    resources = container.get("resources")
+    if not isinstance(resources, dict):
+        return False
+    return any(
+        isinstance(resources.get(kind), dict) and resource in resources[kind]
+        for kind in ("requests", "limits")
+    )
+
+
 def _check_worker_group(
     group: WorkerGroupSpec, path: str, cluster: RayCluster, findings: Findings
 ) -> None:
@@ -205,6 +246,7 @@ def _check_worker_group(
                 "must be at least 1 with a horizontalPodAutoscaler (a HorizontalPodAutoscaler "
                 "cannot scale to zero).",
             )
+        _check_hpa_requests(group, f"{path}.horizontalPodAutoscaler", findings)
     if group.volume_claim_templates and kind == "Deployment":
         reason = (
             "workloadKind is Deployment"

@@ -533,6 +533,20 @@ WARNINGS: list[tuple[str, Edit, list[Problem]]] = [
         ],
     ),
     (
+        "hpa-utilization-without-requests",
+        lambda o: (
+            _group(o)["template"]["spec"]["containers"][0].pop("resources"),
+            _group(o).update(minReplicas=1, horizontalPodAutoscaler={}),
+        ),
+        [
+            Problem(
+                f"{W0}.horizontalPodAutoscaler",
+                "targets cpu utilization, but container 'ray-worker' sets no cpu request or "
+                "limit: the HorizontalPodAutoscaler cannot compute utilization and will not scale.",
+            )
+        ],
+    ),
+    (
         "legacy-head-replicas",
         lambda o: _head(o).update(replicas=1),
         [
@@ -623,4 +637,24 @@ def test_out_of_range_float_bound_reads_naturally(seed: Manifest) -> None:
     result = parse_raycluster(seed)
     assert result.problems == [
         Problem("spec.autoscalerOptions.upscalingSpeed", "must be greater than 0, not 0.")
+    ]
+
+
+def test_hpa_group_gets_the_default_cpu_metric(manifest: Callable[..., Manifest]) -> None:
+    """A group asking for an HPA without metrics gets CPU utilization at 80%, with no warning."""
+    result = parse_raycluster(
+        manifest(lambda o: _group(o).update(minReplicas=1, horizontalPodAutoscaler={}))
+    )
+    assert result.warnings == []
+    assert result.cluster is not None
+    hpa = result.cluster.spec.worker_group_specs[0].horizontal_pod_autoscaler
+    assert hpa is not None
+    assert hpa.metrics == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 80},
+            },
+        }
     ]
