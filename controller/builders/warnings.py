@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.api.models import RayCluster
 from controller.api.problems import Problem
+from controller.builders.labels import HEAD_GROUP
 
 __all__ = ["build_warnings"]
 
@@ -49,6 +50,15 @@ def build_warnings(cluster: RayCluster) -> list[Problem]:
                 "and Deployments restart a failed Ray container in place, under the same pod name.",
             )
         )
+    for index, group in enumerate(cluster.spec.worker_group_specs):
+        if group.group_name == HEAD_GROUP:
+            warnings.append(
+                Problem(
+                    f"spec.workerGroupSpecs[{index}].groupName",
+                    f"{HEAD_GROUP!r} is the head's ray.io/group label; the Ray autoscaler takes "
+                    "these workers for the head node type. Choose another name.",
+                )
+            )
     for container_path, template in _templates(cluster):
         if (template.get("spec") or {}).get("restartPolicy") not in (None, "Always"):
             warnings.append(

@@ -170,6 +170,28 @@ class TestHead:
         names = [p["name"] for p in head_service(make_cluster(edit))["spec"]["ports"]]
         assert names == ["gcs-server", "dashboard", "client", "metrics", "serve", "grpc"]
 
+    def test_head_service_starts_from_user_service(self, make_cluster: MakeCluster) -> None:
+        """headGroupSpec.headService's labels, annotations, ports and spec fields are kept."""
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc["spec"]["headGroupSpec"]["headService"] = {
+                "metadata": {"labels": {"team": "ml"}, "annotations": {"lb": "internal"}},
+                "spec": {"sessionAffinity": "ClientIP", "ports": [{"name": "extra", "port": 9999}]},
+            }
+
+        svc = head_service(make_cluster(edit))
+        assert svc["metadata"]["labels"]["team"] == "ml"
+        assert svc["metadata"]["labels"]["ray.io/cluster"] == "rc"
+        assert svc["metadata"]["annotations"] == {"lb": "internal"}
+        assert svc["spec"]["sessionAffinity"] == "ClientIP"
+        assert svc["spec"]["ports"][0] == {
+            "name": "extra",
+            "protocol": "TCP",
+            "port": 9999,
+            "targetPort": 9999,
+        }
+        assert svc["spec"]["selector"]["ray.io/node-type"] == "head"
+
     def test_worker_service_is_headless(self, make_cluster: MakeCluster) -> None:
         """<cluster>-workers is headless and selects the cluster's workers."""
         spec = worker_service(make_cluster())["spec"]
@@ -329,3 +351,34 @@ class TestSuspend:
         cluster = make_cluster(lambda d: group(d, suspend=True))
         assert worker_workload(cluster, "small")["spec"]["replicas"] == 0
         assert head_statefulset(cluster)["spec"]["replicas"] == 1
+
+
+class TestWarnings:
+    """What build_warnings tells a user about how their children differ from the spec."""
+
+    def test_clean_cluster_has_none(self, make_cluster: MakeCluster) -> None:
+        """A plain cluster builds exactly as asked: no warnings."""
+        assert build_warnings(make_cluster()) == []
+
+    def test_worker_group_named_headgroup(self, make_cluster: MakeCluster) -> None:
+        """A worker group named headgroup would look like the head to the Ray autoscaler."""
+        (warning,) = build_warnings(make_cluster(lambda d: group(d, groupName="headgroup")))
+        assert warning.field == "spec.workerGroupSpecs[0].groupName"
+
+    def test_restart_policy_never_is_reported(self, make_cluster: MakeCluster) -> None:
+        """restartPolicy Never cannot be honoured by a workload, and the user is told."""
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc["spec"]["workerGroupSpecs"][0]["template"]["spec"]["restartPolicy"] = "Never"
+
+        (warning,) = build_warnings(make_cluster(edit))
+        assert warning.field == "spec.workerGroupSpecs[0].template.spec.restartPolicy"
+
+    def test_custom_head_service_name_is_reported(self, make_cluster: MakeCluster) -> None:
+        """A headService name rayop does not use is reported, not silently dropped."""
+
+        def edit(doc: dict[str, Any]) -> None:
+            doc["spec"]["headGroupSpec"]["headService"] = {"metadata": {"name": "mine"}}
+
+        (warning,) = build_warnings(make_cluster(edit))
+        assert warning.field == "spec.headGroupSpec.headService.metadata.name"
