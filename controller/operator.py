@@ -20,6 +20,7 @@ import structlog
 from kubernetes_asyncio.client import ApiClient
 from prometheus_client import CollectorRegistry
 
+from controller.builders import BuildConfig
 from controller.caches import Caches
 from controller.controller import RayClusterController
 from controller.events import EventRecorder
@@ -27,7 +28,9 @@ from controller.kube import KubeClient, RestClientMetrics
 from controller.leaderelection import LeaderElector
 from controller.server import HttpServers, parse_addr
 
-__all__ = ["Operator", "OperatorOptions"]
+__all__ = ["USER_AGENT", "Operator", "OperatorOptions"]
+
+USER_AGENT = "rayop/0.1.0"
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +60,13 @@ class Operator:
         *,
         registry: CollectorRegistry | None = None,
         elector: LeaderElector | None = None,
+        build_config: BuildConfig | None = None,
     ) -> None:
         if options.concurrency < 1:
             raise ValueError(f"--concurrency must be at least 1, got {options.concurrency}")
         self.options = options
+        # Every request (lists, watches, writes) says who it is, so audit logs can tell rayop apart.
+        api_client.user_agent = USER_AGENT
         self.registry = registry or CollectorRegistry()
         self.client = KubeClient(
             api_client,
@@ -78,6 +84,7 @@ class Operator:
             recorder=self.recorder,
             registry=self.registry,
             concurrency=options.concurrency,
+            build_config=build_config,
         )
         self.servers = HttpServers(
             registry=self.registry,
