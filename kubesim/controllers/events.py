@@ -20,6 +20,9 @@ __all__ = ["EventRecorder"]
 
 log = structlog.get_logger(__name__)
 _seq = itertools.count(1)
+# Series remembered for aggregation; beyond this the oldest half is forgotten (client-go keeps
+# an LRU of 4096 per recorder).
+_MAX_SERIES = 4096
 
 
 class EventRecorder:
@@ -74,7 +77,10 @@ class EventRecorder:
                 self._bump(seen, key, now)
                 return
             event = self._new_event(obj, namespace, type_, reason, message, field_path, now)
-            self._cluster.create(self._res, namespace, event, user=self._user)
+            self._cluster.create(self._res, namespace, event, user=self._user, owned=True)
+            if len(self._seen) >= _MAX_SERIES:
+                for stale in list(self._seen)[: _MAX_SERIES // 2]:
+                    del self._seen[stale]
             self._seen[key] = (namespace, event["metadata"]["name"], 1)
         except StatusError as exc:
             log.debug("event_not_recorded", reason=reason, code=exc.code, message=str(exc))

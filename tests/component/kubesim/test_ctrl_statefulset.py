@@ -381,3 +381,36 @@ async def test_revision_hash_matches_a_real_cluster(env: Env) -> None:
     assert await eventually(revision) == "nginx-sts-6798d68dcd"
     pod = await eventually(lambda: env.core.read_namespaced_pod("nginx-sts-0", "default"))
     assert pod.metadata.labels["controller-revision-hash"] == "nginx-sts-6798d68dcd"
+
+
+async def test_claims_go_with_the_set_when_deleted_is_delete(env: Env) -> None:
+    """whenDeleted Delete makes the set own its claims, so deleting the set removes them."""
+    manifest = statefulset(
+        2,
+        volumeClaimTemplates=[
+            {
+                "metadata": {"name": "data"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "2Gi"}},
+                },
+            }
+        ],
+        persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Retain"},
+    )
+    await env.apps.create_namespaced_stateful_set("default", manifest)
+    sts = await eventually(settled(env, 2))
+    claims = (await env.core.list_namespaced_persistent_volume_claim("default")).items
+    assert sorted(c.metadata.name for c in claims) == ["data-web-0", "data-web-1"]
+    for claim in claims:
+        (owner,) = claim.metadata.owner_references
+        assert (owner.kind, owner.uid) == ("StatefulSet", sts.metadata.uid)
+        assert claim.status.capacity == {"storage": "2Gi"}
+    await env.apps.delete_namespaced_stateful_set("web", "default")
+
+    async def all_gone() -> bool:
+        claims = (await env.core.list_namespaced_persistent_volume_claim("default")).items
+        pods = (await env.core.list_namespaced_pod("default")).items
+        return not claims and not pods
+
+    await eventually(all_gone)
