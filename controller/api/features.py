@@ -149,12 +149,11 @@ def _check_gcs_fault_tolerance(cluster: RayCluster, findings: Findings) -> None:
     head_path = "spec.headGroupSpec.template.spec.containers[0]"
     head_env = container_env(ray_container(head.template))
     legacy = annotations.get(FT_ANNOTATION)
-    for name in ("REDIS_USERNAME",):
-        if name in head_env:
-            findings.error(
-                f"{head_path}.env[{head_env[name][0]}]",
-                f"must not set {name}; use spec.gcsFaultToleranceOptions.redisUsername.",
-            )
+    if "REDIS_USERNAME" in head_env:
+        findings.error(
+            f"{head_path}.env[{head_env['REDIS_USERNAME'][0]}]",
+            "must not set REDIS_USERNAME; use spec.gcsFaultToleranceOptions.redisUsername.",
+        )
     if "redis-username" in head.ray_start_params:
         findings.error(
             "spec.headGroupSpec.rayStartParams.redis-username",

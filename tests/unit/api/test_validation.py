@@ -377,6 +377,51 @@ PROBLEMS: list[tuple[str, Edit, list[Problem]]] = [
         ],
     ),
     (
+        "ft-env-and-annotation-clashes",
+        lambda o: (
+            o["metadata"].update(annotations={"ray.io/external-storage-namespace": "x"}),
+            o["spec"].update(gcsFaultToleranceOptions={"redisAddress": "r:6379", "storage": {}}),
+            _head_container(o).update(
+                env=[
+                    {"name": "REDIS_PASSWORD", "value": "p"},
+                    {"name": "REDIS_USERNAME", "value": "u"},
+                ]
+            ),
+            _head(o).update(rayStartParams={"redis-username": "u"}),
+        ),
+        [
+            Problem(
+                "metadata.annotations[ray.io/external-storage-namespace]",
+                "cannot be combined with spec.gcsFaultToleranceOptions; use "
+                "spec.gcsFaultToleranceOptions.externalStorageNamespace.",
+            ),
+            Problem(
+                "spec.headGroupSpec.template.spec.containers[0].env[0]",
+                "must not set REDIS_PASSWORD with spec.gcsFaultToleranceOptions; use "
+                "spec.gcsFaultToleranceOptions.redisPassword.",
+            ),
+            Problem(
+                "spec.headGroupSpec.template.spec.containers[0].env[1]",
+                "must not set REDIS_USERNAME; use spec.gcsFaultToleranceOptions.redisUsername.",
+            ),
+            Problem(
+                "spec.headGroupSpec.rayStartParams.redis-username",
+                "is not allowed; use spec.gcsFaultToleranceOptions.redisUsername.",
+            ),
+            Problem("spec.gcsFaultToleranceOptions.storage", "is only for the rocksdb backend."),
+        ],
+    ),
+    (
+        "tls-unsupported",
+        lambda o: o["spec"].update(tlsOptions={"enabled": True}),
+        [
+            Problem(
+                "spec.tlsOptions.enabled",
+                "mTLS between Ray nodes is not supported by rayop; remove tlsOptions.",
+            )
+        ],
+    ),
+    (
         "token-auth-unsupported",
         lambda o: o["spec"].update(authOptions={"mode": "token"}),
         [
@@ -553,6 +598,38 @@ WARNINGS: list[tuple[str, Edit, list[Problem]]] = [
             Problem(
                 "spec.headGroupSpec.replicas",
                 "is from old KubeRay versions and is ignored: the head is always one pod.",
+            )
+        ],
+    ),
+    (
+        "legacy-ft-annotation",
+        lambda o: o["metadata"].update(annotations={"ray.io/ft-enabled": "true"}),
+        [
+            Problem(
+                "metadata.annotations[ray.io/ft-enabled]",
+                "is KubeRay's legacy switch, which rayop does not implement; use "
+                "spec.gcsFaultToleranceOptions for GCS fault tolerance.",
+            )
+        ],
+    ),
+    (
+        "history-server-unsupported",
+        lambda o: o["spec"].update(historyServerOptions={"collectorOptions": {}}),
+        [
+            Problem(
+                "spec.historyServerOptions",
+                "the Ray history server collector is not supported by rayop; no collector "
+                "sidecar is added.",
+            )
+        ],
+    ),
+    (
+        "retention-without-volumes",
+        lambda o: _head(o).update(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"}),
+        [
+            Problem(
+                "spec.headGroupSpec.persistentVolumeClaimRetentionPolicy",
+                "has no effect without volumeClaimTemplates.",
             )
         ],
     ),
