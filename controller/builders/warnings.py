@@ -13,12 +13,40 @@ from controller.api.models import RayCluster
 from controller.api.problems import Problem
 from controller.builders.labels import HEAD_GROUP
 
-__all__ = ["build_warnings"]
+__all__ = ["BATCH_SCHEDULER_LABELS", "build_warnings"]
+
+#: RayCluster labels through which KubeRay hands pods to a batch scheduler (its
+#: ``--batch-scheduler`` integrations), which rayop does not have.
+BATCH_SCHEDULER_LABELS = (
+    "ray.io/scheduler-name",
+    "kai.scheduler/queue",
+    "volcano.sh/queue-name",
+    "yunikorn.apache.org/queue",
+    "yunikorn.apache.org/app-id",
+)
 
 
 def build_warnings(cluster: RayCluster) -> list[Problem]:
     """Every warning about how `cluster`'s children differ from what its spec literally asks."""
     warnings: list[Problem] = []
+    for label in BATCH_SCHEDULER_LABELS:
+        if label in cluster.metadata.labels:
+            warnings.append(
+                Problem(
+                    f"metadata.labels.{label}",
+                    "rayop has no batch-scheduler integration: the label is not passed to the "
+                    "pods and they use the default scheduler; set schedulerName and the "
+                    "scheduler's labels in the pod templates instead.",
+                )
+            )
+    if cluster.spec.head_service_type == "ExternalName":
+        warnings.append(
+            Problem(
+                "spec.headGroupSpec.serviceType",
+                "an ExternalName Service is a DNS alias and does not route to the head pod: "
+                "workers will not reach the GCS through it.",
+            )
+        )
     strategy = cluster.spec.upgrade_strategy
     if strategy is not None and strategy.type == "None":
         for index, group in enumerate(cluster.spec.worker_group_specs):

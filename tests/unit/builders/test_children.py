@@ -382,3 +382,9 @@ class TestWarnings:
 
         (warning,) = build_warnings(make_cluster(edit))
         assert warning.field == "spec.headGroupSpec.headService.metadata.name"
+
+    def test_batch_scheduler_label_is_reported(self, make_cluster: MakeCluster) -> None:
+        """KubeRay's batch-scheduler queue label has no effect here, and the user is told."""
+        cluster = make_cluster(lambda d: d["metadata"].update(labels={"kai.scheduler/queue": "a"}))
+        (warning,) = build_warnings(cluster)
+        assert warning.field == "metadata.labels.kai.scheduler/queue"
