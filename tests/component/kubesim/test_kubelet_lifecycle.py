@@ -211,3 +211,34 @@ async def test_nodes_are_registered_ready_with_capacity() -> None:
         ready_cond = next(c for c in node.status.conditions if c.type == "Ready")
         assert (ready_cond.status, ready_cond.reason) == ("True", "KubeletReady")
     assert nodes[1].spec.pod_cidr == "10.244.1.0/24"
+
+
+async def test_grace_period_caps_a_slow_shutdown() -> None:
+    """A container slower to stop than its grace period is killed at the deadline (exit 137)."""
+    cfg = WorkloadsConfig(termination_delay=20.0)
+    async with KubeSim(controllers=True, workloads_config=cfg) as sim:
+        api = await config.new_client_from_config(config_file=str(sim.kubeconfig_path))
+        try:
+            v1 = client.CoreV1Api(api)
+            await v1.create_namespaced_pod("default", pod("web", terminationGracePeriodSeconds=3))
+            await eventually(lambda: ready(v1, "web"))
+            exits: list[int] = []
+
+            def record(_event: str, obj: dict[str, Any]) -> None:
+                state = obj["status"]["containerStatuses"][0]["state"]
+                if "terminated" in state:
+                    exits.append(state["terminated"]["exitCode"])
+
+            sim.cluster.subscribe("pods", record)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            await v1.delete_namespaced_pod("web", "default")
+
+            async def gone() -> bool:
+                return not (await v1.list_namespaced_pod("default")).items
+
+            await eventually(gone)
+            assert loop.time() - start == pytest.approx(3, abs=0.5)
+            assert exits[-1] == 137
+        finally:
+            await api.close()
