@@ -54,31 +54,39 @@ DROPPED_WHEN_ZERO = frozenset({"initialDelaySeconds", "minReadySeconds", "hostPo
 
 
 def prune(value: Any, *, string_map: bool = False) -> Any:
-    """A deep copy of `value` without the fields the API server would drop (module docstring)."""
+    """A deep copy of `value` without the fields the API server would drop (module docstring).
+
+    `string_map` says `value` is a map of strings (labels and the like), where "" is kept.
+    """
     if isinstance(value, dict):
         pruned: dict[str, Any] = {}
         for key, item in value.items():
-            item = prune(item, string_map=key in STRING_MAPS)
-            if not _dropped(key, item, string_map):
-                pruned[key] = item
+            if isinstance(item, dict | list):
+                item = prune(item, string_map=key in STRING_MAPS)
+                if not item and key not in KEEP_WHEN_EMPTY:
+                    continue
+            elif not item and _zero_dropped(key, item, string_map):
+                continue
+            pruned[key] = item
         return pruned
     if isinstance(value, list):
-        return [prune(item) for item in value if item is not None]
+        return [
+            prune(item) if isinstance(item, dict | list) else item
+            for item in value
+            if item is not None
+        ]
     return value
 
 
-def _dropped(key: str, item: Any, string_map: bool) -> bool:
+def _zero_dropped(key: str, item: Any, string_map: bool) -> bool:
+    """Whether the server drops `item`, a zero value (None, False, 0 or "") stored under `key`."""
     if item is None:
         return True
-    if isinstance(item, bool):
-        return item is False and key in DROPPED_WHEN_FALSE
-    if isinstance(item, int):
-        return item == 0 and key in DROPPED_WHEN_ZERO
+    if item is False:
+        return key in DROPPED_WHEN_FALSE
     if isinstance(item, str):
-        return item == "" and not string_map and key not in KEEP_EMPTY_STRING
-    if isinstance(item, dict | list):
-        return not item and key not in KEEP_WHEN_EMPTY
-    return False
+        return not string_map and key not in KEEP_EMPTY_STRING
+    return isinstance(item, int) and key in DROPPED_WHEN_ZERO
 
 
 def with_port_protocols(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
