@@ -459,7 +459,8 @@ class Cluster:
         info = self._info(res)
         self._strict = field_validation == "Strict"
         manager = field_manager or _default_manager(user_agent, user)
-        name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
         try:
             body = obj if owned else _clone(obj)
             result = self._create(

@@ -171,8 +171,12 @@ class Dispatcher:
         if method == "DELETE":
             return "delete" if rp.name is not None else "deletecollection"
         verb = _WRITE_METHODS.get(method)
-        if verb is None:
-            raise errors.method_not_allowed(rp.info.plural, rp.info.group, method.lower())
+        if (
+            verb is None
+            or (verb != "create" and rp.name is None)
+            or (verb == "create" and rp.name is not None)
+        ):
+            raise errors.method_not_allowed(rp.info.plural, rp.info.group, verb or method.lower())
         return verb
 
     async def _resource(

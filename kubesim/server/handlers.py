@@ -142,7 +142,7 @@ class ResourceHandlers:
         labels, fields = self.cluster.selectors(
             info, query.get("labelSelector", ""), query.get("fieldSelector", "")
         )
-        limit = parse_int("limit", query.get("limit")) or 0
+        limit = max(parse_int("limit", query.get("limit")) or 0, 0)  # <= 0 means no limit
         token = query.get("continue", "")
         rv = query.get("resourceVersion", "")
         if token and rv not in ("", "0"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +256,19 @@ class Make:
 def make() -> type[Make]:
     """Builders of valid test objects (pods, configmaps, statefulsets, a Widget CRD)."""
     return Make
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_server_errors(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """In the API conformance tests, a request that crashed a handler (a 500 from a bug) fails the test."""
+    yield
+    module = request.node.module.__name__.rsplit(".", 1)[-1]
+    if module.startswith(("test_api_", "test_kubectl_")):
+        crashes = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "kubesim.server" and r.levelname == "ERROR"
+        ]
+        assert not crashes, crashes
