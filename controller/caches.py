@@ -128,6 +128,8 @@ def _cluster_of_pod(obj: Mapping[str, Any]) -> list[str]:
 
 
 Handler = Callable[[Any], None]
+ChildHandler = Callable[[str, Any, bool], None]
+"""Called with the child's kind, the object (or a tombstone) and whether it was deleted."""
 
 
 class Caches:
@@ -194,13 +196,13 @@ class Caches:
         """True once every informer has listed and delivered its initial objects."""
         return all(i.has_synced for i in self.all())
 
-    def watch(self, *, on_cluster: Handler, on_child: Handler, on_pod: Handler) -> None:
+    def watch(self, *, on_cluster: Handler, on_child: ChildHandler, on_pod: Handler) -> None:
         """Register the controller's handlers (each called with the object, or a tombstone)."""
         for inf in self.clusters.values():
             _add(inf, on_cluster)
-        for by_ns in self.children.values():
+        for kind, by_ns in self.children.items():
             for inf in by_ns.values():
-                _add(inf, on_child)
+                _add_child(inf, kind.kind, on_child)
         for inf in self.pods.values():
             _add(inf, on_pod)
 
@@ -243,6 +245,18 @@ def _add(inf: SharedInformer, handler: Handler) -> None:
         handler(new)
 
     inf.add_handler(on_add=handler, on_update=on_update, on_delete=handler)
+
+
+def _add_child(inf: SharedInformer, kind: str, handler: ChildHandler) -> None:
+    def on_update(old: Any, new: Any) -> None:
+        handler(kind, old, False)
+        handler(kind, new, False)
+
+    inf.add_handler(
+        on_add=lambda obj: handler(kind, obj, False),
+        on_update=on_update,
+        on_delete=lambda obj: handler(kind, obj, True),
+    )
 
 
 def owner_cluster(obj: Mapping[str, Any]) -> str | None:

@@ -201,12 +201,16 @@ class RayClusterController:
         meta = _unwrap(obj).get("metadata") or {}
         self.queue.add(ClusterKey(meta.get("namespace", ""), meta.get("name", "")))
 
-    def _enqueue_owner(self, obj: Any) -> None:
+    def _enqueue_owner(self, kind: str, obj: Any, deleted: bool) -> None:
         """A child changed: reconcile the RayCluster that controls it."""
         obj = _unwrap(obj)
+        meta = obj.get("metadata") or {}
+        if deleted:
+            # A delete ends any write we were waiting to see: the next reconcile must recreate.
+            self.memo.forget((meta.get("namespace", ""), kind, meta.get("name", "")))
         owner = owner_cluster(obj)
         if owner:
-            self.queue.add(ClusterKey(obj["metadata"].get("namespace", ""), owner))
+            self.queue.add(ClusterKey(meta.get("namespace", ""), owner))
 
     def _enqueue_pod(self, obj: Any) -> None:
         """A Ray pod changed: reconcile the RayCluster named by its ``ray.io/cluster`` label."""
