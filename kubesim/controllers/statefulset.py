@@ -14,6 +14,7 @@ from typing import Any
 
 from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.base import Controller
+from kubesim.controllers.claims import ClaimManager, claim_name
 from kubesim.controllers.clock import Clock, parse_time
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.podutil import (
@@ -63,6 +64,7 @@ class StatefulSetController(Controller):
         self.pods = pods
         self.revisions = revisions
         self.claims = claims
+        self._claims = ClaimManager(claims, self)
         self.watch_owners(sets)
         self.watch_children(pods)
         self.watch_children(revisions)
@@ -227,7 +229,7 @@ class StatefulSetController(Controller):
                     return None
                 if wait > 0:
                     return wait
-        self._apply_retention(sts, condemned)
+        self._claims.apply_retention(sts, condemned)
         for _, pod in condemned:
             if is_terminating(pod):
                 if monotonic:
@@ -288,7 +290,7 @@ class StatefulSetController(Controller):
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
         revision = current if rolling and ordinal - start < partition else update
         pod = self._new_pod(sts, ordinal, revision)
-        self._create_claims(sts, pod)
+        self._claims.create_for(sts, pod)
         name = sts["metadata"]["name"]
         try:
             self.cluster.create(
@@ -337,7 +339,7 @@ class StatefulSetController(Controller):
         claims = [
             {
                 "name": t["metadata"]["name"],
-                "persistentVolumeClaim": {"claimName": _claim_name(t, set_name, ordinal)},
+                "persistentVolumeClaim": {"claimName": claim_name(t, set_name, ordinal)},
             }
             for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or ()
         ]
@@ -355,101 +357,6 @@ class StatefulSetController(Controller):
                 "SuccessfulDelete",
                 f"delete Pod {pod['metadata']['name']} in StatefulSet {sts['metadata']['name']} successful",
             )
-
-    # ------------------------------------------------------------------ claims
-
-    def _create_claims(self, sts: dict[str, Any], pod: dict[str, Any]) -> None:
-        set_name = sts["metadata"]["name"]
-        namespace = sts["metadata"]["namespace"]
-        ordinal = int(pod["metadata"]["labels"][POD_INDEX_LABEL])
-        policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
-        selector_labels = ((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or ():
-            claim_name = _claim_name(template, set_name, ordinal)
-            if self.claims.get(ObjectKey(namespace, claim_name)) is not None:
-                continue
-            labels = {**((template.get("metadata") or {}).get("labels") or {}), **selector_labels}
-            claim: dict[str, Any] = {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim_name, "namespace": namespace, "labels": labels},
-                "spec": copy.deepcopy(template.get("spec") or {}),
-            }
-            if (template.get("metadata") or {}).get("annotations"):
-                claim["metadata"]["annotations"] = dict(template["metadata"]["annotations"])
-            if policy.get("whenDeleted") == "Delete":
-                claim["metadata"]["ownerReferences"] = [
-                    owner_reference(sts, kind="StatefulSet", api_version="apps/v1")
-                ]
-            try:
-                created = self.cluster.create(
-                    self.claims.resource, namespace, claim, user=self.user, owned=True
-                )
-            except StatusError as exc:
-                if exc.code == 409:
-                    continue
-                self.events.warning(
-                    sts,
-                    "FailedCreate",
-                    f"create Claim {claim_name} for Pod {pod['metadata']['name']} in StatefulSet {set_name} failed error: {exc}",
-                )
-                raise
-            self.events.normal(
-                sts,
-                "SuccessfulCreate",
-                f"create Claim {claim_name} Pod {pod['metadata']['name']} in StatefulSet {set_name} success",
-            )
-            self._bind_claim(created)
-
-    def _bind_claim(self, claim: dict[str, Any]) -> None:
-        """Play the dynamic provisioner: the claim is Bound at the size it asked for."""
-        spec = claim.get("spec") or {}
-        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        status = {
-            "phase": "Bound",
-            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "capacity": {"storage": storage},
-        }
-        self.write_status(self.claims.resource, claim, status)
-
-    def _apply_retention(
-        self, sts: dict[str, Any], condemned: list[tuple[int, dict[str, Any]]]
-    ) -> None:
-        """whenScaled: Delete — claims of condemned pods get the pod as owner, so GC follows it."""
-        policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
-        if policy.get("whenScaled") != "Delete" or not condemned:
-            return
-        namespace = sts["metadata"]["namespace"]
-        for ordinal, pod in condemned:
-            for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or ():
-                claim = self.claims.get(
-                    ObjectKey(namespace, _claim_name(template, sts["metadata"]["name"], ordinal))
-                )
-                if claim is None:
-                    continue
-                refs = list(claim["metadata"].get("ownerReferences") or ())
-                if any(r.get("uid") == pod["metadata"]["uid"] for r in refs):
-                    continue
-                refs.append(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "name": pod["metadata"]["name"],
-                        "uid": pod["metadata"]["uid"],
-                    }
-                )
-                body = {**claim, "metadata": {**claim["metadata"], "ownerReferences": refs}}
-                try:
-                    self.cluster.update(
-                        self.claims.resource,
-                        namespace,
-                        claim["metadata"]["name"],
-                        body,
-                        user=self.user,
-                    )
-                except StatusError as exc:
-                    if exc.code not in (404, 409):
-                        raise
 
     # ------------------------------------------------------------------ status
 
@@ -495,10 +402,6 @@ class StatefulSetController(Controller):
         if old_conditions:
             status["conditions"] = old_conditions
         self.write_status(self.sets.resource, sts, status)
-
-
-def _claim_name(template: dict[str, Any], set_name: str, ordinal: int) -> str:
-    return f"{template['metadata']['name']}-{set_name}-{ordinal}"
 
 
 def _revision_of(pod: dict[str, Any]) -> str:
