@@ -376,6 +376,8 @@ class RayClusterSpec(ApiModel):
         default_factory=list,
         max_length=MAX_WORKER_GROUPS,
         description="The worker groups.",
+        # Stored even when empty: the Ray autoscaler indexes spec.workerGroupSpecs directly.
+        json_schema_extra=CRD_DEFAULT,
     )
     suspend: bool | None = Field(
         default=None, description="Remove every pod while true; Services stay."
