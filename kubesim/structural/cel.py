@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import orjson
+
 from kubesim.structural.causes import Cause, go_value
 
 __all__ = ["BLOCKING_TYPES", "SKIPPED_CAUSE", "has_rules", "validate_rules"]
@@ -133,21 +135,34 @@ def _check(
     uses_old = "oldSelf" in text
     if uses_old and old is None:
         return  # transition rules only run on updates, against the correlated old value
+    try:
+        value_key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        old_key = orjson.dumps(old, option=orjson.OPT_SORT_KEYS) if uses_old else b""
+    except TypeError:
+        return
+    if _passes(text, value_key, old_key) is False:
+        causes.append(_failure(rule, schema, path, text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _passes(text: str, value_json: bytes, old_json: bytes) -> bool | None:
+    """The rule's verdict on one value (None: not evaluable). Memoized on the JSON of the
+    inputs: the interpreter is slow (milliseconds) and most writes (status updates, no-op
+    applies) present the rules with the same values again."""
     program = _program(text)
     if program is None:
-        return
+        return None
     celpy = _celpy()
-    context = {"self": celpy.json_to_cel(value)}
-    if uses_old:
-        context["oldSelf"] = celpy.json_to_cel(old)
+    context = {"self": celpy.json_to_cel(orjson.loads(value_json))}
+    if old_json:
+        context["oldSelf"] = celpy.json_to_cel(orjson.loads(old_json))
     try:
         result = program.evaluate(context)
     except Exception:  # runtime error (missing key, unsupported function): skipped
-        return
+        return None
     if isinstance(result, bool) or type(result).__name__ == "BoolType":
-        if bool(result):
-            return
-        causes.append(_failure(rule, schema, path, text))
+        return bool(result)
+    return None
 
 
 def _failure(rule: dict[str, Any], schema: dict[str, Any], path: str, text: str) -> Cause:
