@@ -331,3 +331,12 @@ def test_cel_rule_keeps_managed_by_immutable() -> None:
 def test_build_crd_is_deterministic() -> None:
     """Two generations give the same document (no ordering or identity noise)."""
     assert build_crd() == build_crd()
+
+
+def test_cluster_without_groups_stores_an_empty_group_list(
+    manifest: Callable[..., Manifest],
+) -> None:
+    """A head-only cluster is stored with workerGroupSpecs: [], which the Ray autoscaler indexes."""
+    obj = manifest(lambda o: o["spec"].pop("workerGroupSpecs"))
+    stored = prune_and_default(_schema("v1"), obj)
+    assert stored["spec"]["workerGroupSpecs"] == []
