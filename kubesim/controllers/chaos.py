@@ -43,6 +43,7 @@ class ChaosMixin:
         actions: dict[str, Callable[..., dict[str, Any]]] = {
             "crash_container": self.crash_container,
             "set_not_ready": self.set_not_ready,
+            "fail_liveness": self.fail_liveness,
             "fail_pod": self.fail_pod,
             "evict_pod": self.evict_pod,
             "delete_node": self.delete_node,
@@ -112,6 +113,16 @@ class ChaosMixin:
             self.faults.not_ready.add((uid, name))
         kubelet.runtime.readiness_changed(uid, name)
         return {"pod": str(key), "container": name, "ready": bool(ready)}
+
+    def fail_liveness(
+        self, pod: str, namespace: str = "default", container: str | None = None
+    ) -> dict[str, Any]:
+        """Fail a container's liveness probe failureThreshold times; the kubelet then kills and
+        restarts it (Unhealthy events, Killing, exit 137, restartCount + 1)."""
+        kubelet, key, uid, name = self._locate(namespace, pod, container)
+        if not kubelet.runtime.fail_liveness(uid, name):
+            raise ValueError(f"chaos fail_liveness: container {name!r} of pod {key} is not running")
+        return {"pod": str(key), "container": name}
 
     # ------------------------------------------------------------------ pods
 

@@ -182,6 +182,39 @@ class SimulatedRuntime:
         self._exit(uid, record, plan.exit_code)
         return True
 
+    def fail_liveness(self, uid: str, name: str) -> bool:
+        """Fail a running container's liveness probe until the kubelet kills it (once)."""
+        entry = self._pods.get(uid)
+        record = entry.record.container(name) if entry is not None else None
+        if entry is None or record is None or record.state is not RunState.RUNNING:
+            return False
+        probe = self._spec(entry.pod, name).get("livenessProbe") or {}
+        period = self._config.probe_period or float(probe.get("periodSeconds", 10) or 10)
+        threshold = int(probe.get("failureThreshold", 3) or 3)
+        failures = 0
+        message = self._probe_failure(entry.pod, name, kind="Liveness", probe=probe)
+
+        def tick(u: str) -> None:
+            nonlocal failures
+            if record.state is not RunState.RUNNING:
+                return
+            failures += 1
+            self._listener.event(u, "Warning", "Unhealthy", message, name)
+            if failures < threshold:
+                self._later(u, f"liveness:{name}", period, tick)
+                return
+            self._listener.event(
+                u,
+                "Normal",
+                "Killing",
+                f"Container {name} failed liveness probe, will be restarted",
+                name,
+            )
+            self._exit(u, record, 137)
+
+        self._later(uid, f"liveness:{name}", 0.0, tick)
+        return True
+
     def readiness_changed(self, uid: str, name: str) -> None:
         """Re-evaluate a container's readiness after a not-ready fault was set or cleared."""
         entry = self._pods.get(uid)
@@ -403,7 +436,7 @@ class SimulatedRuntime:
         if record.state is not RunState.RUNNING:
             return
         entry = self._pods[uid]
-        for prefix in ("ready:", "crash:", "init:"):
+        for prefix in ("ready:", "crash:", "init:", "liveness:"):
             timer = entry.timers.pop(prefix + record.name, None)
             if timer is not None:
                 timer.cancel()
@@ -446,16 +479,25 @@ class SimulatedRuntime:
         probe = self._spec(pod, name).get("readinessProbe") or {}
         return float(probe.get("periodSeconds", 10) or 10)
 
-    def _probe_failure(self, pod: dict[str, Any], name: str) -> str:
-        """The prober's message for a failed readiness probe, by probe handler."""
-        probe = self._spec(pod, name).get("readinessProbe") or {}
+    def _probe_failure(
+        self,
+        pod: dict[str, Any],
+        name: str,
+        *,
+        kind: str = "Readiness",
+        probe: dict[str, Any] | None = None,
+    ) -> str:
+        """The prober's message for a failed probe, by probe handler."""
+        if probe is None:
+            probe = self._spec(pod, name).get("readinessProbe") or {}
         ip = (pod.get("status") or {}).get("podIP", "")
         if "tcpSocket" in probe:
             port = probe["tcpSocket"].get("port")
-            return f"Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused"
+            return f"{kind} probe failed: dial tcp {ip}:{port}: connect: connection refused"
         if "exec" in probe:
-            return "Readiness probe failed: command exited with status 1"
-        return "Readiness probe failed: HTTP probe failed with statuscode: 503"
+            return f"{kind} probe failed: command exited with status 1"
+        code = 503 if kind == "Readiness" else 500
+        return f"{kind} probe failed: HTTP probe failed with statuscode: {code}"
 
 
 def _duration(seconds: float) -> str:

@@ -251,3 +251,39 @@ async def test_image_pull_failure_backs_off(env: tuple[KubeSim, client.CoreV1Api
     sim.workloads.fail_image_pull("nginx:9.99", failing=False)
     await running_pod_ready(v1)
     assert seen[:2] == ["ContainerCreating", "ErrImagePull"] or seen[0] == "ErrImagePull"
+
+
+async def test_failing_liveness_kills_and_restarts_the_container(
+    env: tuple[KubeSim, client.CoreV1Api],
+) -> None:
+    """Three liveness failures 10 s apart, then Killing, exit 137 and a restart."""
+    sim, v1 = env
+    probe = {
+        "httpGet": {"path": "/healthz", "port": 8080},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
+    await running_pod(
+        v1, containers=[{"name": "app", "image": "nginx:1.25", "livenessProbe": probe}]
+    )
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sim.workloads.fail_liveness("web")
+
+    async def restarted() -> Any:
+        p = await v1.read_namespaced_pod("web", "default")
+        c = p.status.container_statuses[0]
+        return c if c.restart_count == 1 else None
+
+    container = await eventually(restarted)
+    assert loop.time() - start == pytest.approx(20, abs=1)
+    assert container.last_state.terminated.exit_code == 137
+    events = (
+        await v1.list_namespaced_event("default", field_selector="involvedObject.name=web")
+    ).items
+    unhealthy = next(e for e in events if e.reason == "Unhealthy")
+    assert unhealthy.message == "Liveness probe failed: HTTP probe failed with statuscode: 500"
+    assert unhealthy.count == 3
+    assert "Container app failed liveness probe, will be restarted" in [
+        e.message for e in events if e.reason == "Killing"
+    ]
