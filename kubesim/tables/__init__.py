@@ -13,7 +13,6 @@ Ages are `duration.HumanDuration` of `now - timestamp` (`5s`, `3m2s`, `2d`); `no
 
 from __future__ import annotations
 
-import copy
 import datetime
 from typing import Any
 
@@ -52,11 +51,12 @@ DEFAULT_CRD_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _crd_cell(column: Column, obj: Obj, now: str) -> Any:
-    found = jsonpath_find(obj, str(column.get("jsonPath", "")))
+def _crd_cell(spec: Column, obj: Obj, now: str) -> Any:
+    """One additionalPrinterColumn's cell, typed like apiextensions' `cellForJSONValue`."""
+    found = jsonpath_find(obj, str(spec.get("jsonPath", "")))
     if not found or found[0] is None:
         return None
-    value, kind = found[0], column.get("type", "string")
+    value, kind = found[0], spec.get("type", "string")
     if kind == "string":
         return jsonpath_text(value)
     if kind == "integer" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -115,10 +115,11 @@ def _row_object(obj: Obj, include_object: str) -> Obj | None:
         return None
     if include_object == "Object":
         return obj
+    # The metadata is shared, not copied: the Table is serialized at once and never mutated.
     return {
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
-        "metadata": copy.deepcopy(obj.get("metadata") or {}),
+        "metadata": obj.get("metadata") or {},
     }
 
 
@@ -140,7 +141,8 @@ def to_table(
     pass their version's `crd_columns` (from `kubesim.crds.printer_columns`; empty means the
     default Age column). `include_object` is the `includeObject` query parameter (`Metadata`,
     `Object`, `None`); `include_headers=False` is a watch event after the first, which carries no
-    columnDefinitions. Cells are computed wide: kubectl hides priority > 0 columns itself."""
+    columnDefinitions. Cells are computed wide: kubectl hides priority > 0 columns itself. Rows
+    share the objects' metadata (and, for `Object`, the objects): serialize, never mutate."""
     group = str(getattr(kind_info, "group", "") or "")
     kind = str(getattr(kind_info, "kind", kind_info if isinstance(kind_info, str) else ""))
     if crd_columns is not None:

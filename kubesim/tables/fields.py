@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any
 
 __all__ = [
@@ -52,8 +53,15 @@ CREATED_DOC = (
 
 
 def parse_time(value: Any) -> datetime.datetime | None:
+    """An RFC3339 timestamp as an aware datetime (None when unset or malformed)."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_rfc3339(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_rfc3339(value: str) -> datetime.datetime | None:
+    # Cached: a table parses `now` once per row and timestamps repeat across rows and events.
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
