@@ -62,51 +62,48 @@ def _check_names(cluster: RayCluster, findings: Findings) -> None:
             "Services).",
         )
         return
-    _warn_if_shortened(
-        findings,
-        "metadata.name",
-        "head StatefulSet",
-        f"{name}-head",
-        names.head_statefulset_name(name),
-        names.STATEFULSET_NAME_MAX,
-    )
-    _warn_if_shortened(
-        findings,
-        "metadata.name",
-        "head Service",
-        f"{name}-head-svc",
-        names.head_service_name(name),
-        names.DNS_LABEL_MAX,
-    )
-    _warn_if_shortened(
-        findings,
-        "metadata.name",
-        "worker Service",
-        f"{name}-workers",
-        names.worker_service_name(name),
-        names.DNS_LABEL_MAX,
-    )
+    sts_max, dns_max = names.STATEFULSET_NAME_MAX, names.DNS_LABEL_MAX
+    derived = [
+        (
+            "metadata.name",
+            "head StatefulSet",
+            f"{name}-head",
+            names.head_statefulset_name(name),
+            sts_max,
+        ),
+        (
+            "metadata.name",
+            "head Service",
+            f"{name}-head-svc",
+            names.head_service_name(name),
+            dns_max,
+        ),
+        (
+            "metadata.name",
+            "worker Service",
+            f"{name}-workers",
+            names.worker_service_name(name),
+            dns_max,
+        ),
+    ]
     for index, group in enumerate(cluster.spec.worker_group_specs):
         if names.is_dns1123_label(group.group_name):
-            _warn_if_shortened(
-                findings,
-                f"spec.workerGroupSpecs[{index}].groupName",
-                "worker workload",
-                f"{name}-{group.group_name}-worker",
-                names.worker_workload_name(name, group.group_name),
-                names.STATEFULSET_NAME_MAX,
+            derived.append(
+                (
+                    f"spec.workerGroupSpecs[{index}].groupName",
+                    "worker workload",
+                    f"{name}-{group.group_name}-worker",
+                    names.worker_workload_name(name, group.group_name),
+                    sts_max,
+                )
             )
-
-
-def _warn_if_shortened(
-    findings: Findings, path: str, what: str, full: str, actual: str, limit: int
-) -> None:
-    if actual != full:
-        findings.warn(
-            path,
-            f"the {what} would be named {full!r}, longer than {limit} characters; "
-            f"it is named {actual!r} instead.",
-        )
+    for path, what, full, actual, limit in derived:
+        if actual != full:
+            findings.warn(
+                path,
+                f"the {what} would be named {full!r}, longer than {limit} characters; "
+                f"it is named {actual!r} instead.",
+            )
 
 
 # ------------------------------------------------------------------------------------ groups
