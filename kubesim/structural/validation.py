@@ -203,9 +203,10 @@ _FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
 def _validate_string(schema: Schema, value: str, path: str, causes: list[Cause]) -> None:
     max_length = schema.get("maxLength")
     if isinstance(max_length, int) and len(value) > max_length:
-        causes.append(
-            Cause("FieldValueTooLong", path, f"Too long: may not be longer than {max_length}")
-        )
+        # field.TooLong since 1.31 (the count is characters, the wording says bytes upstream too).
+        unit = "byte" if max_length == 1 else "bytes"
+        message = f"Too long: may not be more than {max_length} {unit}"
+        causes.append(Cause("FieldValueTooLong", path, message))
     min_length = schema.get("minLength")
     if isinstance(min_length, int) and len(value) < min_length:
         detail = f"{path} in body should be at least {min_length} chars long"

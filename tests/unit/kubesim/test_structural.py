@@ -216,7 +216,7 @@ def test_string_and_array_constraints() -> None:
     )
     too_long = validate(SCHEMA, cr(image="x" * 21))
     assert too_long == [
-        Cause("FieldValueTooLong", "spec.image", "Too long: may not be longer than 20")
+        Cause("FieldValueTooLong", "spec.image", "Too long: may not be more than 20 bytes")
     ]
 
 
