@@ -270,6 +270,7 @@ class RayClusterController:
             changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
             log.debug("status changed", fields=changed)
             await self._apply_status(obj, status)
+            self._transition_events(involved, previous, status)
         if errors:
             raise errors[0]
         return Result()
@@ -388,6 +389,26 @@ class RayClusterController:
             f"The RayCluster spec is invalid {meta.get('namespace')}/{meta.get('name')}: {message}",
         )
 
+    def _transition_events(
+        self, involved: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        """Events for what a user must hear about: failing pods, a lost and a recovered head."""
+        old, new = _conditions(before), _conditions(after)
+        failure = new.get("ReplicaFailure", {})
+        if failure.get("status") == "True" and (
+            old.get("ReplicaFailure", {}).get("message") != failure.get("message")
+        ):
+            self.recorder.warning(involved, str(failure.get("reason")), str(failure.get("message")))
+        head_before = old.get("HeadPodReady", {}).get("status")
+        head_after = new.get("HeadPodReady", {}).get("status")
+        if head_before == "True" and head_after != "True":
+            message = str(new["HeadPodReady"].get("message") or new["HeadPodReady"].get("reason"))
+            self.recorder.warning(involved, "HeadPodNotReady", f"The head pod is down: {message}")
+        elif head_before == "False" and head_after == "True" and _provisioned(before):
+            self.recorder.normal(
+                involved, "HeadPodRecovered", "The head pod is running and ready again"
+            )
+
     def _previous_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The status to compare with: ours if our last write has not reached the cache yet."""
         meta = obj["metadata"]
@@ -431,6 +452,14 @@ def _unwrap(obj: Any) -> Mapping[str, Any]:
 def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:
     # List items carry no apiVersion/kind, so the reference is built, not copied.
     return {"apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster", "metadata": obj["metadata"]}
+
+
+def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {str(c.get("type")): c for c in status.get("conditions") or []}
+
+
+def _provisioned(status: Mapping[str, Any]) -> bool:
+    return _conditions(status).get("RayClusterProvisioned", {}).get("status") == "True"
 
 
 def _rv(obj: Mapping[str, Any] | None) -> str | None:
