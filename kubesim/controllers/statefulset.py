@@ -85,7 +85,9 @@ class StatefulSetController(Controller):
         revisions = sorted(self.revisions.owned_by(uid), key=lambda r: int(r.get("revision", 0)))
         current, update, collisions = self._revisions(sts, revisions)
         requeue = self._sync_pods(sts, current, update)
-        self._write_status(sts, current, update, collisions)
+        not_yet_available = self._write_status(sts, current, update, collisions)
+        if not_yet_available is not None:
+            requeue = not_yet_available if requeue is None else min(requeue, not_yet_available)
         self._truncate_history(sts, current, update)
         return requeue
 
@@ -362,9 +364,11 @@ class StatefulSetController(Controller):
 
     def _write_status(
         self, sts: dict[str, Any], current: dict[str, Any], update: dict[str, Any], collisions: int
-    ) -> None:
+    ) -> float | None:
+        """Write the status if it changed; seconds until the next pod becomes Available, if any."""
         spec = sts.get("spec") or {}
         min_ready = float(spec.get("minReadySeconds", 0) or 0)
+        soonest: float | None = None
         current_name, update_name = current["metadata"]["name"], update["metadata"]["name"]
         counts = {
             "replicas": 0,
@@ -377,8 +381,11 @@ class StatefulSetController(Controller):
             counts["replicas"] += 1
             if is_running_and_ready(pod):
                 counts["readyReplicas"] += 1
-                if self._unavailable_for(pod, min_ready) == 0:
+                wait = self._unavailable_for(pod, min_ready)
+                if wait == 0:
                     counts["availableReplicas"] += 1
+                elif wait is not None:
+                    soonest = wait if soonest is None else min(soonest, wait)
             if not is_terminating(pod):
                 revision = _revision_of(pod)
                 counts["currentReplicas"] += revision == current_name
@@ -402,6 +409,7 @@ class StatefulSetController(Controller):
         if old_conditions:
             status["conditions"] = old_conditions
         self.write_status(self.sets.resource, sts, status)
+        return soonest
 
 
 def _revision_of(pod: dict[str, Any]) -> str:

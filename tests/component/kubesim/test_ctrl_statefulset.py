@@ -414,3 +414,26 @@ async def test_claims_go_with_the_set_when_deleted_is_delete(env: Env) -> None:
         return not claims and not pods
 
     await eventually(all_gone)
+
+
+async def test_min_ready_seconds_delays_availability(env: Env) -> None:
+    """Ready pods count as available only minReadySeconds after they turned Ready."""
+    await env.apps.create_namespaced_stateful_set(
+        "default", statefulset(2, podManagementPolicy="Parallel", minReadySeconds=30)
+    )
+    loop = asyncio.get_running_loop()
+
+    async def ready_not_available() -> Any:
+        sts = await env.sts()
+        return sts if (sts.status.ready_replicas or 0) == 2 else None
+
+    sts = await eventually(ready_not_available)
+    assert sts.status.available_replicas == 0
+    ready_at = loop.time()
+
+    async def available() -> Any:
+        sts = await env.sts()
+        return sts if sts.status.available_replicas == 2 else None
+
+    await eventually(available)
+    assert loop.time() - ready_at == pytest.approx(30, abs=2)
