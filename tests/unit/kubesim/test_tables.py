@@ -299,3 +299,142 @@ def test_jsonpath_subset(path: str, found: list[Any]) -> None:
         "spec": {"groups": [{"name": "a", "size": 1}, {"name": "b", "size": 2}]},
     }
     assert jsonpath_find(obj, path) == found
+
+
+def kind(group: str, name: str) -> SimpleNamespace:
+    return SimpleNamespace(group=group, kind=name)
+
+
+def cells(group: str, name: str, obj: dict[str, Any]) -> list[Any]:
+    return to_table(kind(group, name), [obj], now=NOW)["rows"][0]["cells"]
+
+
+def test_node_row() -> None:
+    """Nodes show Ready/NotReady (+SchedulingDisabled), roles from labels, kubelet version, IPs."""
+    node = {
+        "metadata": {
+            **meta("n1"),
+            "labels": {"node-role.kubernetes.io/control-plane": "", "kubernetes.io/role": "gpu"},
+        },
+        "spec": {"unschedulable": True},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "addresses": [{"type": "InternalIP", "address": "10.0.0.2"}],
+            "nodeInfo": {"kubeletVersion": "v1.32.0", "osImage": "Linux"},
+        },
+    }
+    assert cells("", "Node", node) == [
+        "n1",
+        "NotReady,SchedulingDisabled",
+        "control-plane,gpu",
+        "5m",
+        "v1.32.0",
+        "10.0.0.2",
+        "<none>",
+        "Linux",
+        "<unknown>",
+        "<unknown>",
+    ]
+
+
+def test_event_rows_for_both_event_apis() -> None:
+    """core/v1 and events.k8s.io/v1 events print the same columns from their own field names."""
+    core = {
+        "metadata": meta("e1"),
+        "involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{c}"},
+        "type": "Warning",
+        "reason": "BackOff",
+        "message": " Back-off restarting failed container ",
+        "source": {"component": "kubelet", "host": "node-1"},
+        "firstTimestamp": "2026-11-25T16:50:00Z",
+        "lastTimestamp": "2026-11-25T16:59:00Z",
+        "count": 7,
+    }
+    assert cells("", "Event", core) == [
+        "60s",
+        "Warning",
+        "BackOff",
+        "pod/p",
+        "spec.containers{c}",
+        "kubelet, node-1",
+        "Back-off restarting failed container",
+        "10m",
+        7,
+        "e1",
+    ]
+    new = {
+        "metadata": meta("e2"),
+        "regarding": {"kind": "RayCluster", "name": "rc"},
+        "type": "Normal",
+        "reason": "Created",
+        "note": "created head",
+        "reportingController": "rayop",
+        "eventTime": "2026-11-25T16:58:00Z",
+    }
+    assert cells("events.k8s.io", "Event", new) == [
+        "2m",
+        "Normal",
+        "Created",
+        "raycluster/rc",
+        "",
+        "rayop",
+        "created head",
+        "2m",
+        1,
+        "e2",
+    ]
+
+
+def test_config_and_identity_kinds() -> None:
+    """ConfigMaps/Secrets count data keys, ServiceAccounts secrets, Leases show the holder."""
+    assert cells(
+        "", "ConfigMap", {"metadata": meta("c"), "data": {"a": "1"}, "binaryData": {"b": ""}}
+    ) == ["c", 2, "5m"]
+    assert cells("", "Secret", {"metadata": meta("s"), "type": "Opaque", "data": {"a": ""}}) == [
+        "s",
+        "Opaque",
+        1,
+        "5m",
+    ]
+    assert cells("", "ServiceAccount", {"metadata": meta("sa")}) == ["sa", 0, "5m"]
+    lease = {"metadata": meta("l"), "spec": {"holderIdentity": "rayop-1"}}
+    assert cells("coordination.k8s.io", "Lease", lease) == ["l", "rayop-1", "5m"]
+
+
+def test_pvc_revision_and_binding_rows() -> None:
+    """PVCs show binding details only once bound; revisions their controller; bindings subjects."""
+    pvc = {
+        "metadata": meta("data-0"),
+        "spec": {"volumeMode": "Filesystem"},
+        "status": {"phase": "Pending"},
+    }
+    assert cells("", "PersistentVolumeClaim", pvc) == [
+        "data-0",
+        "Pending",
+        "",
+        "",
+        "",
+        "",
+        "<unset>",
+        "5m",
+        "Filesystem",
+    ]
+    owner = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "controller": True}
+    rev = {"metadata": {**meta("web-1"), "ownerReferences": [owner]}, "revision": 3}
+    assert cells("apps", "ControllerRevision", rev) == ["web-1", "statefulset.apps/web", 3, "5m"]
+    binding = {
+        "metadata": meta("b"),
+        "roleRef": {"kind": "Role", "name": "r"},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": "sa", "namespace": "ns"},
+            {"kind": "User", "name": "u"},
+        ],
+    }
+    assert cells("rbac.authorization.k8s.io", "RoleBinding", binding) == [
+        "b",
+        "Role/r",
+        "5m",
+        "u",
+        "",
+        "ns:sa",
+    ]
