@@ -18,12 +18,14 @@ Two passes:
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from controller.api.defaults import UPSCALING_SPEED_BY_MODE, upscaling_mode_for_speed
 from controller.api.jsoncopy import copy_json
@@ -53,7 +55,7 @@ def clean_raw(
     Appends a warning per dropped field and per converted value. Values of the wrong type are
     left for the model to report.
     """
-    by_alias = {(info.alias or name): info for name, info in model.model_fields.items()}
+    by_alias = _fields_by_alias(model)
     cleaned: dict[str, Any] = {}
     for key, value in raw.items():
         if value is None:
@@ -68,6 +70,11 @@ def clean_raw(
             continue
         cleaned[key] = _clean_value(value, info.annotation, field_path, warnings)
     return cleaned
+
+
+@functools.cache
+def _fields_by_alias(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    return {(info.alias or name): info for name, info in model.model_fields.items()}
 
 
 def _clean_value(value: Any, annotation: Any, path: str, warnings: list[Problem]) -> Any:
