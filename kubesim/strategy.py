@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubesim.defaults import initial_pod_status
 from kubesim.errors import Cause
 from kubesim.resources import ResourceInfo
 from kubesim.selectors import LabelSelector
@@ -17,7 +18,6 @@ from kubesim.structural import go_quote
 __all__ = [
     "generation_changed",
     "prepare_for_create",
-    "qos_class",
     "tracks_generation",
     "validate_create",
     "validate_update",
@@ -62,26 +62,6 @@ def tracks_generation(info: ResourceInfo) -> bool:
     return info.custom or info.key in _GENERATION_TYPES
 
 
-def qos_class(pod: dict[str, Any]) -> str:
-    """The pod's QoS class (`pkg/apis/core/helper/qos`), from its containers' resources."""
-    containers = list((pod.get("spec") or {}).get("containers") or [])
-    containers += list((pod.get("spec") or {}).get("initContainers") or [])
-    requests_seen = limits_seen = False
-    guaranteed = True
-    for container in containers:
-        resources = container.get("resources") or {}
-        requests = resources.get("requests") or {}
-        limits = resources.get("limits") or {}
-        requests_seen |= bool({"cpu", "memory"} & set(requests))
-        limits_seen |= bool({"cpu", "memory"} & set(limits))
-        for res in ("cpu", "memory"):
-            if res not in limits or (res in requests and str(requests[res]) != str(limits[res])):
-                guaranteed = False
-    if not requests_seen and not limits_seen:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed and containers else "Burstable"
-
-
 def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
     """Reset what a client may not set on create (status, mostly). Mutates `obj`."""
     if info.custom:
@@ -90,7 +70,7 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
         return
     key = info.key
     if key == ("", "pods"):
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+        obj["status"] = initial_pod_status(obj)
     elif key == ("", "namespaces"):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):

@@ -221,11 +221,12 @@ class Dispatcher:
         handlers = self.handlers
         audited_before = self.cluster.audit.total
         try:
-            if verb == "get":
-                return handlers.get(rp, ctx)
-            if verb == "list":
-                return handlers.list(rp, ctx)
+            if verb in ("get", "list"):
+                handlers.check_list_options(ctx.query, watch=False)
+                await handlers.wait_for_resource_version(ctx.query)
+                return handlers.get(rp, ctx) if verb == "get" else handlers.list(rp, ctx)
             if verb == "watch":
+                handlers.check_list_options(ctx.query, watch=True)
                 return await self.watches.serve(request, rp, ctx)
             if verb == "create":
                 return handlers.create(rp, ctx)

@@ -6,6 +6,7 @@ raise `StatusError`; the dispatcher turns it into the Status response.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,86 @@ class ResourceHandlers:
         self.now = now
 
     # ------------------------------------------------------------------ reads
+
+    def check_list_options(self, query: MultiMapping[str], *, watch: bool) -> None:
+        """`ListOptions` validation (422) of resourceVersionMatch, as the real server does it."""
+        match = query.get("resourceVersionMatch")
+        if match is None:
+            return
+        rv = query.get("resourceVersion", "")
+        causes = []
+        if match not in ("NotOlderThan", "Exact"):
+            causes.append(
+                Cause(
+                    "FieldValueNotSupported",
+                    "resourceVersionMatch",
+                    f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"',
+                )
+            )
+        elif watch and "sendInitialEvents" not in query:
+            causes.append(
+                Cause(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                )
+            )
+        elif not rv and not watch:
+            causes.append(
+                Cause(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )
+            )
+        elif query.get("continue"):
+            causes.append(
+                Cause(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+                )
+            )
+        elif match == "Exact" and rv == "0":
+            causes.append(
+                Cause(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                )
+            )
+        if causes:
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
+
+    async def wait_for_resource_version(self, query: MultiMapping[str]) -> None:
+        """A read at a resourceVersion the server has not reached waits up to 3 s, then 504."""
+        text = query.get("resourceVersion", "")
+        if not text or text == "0":
+            return
+        try:
+            wanted = int(text)
+        except ValueError:
+            raise errors.bad_request(f'invalid resource version "{text}"')
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3.0
+        while wanted > self.cluster.resource_version:
+            if loop.time() >= deadline:
+                raise errors.StatusError(
+                    504,
+                    "Timeout",
+                    f"Timeout: Too large resource version: {wanted}, current: {self.cluster.resource_version}",
+                    {
+                        "causes": [
+                            {
+                                "reason": "ResourceVersionTooLarge",
+                                "message": "Too large resource version",
+                            }
+                        ],
+                        "retryAfterSeconds": 1,
+                    },
+                    retry_after=1,
+                )
+            await asyncio.sleep(0.05)
 
     def table(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from kubernetes_asyncio import client, watch
 
 from kubesim import KubeSim
@@ -45,7 +46,9 @@ async def test_resume_from_resource_version_is_exact(raw: Any, make: Any) -> Non
     await raw.post(CMS, make.configmap("b"))
     await raw.patch(f"{CMS}/a", {"data": {"k": "3"}}, MERGE)
     rv = first["metadata"]["resourceVersion"]
-    events = await raw.watch_lines(f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1")
+    events = await raw.watch_lines(
+        f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=5", max_events=2
+    )
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "b"),
         ("MODIFIED", "a"),
@@ -109,7 +112,7 @@ async def test_label_selector_transitions(raw: Any, make: Any) -> None:
     await raw.patch(f"{CMS}/a", {"data": {"k": "changed"}}, MERGE)
     await raw.patch(f"{CMS}/a", {"metadata": {"labels": {"team": "x"}}}, MERGE)
     events = await raw.watch_lines(
-        f"{CMS}?watch=1&resourceVersion={rv}&labelSelector=team%3Dy&timeoutSeconds=1"
+        f"{CMS}?watch=1&resourceVersion={rv}&labelSelector=team%3Dy&timeoutSeconds=5", max_events=3
     )
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
     assert events[2]["object"]["metadata"]["labels"] == {"team": "y"}  # the last state that matched
@@ -120,7 +123,7 @@ async def test_watch_single_object_by_field_selector(raw: Any, make: Any) -> Non
     await raw.post(CMS, make.configmap("a"))
     await raw.post(CMS, make.configmap("b"))
     events = await raw.watch_lines(
-        f"{CMS}?watch=1&fieldSelector=metadata.name%3Db&timeoutSeconds=1"
+        f"{CMS}?watch=1&fieldSelector=metadata.name%3Db&timeoutSeconds=5", max_events=1
     )
     assert [e["object"]["metadata"]["name"] for e in events] == ["b"]
 
@@ -130,7 +133,7 @@ async def test_table_watch_has_headers_only_first(raw: Any, make: Any) -> None:
     await raw.post(CMS, make.configmap("a"))
     await raw.post(CMS, make.configmap("b"))
     accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
-    events = await raw.watch_lines(f"{CMS}?watch=1&timeoutSeconds=1", headers=accept)
+    events = await raw.watch_lines(f"{CMS}?watch=1&timeoutSeconds=5", headers=accept, max_events=2)
     tables = [e["object"] for e in events]
     assert all(t["kind"] == "Table" and len(t["rows"]) == 1 for t in tables)
     assert tables[0]["columnDefinitions"]
@@ -182,3 +185,62 @@ async def test_closing_watches_fault(raw: Any, sim: KubeSim) -> None:
     )
     await task
     assert events == []
+
+
+async def test_send_initial_events_ends_with_marked_bookmark(raw: Any, make: Any) -> None:
+    """A streaming list (sendInitialEvents) sends ADDEDs, then a BOOKMARK annotated initial-events-end."""
+    await raw.post(CMS, make.configmap("a"))
+    query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5"
+    events = await raw.watch_lines(f"{CMS}?{query}", max_events=2)
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    code, body, _ = await raw.get(f"{CMS}?watch=1&sendInitialEvents=true&timeoutSeconds=1")
+    assert code == 422
+    assert "resourceVersionMatch" in body["message"]
+
+
+async def test_resource_version_match_validation(raw: Any) -> None:
+    """resourceVersionMatch without resourceVersion is a 422 on ListOptions."""
+    code, body, _ = await raw.get(f"{CMS}?resourceVersionMatch=NotOlderThan")
+    assert code == 422
+    assert body["message"] == (
+        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+        "resourceVersionMatch is forbidden unless resourceVersion is provided"
+    )
+
+
+async def test_list_at_a_future_resource_version_waits_for_it(raw: Any, sim: KubeSim) -> None:
+    """A list at an RV the server has not reached yet is answered once a write reaches it."""
+    wanted = sim.cluster.resource_version + 1
+
+    async def write_soon() -> None:
+        await asyncio.sleep(0.1)
+        sim.cluster.create("configmaps", "default", {"metadata": {"name": "late"}})
+
+    task = asyncio.create_task(write_soon())
+    code, body, _ = await raw.get(f"{CMS}?resourceVersion={wanted}")
+    await task
+    assert code == 200
+    assert [i["metadata"]["name"] for i in body["items"]] == ["late"]
+
+
+async def test_kubernetes_asyncio_watch_raises_410_after_history_loss(
+    api_client: client.ApiClient, sim: KubeSim
+) -> None:
+    """A resume from a forgotten RV surfaces in kubernetes-asyncio as ApiException(410), as on a real cluster."""
+    old = sim.cluster.create("configmaps", "default", {"metadata": {"name": "a"}})
+    sim.cluster.create("configmaps", "default", {"metadata": {"name": "b"}})
+    sim.faults.shrink_history("configmaps")
+    v1 = client.CoreV1Api(api_client)
+    rv = old["metadata"]["resourceVersion"]
+
+    async def consume() -> None:
+        async with watch.Watch() as w:
+            async for _ in w.stream(
+                v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=2
+            ):
+                pass
+
+    with pytest.raises(client.ApiException) as caught:
+        await consume()
+    assert caught.value.status == 410
