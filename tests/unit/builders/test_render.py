@@ -129,3 +129,30 @@ def test_module_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["kind"] == "List"
+
+
+def test_stdin_and_several_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'-' reads the manifest from stdin, and several -f files render in the order given."""
+    other = manifest()
+    other["metadata"]["name"] = "second"
+    path = tmp_path / "second.yaml"
+    path.write_text(yaml.safe_dump(other))
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(manifest())))
+    out = io.StringIO()
+    assert render_command(["-", str(path)], "yaml", stdout=out, stderr=io.StringIO()) == 0
+    clusters = [
+        o["metadata"]["labels"]["ray.io/cluster"] for o in yaml.safe_load_all(out.getvalue())
+    ]
+    assert clusters == ["rc"] * 4 + ["second"] * 4
+
+
+def test_one_bad_file_fails_the_whole_render(tmp_path: Path) -> None:
+    """With a good and a bad file, nothing is printed on stdout and the exit status is 1."""
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(manifest()))
+    out, err = io.StringIO(), io.StringIO()
+    code = render_command(
+        [str(good), str(tmp_path / "missing.yaml")], "yaml", stdout=out, stderr=err
+    )
+    assert (code, out.getvalue()) == (1, "")
+    assert "missing.yaml: cannot read" in err.getvalue()
