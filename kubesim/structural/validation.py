@@ -264,21 +264,37 @@ def _validate_array(schema: Schema, value: list[Any], path: str, causes: list[Ca
     if isinstance(max_items, int) and len(value) > max_items:
         message = f"Too many: {len(value)}: must have at most {max_items} items"
         causes.append(Cause("FieldValueTooMany", path, message))
-    if schema.get("uniqueItems") or schema.get("x-kubernetes-list-type") == "set":
+    if schema.get("uniqueItems"):
         seen = [json.dumps(item, sort_keys=True) for item in value]
         if len(set(seen)) != len(seen):
-            if schema.get("uniqueItems"):
-                causes.append(invalid(path, "", f"{path} in body shouldn't contain duplicates"))
-            else:
-                first_dup = next(v for i, v in enumerate(value) if seen[i] in seen[:i])
-                index = value.index(first_dup, value.index(first_dup) + 1)
-                causes.append(
-                    Cause(
-                        "FieldValueDuplicate",
-                        f"{path}[{index}]",
-                        f"Duplicate value: {go_value(first_dup)}",
-                    )
-                )
+            causes.append(invalid(path, "", f"{path} in body shouldn't contain duplicates"))
+    _validate_list_type(schema, value, path, causes)
+
+
+def _go_map(value: dict[str, Any]) -> str:
+    """Go's `%#v` of a map[string]interface{} (sorted keys), as Duplicate prints map keys."""
+    items = ", ".join(f"{go_quote(k)}:{go_value(value[k])}" for k in sorted(value))
+    return "map[string]interface {}{" + items + "}"
+
+
+def _validate_list_type(schema: Schema, value: list[Any], path: str, causes: list[Cause]) -> None:
+    """Every repeated set element or map-list key is a Duplicate at its own index."""
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if list_type == "set":
+            key, shown = json.dumps(item, sort_keys=True), go_value(item)
+        elif list_type == "map" and isinstance(item, dict) and keys:
+            key_fields = {k: item[k] for k in keys if k in item}
+            key, shown = json.dumps(key_fields, sort_keys=True), _go_map(key_fields)
+        else:
+            continue
+        if key in seen:
+            causes.append(
+                Cause("FieldValueDuplicate", f"{path}[{index}]", f"Duplicate value: {shown}")
+            )
+        seen.add(key)
 
 
 def _json_equal(a: Any, b: Any) -> bool:

@@ -295,3 +295,43 @@ def test_empty_object_schema_is_opaque_for_builtins_but_prunes_in_crds() -> None
     assert prune_and_default(
         {"type": "object", "properties": {"spec": {"type": "object"}}}, {"spec": {"a": 1}}
     ) == {"spec": {}}
+
+
+def test_set_and_map_lists_reject_duplicates() -> None:
+    """list-type set repeats and map-list key repeats are Duplicate causes at their index."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "tags": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "set",
+                        "items": {"type": "string"},
+                    },
+                    "ports": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["name", "port"],
+                        "items": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+                        },
+                    },
+                },
+            }
+        },
+    }
+    obj = cr(
+        tags=["a", "b", "a"],
+        ports=[{"name": "x", "port": 1}, {"name": "x", "port": 2}, {"port": 1, "name": "x"}],
+    )
+    assert validate(schema, obj) == [
+        Cause("FieldValueDuplicate", "spec.tags[2]", 'Duplicate value: "a"'),
+        Cause(
+            "FieldValueDuplicate",
+            "spec.ports[2]",
+            'Duplicate value: map[string]interface {}{"name":"x", "port":1}',
+        ),
+    ]
