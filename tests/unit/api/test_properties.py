@@ -173,3 +173,23 @@ def test_arbitrary_top_level_fields_never_raise(value: Manifest) -> None:
     _assert_well_formed(result.problems)
     if result.cluster is None:
         assert result.problems
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_clusters(), st.data())
+def test_known_mistakes_are_always_named(obj: Manifest, data: st.DataObject) -> None:
+    """In any cluster, min > max or a repeated group name is reported at that group's field."""
+    groups = obj["spec"]["workerGroupSpecs"]
+    if not groups:
+        return
+    index = data.draw(st.integers(0, len(groups) - 1))
+    mistake = data.draw(st.sampled_from(["min-above-max", "duplicate-name"]))
+    if mistake == "min-above-max":
+        groups[index]["minReplicas"] = groups[index]["maxReplicas"] + 1
+        expected = f"spec.workerGroupSpecs[{index}].minReplicas"
+    else:
+        groups.append(copy.deepcopy(groups[index]))
+        expected = f"spec.workerGroupSpecs[{len(groups) - 1}].groupName"
+    result = parse_raycluster(obj)
+    assert result.cluster is None
+    assert expected in [problem.field for problem in result.problems]
