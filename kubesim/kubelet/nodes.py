@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections import deque
 from typing import Any
 
 from kubesim.controllers.config import WorkloadsConfig
@@ -126,20 +127,20 @@ def node_object(config: WorkloadsConfig, index: int, *, now: str) -> dict[str, A
 
 
 class IPAllocator:
-    """Pod IPs from one node's podCIDR: lowest free address first, reused after release."""
+    """Pod IPs from one node's podCIDR, handed out in order and reused only after the rest
+    (like the host-local IPAM plugin, which continues after the last address it reserved)."""
 
     def __init__(self, cidr: str) -> None:
         network = ipaddress.ip_network(cidr)
         # .0 is the network, .1 the node's bridge, the last the broadcast.
-        self._free = [str(ip) for ip in list(network.hosts())[1:]]
-        self._free.reverse()
+        self._free = deque(str(ip) for ip in list(network.hosts())[1:])
         self._owner: dict[str, str] = {}
 
     def allocate(self, uid: str) -> str:
         """A free IP for pod `uid`; "" when the range is exhausted. Call once per pod."""
         if not self._free:
             return ""
-        ip = self._free.pop()
+        ip = self._free.popleft()
         self._owner[ip] = uid
         return ip
 
