@@ -40,6 +40,7 @@ param_values = st.one_of(
     st.sampled_from(["0", "1", "true", "false", "0.0.0.0", "$HOME", "a; rm -rf /", "x'y", '"q"']),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20),
 )
+label_values = st.from_regex(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?)?", fullmatch=True)
 param_keys = st.sampled_from(
     ["node-name", "object-store-memory", "temp-dir", "include-dashboard", "min-worker-port"]
 )
@@ -106,6 +107,12 @@ def worker_groups(draw: st.DrawFn, autoscaling: bool) -> list[dict[str, Any]]:
         }
         if draw(st.booleans()):
             group["numOfHosts"] = draw(st.integers(1, 3))
+        if draw(st.booleans()):
+            group["labels"] = draw(
+                st.dictionaries(st.sampled_from(["zone", "tier"]), label_values, max_size=2)
+            )
+        if draw(st.booleans()):
+            group["resources"] = {"CPU": draw(cpus), "Custom": draw(st.sampled_from(["1", "0.5"]))}
         kind = draw(st.sampled_from([None, "StatefulSet", "Deployment"]))
         if kind is not None:
             group["workloadKind"] = kind
@@ -143,6 +150,11 @@ def manifests(draw: st.DrawFn) -> dict[str, Any]:
             "template": draw(templates("ray-head")),
             "serviceType": draw(st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"])),
         }
+        if draw(st.booleans()):
+            spec["headGroupSpec"]["headService"] = {
+                "metadata": {"annotations": {"a": draw(param_values)}},
+                "spec": {"ports": [{"name": "extra", "port": draw(st.sampled_from([8000, 9999]))}]},
+            }
     if autoscaling and draw(st.booleans()):
         spec["autoscalerOptions"] = {
             "version": draw(st.sampled_from(["v1", "v2"])),
@@ -158,6 +170,9 @@ def manifests(draw: st.DrawFn) -> dict[str, Any]:
             "redisPassword": {"value": draw(param_values)},
         }
     metadata: dict[str, Any] = {"name": draw(names), "namespace": draw(names)}
+    if draw(st.booleans()):
+        metadata["annotations"] = {"ray.io/ft-enabled": "true"}
+        spec.pop("gcsFaultToleranceOptions", None)
     if draw(st.booleans()):
         metadata["uid"] = "0f0e0d0c-0000-4000-8000-00000000abcd"
     return {
