@@ -69,7 +69,7 @@ def _merge_map(
         )
         return replaced
     if directive not in (None, "merge"):
-        raise PatchError.bad_request(f"unknown patch type: {directive} in map: {patch}")
+        raise PatchError.bad_request(f"unknown patch type: {_go(directive)} in map: {_go(patch)}")
     out: dict[str, Any] = dict(original) if isinstance(original, dict) else {}
     for key, value in patch.items():
         if key.startswith(_DELETE_PREFIX):
@@ -142,10 +142,12 @@ def _merge_list(original: Any, patch: list[Any], schema: TypeSchema) -> list[Any
     for item in patch:
         if not isinstance(item, dict):
             raise PatchError.bad_request(
-                f"unable to find api field in struct for the merge key: {key} in item {item}"
+                f"unable to find api field in struct for the merge key: {key} in item {_go(item)}"
             )
         if key not in item:
-            raise PatchError.bad_request(f"map: {item} does not contain declared merge key: {key}")
+            raise PatchError.bad_request(
+                f"map: {_go(item)} does not contain declared merge key: {key}"
+            )
         position = next(
             (
                 i
@@ -167,6 +169,19 @@ def _merge_list(original: Any, patch: list[Any], schema: TypeSchema) -> list[Any
         else:
             out[position] = merged
     return out
+
+
+def _go(value: Any) -> str:
+    """`value` as Go's ``%v`` prints a decoded JSON value (the real server's messages use it)."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "<nil>"
+    return str(value)
 
 
 def _delete_from_primitive_list(out: dict[str, Any], field: str, values: Any) -> None:

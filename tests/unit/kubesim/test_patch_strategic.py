@@ -318,3 +318,14 @@ def test_arbitrary_patches_raise_only_patch_errors(patch: object) -> None:
     except PatchError as exc:
         outcome = exc.code
     assert isinstance(outcome, dict) or outcome in (400, 422)
+
+
+def test_an_item_without_the_merge_key_is_400_with_gos_map_printing() -> None:
+    """A container patch without a name is refused, printed the way the real server prints it."""
+    patch = {"spec": {"template": {"spec": {"containers": [{"image": "x", "args": ["a"]}]}}}}
+    with pytest.raises(PatchError) as info:
+        apply_strategic_merge_patch(_statefulset(), patch, STS)
+    assert info.value.code == 400
+    assert (
+        info.value.message == "map: map[args:[a] image:x] does not contain declared merge key: name"
+    )
