@@ -1,0 +1,83 @@
+"""Unit tests for the rayop CLI: help that answers questions, errors without tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.cli import build_parser, main
+from controller.dev import ManifestError, load_manifests, progress_line
+
+
+def test_run_help_lists_every_flag_and_the_config_order(capsys: pytest.CaptureFixture[str]) -> None:
+    """`rayop run --help` documents each flag and where the cluster config comes from."""
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in (
+        "--kubeconfig", "--context", "--in-cluster", "--namespace", "--concurrency", "--qps",
+        "--burst", "--metrics-addr", "--health-addr", "--leader-elect", "--lease-name",
+        "--lease-namespace", "--log-format", "--log-level", "--drain-timeout",
+    ):  # fmt: skip
+        assert flag in text, flag
+    assert "~/.kube/config" in text
+    assert "KUBERNETES_SERVICE_HOST" in text
+
+
+def test_dev_help_explains_how_to_reach_kubesim(capsys: pytest.CaptureFixture[str]) -> None:
+    """`rayop dev --help` says what it starts and how to point kubectl at it."""
+    with pytest.raises(SystemExit):
+        main(["dev", "--help"])
+    text = capsys.readouterr().out
+    assert "export KUBECONFIG" in text
+    assert "seed-basic-ray-cluster.yaml" in text
+
+
+def test_missing_kubeconfig_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A kubeconfig that does not exist: exit 2, one line naming the flag and the file."""
+    code = main(["run", "--kubeconfig", str(tmp_path / "nope.yaml"), "--log-format", "json"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"rayop run: --kubeconfig: kubeconfig file {tmp_path / 'nope.yaml'} does not exist"
+    ]
+
+
+def test_bad_concurrency_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    """--concurrency 0 is refused with a sentence, not a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["run", "--concurrency", "0"])
+    assert exc.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_dev_with_a_missing_file_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rayop dev -f missing.yaml` fails before starting anything, naming the file."""
+    code = main(["dev", "-f", str(tmp_path / "missing.yaml")])
+    assert code == 2
+    assert "missing.yaml: cannot read" in capsys.readouterr().err
+
+
+def test_load_manifests_rejects_non_objects(tmp_path: Path) -> None:
+    """A YAML document that is not a Kubernetes object is reported with its position."""
+    path = tmp_path / "x.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n- just a list\n")
+    with pytest.raises(ManifestError, match="document 2 is not a Kubernetes object"):
+        load_manifests([path])
+
+
+def test_progress_line_counts_ready_pods() -> None:
+    """The dev progress line shows state and pods ready out of desired (head + workers)."""
+    cluster = {
+        "metadata": {"namespace": "default", "name": "c"},
+        "status": {"state": "", "desiredWorkerReplicas": 2, "reason": "1/2 workers ready"},
+    }
+    ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    line = progress_line(cluster, [ready, ready, {"status": {}}])
+    assert line == "default/c  state=-  pods 2/3 ready  (1/2 workers ready)"
