@@ -13,9 +13,11 @@ The algorithm follows ``merge/update.go`` (``Updater.Apply``):
    conflict (409 `ApplyConflict`) unless ``force``, which moves the fields to this manager;
    removed fields leave everyone; managers left with nothing disappear.
 
+For ``kubectl`` itself, conflicts on fields of the client-side last-applied configuration are
+forgiven and that annotation is kept in sync (see `kubesim.patching.lastapplied`).
+
 Gaps (for docs/kubesim.md): no conversion of managed sets across API versions, no unions, no
-reset-to-default on prune, no migration of ``last-applied-configuration`` ownership from
-client-side apply, and Update field sets approximate Go's zero values (optional maps and
+reset-to-default on prune, and Update field sets approximate Go's zero values (optional maps and
 merged lists are owned as nodes, optional structs are not).
 """
 
@@ -34,6 +36,7 @@ from kubesim.patching.fieldsets import (
     path_string,
     prefixes,
 )
+from kubesim.patching.lastapplied import forgiven_conflicts, sync_last_applied
 from kubesim.patching.managed import (
     Manager,
     decode_managers,
@@ -101,24 +104,36 @@ def server_side_apply(
 
     added, modified, removed = compare(flatten(base, schema), flatten(merged, schema))
     changed = added | modified
-    _settle_ownership([m for m in managers.values() if m is not me], changed, removed, force)
+    others = [m for m in managers.values() if m is not me]
+    forgiven = set() if force else forgiven_conflicts(live, schema, manager)
+    _settle_ownership(others, changed, removed, force=force, forgiven=forgiven)
     if changed or removed or previous is None:
         me.time = now
-    return with_managed_fields(merged, managers)
+    result = with_managed_fields(merged, managers)
+    sync_last_applied(result, config, manager)
+    return result
 
 
 def _settle_ownership(
-    others: list[Manager], changed: set[FieldPath], removed: set[FieldPath], force: bool
+    others: list[Manager],
+    changed: set[FieldPath],
+    removed: set[FieldPath],
+    *,
+    force: bool,
+    forgiven: set[FieldPath],
 ) -> None:
-    """Raise `ApplyConflict` for fields `others` own that the apply changed, unless `force`,
-    which takes those fields from them; removed fields leave everyone."""
+    """Raise `ApplyConflict` for fields `others` own that the apply changed, unless `force`
+    (or every conflict is `forgiven`), which takes those fields from them; removed fields
+    leave everyone."""
     conflicts = [(other, other.fields & changed) for other in others]
     conflicts = [(other, overlap) for other, overlap in conflicts if overlap]
-    if conflicts and not force:
+    unforgiven = [(other, overlap - forgiven) for other, overlap in conflicts]
+    unforgiven = [(other, paths) for other, paths in unforgiven if paths]
+    if unforgiven and not force:
         raise ApplyConflict(
             [
                 (m.identity(), path_string(p))
-                for m, paths in conflicts
+                for m, paths in unforgiven
                 for p in sorted(paths, key=path_sort_key)
             ]
         )

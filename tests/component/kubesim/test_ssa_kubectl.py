@@ -136,3 +136,25 @@ async def test_failed_json_patch_prints_the_real_invalid_message(
         "The request is invalid: the server rejected our request due to an error in our request"
         in err
     )
+
+
+async def test_switching_from_client_side_to_server_side_apply_does_not_conflict(
+    sim: KubeSim, tmp_path: Path
+) -> None:
+    """`kubectl apply` then `kubectl apply --server-side` with a change succeeds, as on a real cluster."""
+    manifest = tmp_path / "sts.yaml"
+    manifest.write_text(MANIFEST.format(replicas=1))
+    code, _, err = await _kubectl(sim, tmp_path, "apply", "-f", str(manifest))
+    assert code == 0, err
+    manifest.write_text(MANIFEST.format(replicas=3))
+    code, out, err = await _kubectl(sim, tmp_path, "apply", "--server-side", "-f", str(manifest))
+    assert (code, out.strip()) == (0, "statefulset.apps/web serverside-applied"), err
+    code, out, err = await _kubectl(
+        sim, tmp_path, "get", "statefulset", "web", "-n", "default", "-o", "json"
+    )
+    obj = json.loads(out)
+    assert obj["spec"]["replicas"] == 3
+    last_applied = json.loads(
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    )
+    assert last_applied["spec"]["replicas"] == 3

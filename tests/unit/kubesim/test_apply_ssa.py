@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -422,3 +423,36 @@ def test_live_objects_with_duplicates_are_tolerated() -> None:
     _containers(live)[0]["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
     out = _apply(live, _config(replicas=2), now=T1)
     assert out["spec"]["replicas"] == 2
+
+
+def _client_side_applied() -> dict[str, Any]:
+    """An object as client-side `kubectl apply` leaves it: the annotation, owned by kubectl-client-side-apply."""
+    obj = _config()
+    obj["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(_config(), sort_keys=True)
+        + "\n"
+    }
+    return track_update(
+        None, obj, schema=STS, manager="kubectl-client-side-apply", subresource=None, now=T0
+    )
+
+
+def test_kubectl_takes_over_client_side_applied_fields_without_conflict() -> None:
+    """Switching to `kubectl apply --server-side` forgives conflicts on last-applied fields and refreshes the annotation."""
+    live = _client_side_applied()
+    out = _apply(live, _config(replicas=2), manager="kubectl", now=T1)
+    assert out["spec"]["replicas"] == 2
+    annotation = out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    assert annotation.endswith("\n")
+    assert json.loads(annotation) == _config(replicas=2)
+    owners = {e["manager"]: e["fieldsV1"] for e in out["metadata"]["managedFields"]}
+    assert "f:replicas" in owners["kubectl"]["f:spec"]
+    assert "f:replicas" not in owners["kubectl-client-side-apply"]["f:spec"]
+
+
+def test_other_managers_still_conflict_with_client_side_apply() -> None:
+    """Only the manager named kubectl gets the migration; others see the conflict."""
+    live = _client_side_applied()
+    with pytest.raises(ApplyConflict) as info:
+        _apply(live, _config(replicas=2), manager="rayop", now=T1)
+    assert info.value.conflicts == [("kubectl-client-side-apply", ".spec.replicas")]
