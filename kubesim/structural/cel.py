@@ -107,12 +107,14 @@ def _walk(
 ) -> None:
     if not isinstance(schema, dict) or value is None:
         return
-    for rule in schema.get("x-kubernetes-validations") or []:
+    rules = schema.get("x-kubernetes-validations")
+    for rule in rules if isinstance(rules, list) else []:
         if isinstance(rule, dict):
             _check(rule, schema, value, old if correlated else None, path, causes)
     prefix = f"{path}." if path else ""
     if isinstance(value, dict):
-        properties = schema.get("properties") or {}
+        raw = schema.get("properties")
+        properties = raw if isinstance(raw, dict) else {}
         additional = schema.get("additionalProperties")
         for key, item in value.items():
             sub = properties.get(key, additional if isinstance(additional, dict) else None)

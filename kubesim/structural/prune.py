@@ -69,7 +69,8 @@ def _embedded(schema: Schema) -> bool:
 
 
 def _object(schema: Schema, value: dict[str, Any], *, resource_root: bool) -> None:
-    properties: dict[str, Any] = schema.get("properties") or {}
+    raw = schema.get("properties")
+    properties: dict[str, Any] = raw if isinstance(raw, dict) else {}
     for key, prop in properties.items():
         if not isinstance(prop, dict):
             continue

@@ -327,7 +327,8 @@ def _validate_enum(schema: Schema, value: Any, path: str, causes: list[Cause]) -
 def _validate_object(
     schema: Schema, value: dict[str, Any], path: str, causes: list[Cause], *, resource_root: bool
 ) -> None:
-    properties: dict[str, Schema] = schema.get("properties") or {}
+    raw = schema.get("properties")
+    properties: dict[str, Any] = raw if isinstance(raw, dict) else {}
     prefix = f"{path}." if path else ""
     for key, sub in properties.items():
         if key in value and not (resource_root and key == "metadata"):
@@ -339,8 +340,9 @@ def _validate_object(
                 _validate(
                     additional, item, prefix + key, causes, resource_root=_embedded(additional)
                 )
-    for key in schema.get("required") or []:
-        if key not in value:
+    required = schema.get("required")
+    for key in required if isinstance(required, list) else []:
+        if isinstance(key, str) and key not in value:
             causes.append(Cause("FieldValueRequired", prefix + key, "Required value"))
     count = len(value)
     max_props = schema.get("maxProperties")

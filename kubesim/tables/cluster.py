@@ -15,6 +15,7 @@ from kubesim.tables.fields import (
     age,
     at,
     column,
+    dict_at,
     dicts_at,
     format_labels,
     int_at,
@@ -131,7 +132,7 @@ def _node_row(node: Obj, now: str) -> Row:
     status = status or ["Unknown"]
     if at(node, "spec", "unschedulable") is True:
         status.append("SchedulingDisabled")
-    labels = at(node, "metadata", "labels") or {}
+    labels = dict_at(node, "metadata", "labels")
     roles = {
         k.removeprefix("node-role.kubernetes.io/")
         for k in labels
@@ -149,7 +150,7 @@ def _node_row(node: Obj, now: str) -> Row:
         ]
         return found[0] if found else "<none>"
 
-    info = at(node, "status", "nodeInfo") or {}
+    info = dict_at(node, "status", "nodeInfo")
     return [
         str_at(node, "metadata", "name"),
         ",".join(status),
@@ -189,7 +190,7 @@ _EVENT_COLUMNS = [
 
 def _event_row(event: Obj, now: str) -> Row:
     # events.k8s.io/v1 names the same fields differently; the server prints both alike.
-    involved = at(event, "involvedObject") or at(event, "regarding") or {}
+    involved = dict_at(event, "involvedObject") or dict_at(event, "regarding")
     first_ts = at(event, "firstTimestamp") or at(event, "deprecatedFirstTimestamp")
     first = age(first_ts, now) if first_ts else age(at(event, "eventTime"), now)
     last_ts = at(event, "lastTimestamp") or at(event, "deprecatedLastTimestamp")
@@ -201,7 +202,7 @@ def _event_row(event: Obj, now: str) -> Row:
     elif count == 0:
         count = 1
     kind, name = str_at(involved, "kind").lower(), str_at(involved, "name")
-    source = at(event, "source") or at(event, "deprecatedSource") or {}
+    source = dict_at(event, "source") or dict_at(event, "deprecatedSource")
     component = str_at(source, "component") or str_at(event, "reportingController")
     host = str_at(source, "host") or str_at(event, "reportingInstance")
     message = str_at(event, "message") or str_at(event, "note")
@@ -340,10 +341,10 @@ def _hpa_metric(spec: Obj, status: Any) -> str:
     if key is None:
         return "<unknown type>"
     source, current = (
-        spec.get(key) or {},
+        dict_at(spec, key),
         at(status, key, "current") if isinstance(status, dict) else None,
     )
-    target = at(source, "target") or {}
+    target = dict_at(source, "target")
     named = key in ("resource", "containerResource")
     prefix = f"{str_at(source, 'name')}: " if named else ""
     if target.get("averageValue") is not None:
@@ -369,7 +370,7 @@ def _hpa_row(hpa: Obj, now: str) -> Row:
     targets = ", ".join(shown[:2]) if shown else "<none>"
     if len(shown) > 2:
         targets += f" + {len(shown) - 2} more..."
-    ref = at(hpa, "spec", "scaleTargetRef") or {}
+    ref = dict_at(hpa, "spec", "scaleTargetRef")
     min_replicas = at(hpa, "spec", "minReplicas")
     return [
         str_at(hpa, "metadata", "name"),
@@ -395,7 +396,7 @@ def _binding_cells(binding: Obj) -> list[Any]:
         ]
         return ", ".join(names)
 
-    ref = at(binding, "roleRef") or {}
+    ref = dict_at(binding, "roleRef")
     return [
         f"{str_at(ref, 'kind')}/{str_at(ref, 'name')}",
         of("User"),

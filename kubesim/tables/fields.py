@@ -20,6 +20,7 @@ __all__ = [
     "at",
     "column",
     "container_cells",
+    "dict_at",
     "dicts_at",
     "format_label_selector",
     "format_labels",
@@ -122,6 +123,12 @@ def at(obj: Any, *path: str | int) -> Any:
         if obj is None:
             return None
     return obj
+
+
+def dict_at(obj: Any, *path: str) -> Obj:
+    """The object at `path`, or an empty dict when it is missing or not an object."""
+    value = at(obj, *path)
+    return value if isinstance(value, dict) else {}
 
 
 def list_at(obj: Any, *path: str) -> list[Any]:

@@ -25,6 +25,7 @@ from kubesim.tables.fields import (
     at,
     column,
     container_cells,
+    dict_at,
     dicts_at,
     format_label_selector,
     int_at,
@@ -35,7 +36,7 @@ from kubesim.tables.fields import (
 
 def _pod_reason_and_counts(pod: Obj) -> tuple[str, int, int, int, str]:
     """(status reason, ready, total, restarts, last restart time) as printPod computes them."""
-    status = at(pod, "status") or {}
+    status = dict_at(pod, "status")
     init_specs = {str_at(c, "name"): c for c in dicts_at(pod, "spec", "initContainers")}
 
     def sidecar(name: str) -> bool:

@@ -335,3 +335,48 @@ def test_set_and_map_lists_reject_duplicates() -> None:
             'Duplicate value: map[string]interface {}{"name":"x", "port":1}',
         ),
     ]
+
+
+schema_keys = st.sampled_from(
+    [
+        "type",
+        "properties",
+        "items",
+        "required",
+        "enum",
+        "default",
+        "nullable",
+        "minimum",
+        "maxLength",
+        "pattern",
+        "additionalProperties",
+        "x-kubernetes-preserve-unknown-fields",
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-list-type",
+        "x-kubernetes-validations",
+        "allOf",
+        "anyOf",
+        "format",
+        "spec",
+        "a",
+    ]
+)
+schemas = st.recursive(
+    json_values,
+    lambda children: (
+        st.dictionaries(schema_keys, children, max_size=4) | st.lists(children, max_size=2)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    schema=st.dictionaries(schema_keys, schemas, max_size=4),
+    obj=st.dictionaries(schema_keys, json_values, max_size=3),
+)
+def test_malformed_schemas_never_crash(schema: dict[str, Any], obj: dict[str, Any]) -> None:
+    """Even a schema the CRD validation would refuse only yields causes, never an exception."""
+    pruned = prune_and_default(schema, obj)
+    assert isinstance(pruned, dict)
+    assert all(isinstance(c, Cause) for c in validate(schema, obj))

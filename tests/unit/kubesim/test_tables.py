@@ -6,6 +6,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubesim.tables import age, human_duration, jsonpath_find, to_table
 
@@ -438,3 +440,60 @@ def test_pvc_revision_and_binding_rows() -> None:
         "",
         "ns:sa",
     ]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+shaped = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.dictionaries(
+            st.sampled_from(
+                ["name", "labels", "creationTimestamp", "deletionTimestamp", "ownerReferences"]
+            ),
+            json_values,
+        ),
+        "spec": st.dictionaries(
+            st.sampled_from(
+                ["containers", "replicas", "selector", "ports", "metrics", "template", "type"]
+            ),
+            json_values,
+        ),
+        "status": st.dictionaries(
+            st.sampled_from(
+                ["phase", "conditions", "containerStatuses", "podIPs", "addresses", "nodeInfo"]
+            ),
+            json_values,
+        ),
+    },
+)
+KINDS = [
+    ("", "Pod"),
+    ("apps", "StatefulSet"),
+    ("apps", "Deployment"),
+    ("apps", "ReplicaSet"),
+    ("", "Service"),
+    ("", "Node"),
+    ("", "Event"),
+    ("", "PersistentVolumeClaim"),
+    ("autoscaling", "HorizontalPodAutoscaler"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("apps", "ControllerRevision"),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(obj=shaped, which=st.sampled_from(KINDS))
+def test_printers_never_raise_on_malformed_objects(
+    obj: dict[str, Any], which: tuple[str, str]
+) -> None:
+    """Whatever shape an object has, its table row renders (one cell per column) instead of crashing."""
+    table = to_table(kind(*which), [obj], now=NOW, crd_columns=None)
+    assert len(table["rows"][0]["cells"]) == len(table["columnDefinitions"])
+    crd = to_table(RAY, [obj], now=NOW, crd_columns=COLUMNS)
+    assert len(crd["rows"][0]["cells"]) == len(COLUMNS) + 1
