@@ -15,9 +15,15 @@ from typing import Any
 
 from kubesim.controllers.quantity import parse_quantity
 
-__all__ = ["fit_reasons", "unschedulable_message"]
+__all__ = ["fit_reasons", "node_allocatable", "unschedulable_message"]
 
 _RESOURCE_REASONS_PREEMPTIBLE = "Insufficient"
+
+
+def node_allocatable(node: Mapping[str, Any]) -> dict[str, Fraction]:
+    """`status.allocatable` parsed (callers cache it per node resourceVersion)."""
+    raw = (node.get("status") or {}).get("allocatable") or {}
+    return {name: parse_quantity(value) for name, value in raw.items()}
 
 
 def fit_reasons(
@@ -27,6 +33,7 @@ def fit_reasons(
     *,
     used: Mapping[str, Fraction],
     pod_count: int,
+    allocatable: Mapping[str, Fraction] | None = None,
 ) -> list[str]:
     """Why `pod` does not fit `node` (empty when it fits)."""
     spec = pod.get("spec") or {}
@@ -41,14 +48,15 @@ def fit_reasons(
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerated(taint, spec):
             value = taint.get("value", "")
             return [f"node(s) had untolerated taint {{{taint.get('key')}: {value}}}"]
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    if allocatable is None:
+        allocatable = node_allocatable(node)
     reasons = []
-    if pod_count + 1 > int(parse_quantity(allocatable.get("pods", 110))):
+    if pod_count + 1 > int(allocatable.get("pods", Fraction(110))):
         reasons.append("Too many pods")
     for name, amount in requests.items():
         if amount <= 0:
             continue
-        free = parse_quantity(allocatable.get(name, 0)) - used.get(name, Fraction(0))
+        free = allocatable.get(name, Fraction(0)) - used.get(name, Fraction(0))
         if amount > free:
             reasons.append(f"Insufficient {name}")
     return reasons

@@ -18,7 +18,7 @@ from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.events import EventRecorder
-from kubesim.controllers.fit import fit_reasons, unschedulable_message
+from kubesim.controllers.fit import fit_reasons, node_allocatable, unschedulable_message
 from kubesim.controllers.podutil import ObjectKey, is_terminating, key_of
 from kubesim.controllers.quantity import pod_requests
 from kubesim.controllers.queue import KeyQueue, QueueShutDown
@@ -55,6 +55,7 @@ class Scheduler:
         self._count: dict[str, int] = {}
         self._counted: dict[ObjectKey, tuple[str, dict[str, Fraction]]] = {}
         self._unschedulable: set[ObjectKey] = set()
+        self._allocatable: dict[str, tuple[str, dict[str, Fraction]]] = {}
         pods.add_handler(self._on_pod)
         nodes.add_handler(self._on_node)
 
@@ -132,35 +133,47 @@ class Scheduler:
             return
 
     def schedule(self, key: ObjectKey) -> None:
-        """Bind pod `key` to the least-loaded feasible node, or report it unschedulable."""
+        """Bind pod `key` to the least-loaded feasible node, or report it unschedulable.
+
+        Nodes are tried in score order (fewest pods, then name) and the first that fits wins,
+        which is the node a full scoring pass would pick; every node's reasons are gathered
+        only when none fits, for the message.
+        """
         pod = self._pods.get(key)
         if pod is None or (pod.get("spec") or {}).get("nodeName") or is_terminating(pod):
             return
         requests = pod_requests(pod.get("spec") or {})
-        nodes = list(self._nodes)
-        per_node: list[list[str]] = []
-        best: tuple[Fraction, str] | None = None
+        nodes = sorted(
+            (n for n in self._nodes if not is_terminating(n)),
+            key=lambda n: (self._count.get(n["metadata"]["name"], 0), n["metadata"]["name"]),
+        )
+        per_node: list[list[str]] = [["node(s) were unschedulable"]] * (
+            len(self._nodes) - len(nodes)
+        )
         for node in nodes:
             name = node["metadata"]["name"]
-            if is_terminating(node):
-                per_node.append(["node(s) were unschedulable"])
-                continue
             reasons = fit_reasons(
                 pod,
                 requests,
                 node,
                 used=self._used.get(name, {}),
                 pod_count=self._count.get(name, 0),
+                allocatable=self._allocatable_of(node),
             )
-            per_node.append(reasons)
             if not reasons:
-                score = (Fraction(self._count.get(name, 0)), name)
-                if best is None or score < best:
-                    best = score
-        if best is None:
-            self._mark_unschedulable(pod, unschedulable_message(len(nodes), per_node))
-            return
-        self._bind(pod, best[1])
+                self._bind(pod, name)
+                return
+            per_node.append(reasons)
+        self._mark_unschedulable(pod, unschedulable_message(len(self._nodes), per_node))
+
+    def _allocatable_of(self, node: dict[str, Any]) -> dict[str, Fraction]:
+        name = node["metadata"]["name"]
+        version = str(node["metadata"].get("resourceVersion", ""))
+        cached = self._allocatable.get(name)
+        if cached is None or cached[0] != version:
+            cached = (version, node_allocatable(node))
+            self._allocatable[name] = cached
+        return cached[1]
 
     def _bind(self, pod: dict[str, Any], node: str) -> None:
         meta = pod["metadata"]
