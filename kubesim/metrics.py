@@ -7,6 +7,8 @@ verb names (GET, LIST, WATCH, POST, PUT, PATCH, APPLY, DELETE, DELETECOLLECTION)
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 __all__ = ["ApiMetrics"]
@@ -43,6 +45,7 @@ class ApiMetrics:
     """The request counter and latency histogram of one simulated API server."""
 
     def __init__(self) -> None:
+        self._children: dict[tuple[str, str, str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "apiserver_request_total",
@@ -61,10 +64,17 @@ class ApiMetrics:
     def observe(
         self, verb: str, group: str, resource: str, subresource: str, code: int, seconds: float
     ) -> None:
-        """Count one finished request."""
-        self.requests.labels(verb, group, resource, subresource, str(code)).inc()
+        """Count one finished request (label children are cached: this runs per request)."""
+        key = (verb, group, resource, subresource, code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(verb, group, resource, subresource, str(code)),
+                self.duration.labels(verb, group, resource, subresource),
+            )
+        children[0].inc()
         if verb != "WATCH":
-            self.duration.labels(verb, group, resource, subresource).observe(seconds)
+            children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""
