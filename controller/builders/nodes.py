@@ -8,6 +8,7 @@ head.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from controller.api.models import RayCluster, WorkerGroupSpec
@@ -53,12 +54,8 @@ def head_pod_template(cluster: RayCluster, config: BuildConfig) -> dict[str, Any
     env = list(gcs.head_env)
     if autoscaling and options is not None and options.version is not None:
         env.append(value_env("RAY_enable_autoscaler_v2", str(options.version == "v2").lower()))
-    node = RayNode(
-        **_common(cluster),
-        node_type=NodeType.HEAD,
-        group=HEAD_GROUP,
-        template=head.template,
-        ray_start_params=head.ray_start_params,
+    node = replace(
+        _node(cluster, NodeType.HEAD, HEAD_GROUP, head.template, head.ray_start_params),
         group_resources=head.resources or {},
         group_labels=head.labels or {},
         autoscaling=autoscaling,
@@ -80,12 +77,8 @@ def worker_pod_template(
 ) -> dict[str, Any]:
     """A worker group's pod template."""
     gcs = gcs_fault_tolerance(cluster)
-    node = RayNode(
-        **_common(cluster),
-        node_type=NodeType.WORKER,
-        group=group.group_name,
-        template=group.template,
-        ray_start_params=group.ray_start_params,
+    node = replace(
+        _node(cluster, NodeType.WORKER, group.group_name, group.template, group.ray_start_params),
         group_resources=group.resources or {},
         group_labels=group.labels or {},
         env_defaults=gcs.worker_env_defaults,
@@ -93,13 +86,24 @@ def worker_pod_template(
     return ray_pod_template(node, config)
 
 
-def _common(cluster: RayCluster) -> dict[str, Any]:
+def _node(
+    cluster: RayCluster,
+    node_type: NodeType,
+    group: str,
+    template: dict[str, Any],
+    ray_start_params: dict[str, str],
+) -> RayNode:
+    """A group's `RayNode` with the cluster-wide parts filled in; features are added by the caller."""
     annotations = cluster.metadata.annotations
-    return {
-        "cluster": cluster.metadata.name,
-        "namespace": cluster.metadata.namespace,
-        "ray_version": cluster.spec.ray_version,
-        "head_service": head_service_name(cluster.metadata.name),
-        "gcs_port": head_gcs_port(cluster),
-        "overwrite_command": annotations.get(OVERWRITE_COMMAND_ANNOTATION, "").lower() == "true",
-    }
+    return RayNode(
+        cluster=cluster.metadata.name,
+        namespace=cluster.metadata.namespace,
+        node_type=node_type,
+        group=group,
+        template=template,
+        ray_start_params=ray_start_params,
+        ray_version=cluster.spec.ray_version,
+        head_service=head_service_name(cluster.metadata.name),
+        gcs_port=head_gcs_port(cluster),
+        overwrite_command=annotations.get(OVERWRITE_COMMAND_ANNOTATION, "").lower() == "true",
+    )
