@@ -9,7 +9,6 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import yaml
@@ -18,7 +17,7 @@ from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
 from kubesim import KubeSim
 from kubesim.controllers import WorkloadsConfig
-from tests.e2e.harness import small_cluster, wait_for
+from tests.e2e.harness import fast_probes, small_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,15 +26,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _fast_probes(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Give every container its own instant probes, so rayop does not inject Ray's slow ones."""
-    probe = {"exec": {"command": ["true"]}, "periodSeconds": 1}
-    for group in [manifest["spec"]["headGroupSpec"], *manifest["spec"]["workerGroupSpecs"]]:
-        for container in group["template"]["spec"]["containers"]:
-            container.update(readinessProbe=dict(probe), livenessProbe=dict(probe))
-    return manifest
 
 
 async def _rayop(*args: str) -> asyncio.subprocess.Process:
@@ -72,7 +62,7 @@ async def test_run_serves_health_logs_json_and_drains_on_sigterm(tmp_path: Path)
                     return False
 
             await wait_for(ready, within=20, what="/readyz to answer 200")
-            await user.apply(small_cluster("cli", replicas=1))
+            await user.apply(fast_probes(small_cluster("cli", replicas=1)))
 
             async def up() -> bool:
                 cluster = await user.get("ray.io/v1", "RayCluster", "default", "cli")
@@ -94,7 +84,7 @@ async def test_run_serves_health_logs_json_and_drains_on_sigterm(tmp_path: Path)
 async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """`rayop dev -f FILE`: prints the KUBECONFIG line and live progress up to ready; SIGINT exits 0."""
     manifest = tmp_path / "cluster.yaml"
-    manifest.write_text(yaml.safe_dump(_fast_probes(small_cluster("devc", replicas=2))))
+    manifest.write_text(yaml.safe_dump(fast_probes(small_cluster("devc", replicas=2))))
     kubeconfig = tmp_path / "kubeconfig.yaml"
     proc = await _rayop("dev", "-f", str(manifest), "--kubeconfig-out", str(kubeconfig))
     assert proc.stdout is not None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.e2e.harness import Env, condition, small_cluster, wait_for
+from tests.e2e.harness import Env, condition, fast_probes, small_cluster, wait_for
 
 
 @contextmanager
@@ -160,7 +160,7 @@ async def test_crash_looping_worker_shows_replica_failure_and_an_event(env: Env)
 
 async def test_worker_failing_readiness_lowers_ready_count(env: Env) -> None:
     """A worker whose readiness probe fails is counted as available but not ready."""
-    await env.apply(small_cluster("probe", replicas=2))
+    await env.apply(fast_probes(small_cluster("probe", replicas=2)))
     await _ready(env, "probe")
     worker = await _pod(env, "probe", "worker")
     env.sim.workloads.set_not_ready(pod=worker["metadata"]["name"])
