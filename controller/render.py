@@ -33,7 +33,15 @@ import yaml
 from controller.api import GROUP, KIND, SERVED_VERSIONS, parse_raycluster
 from controller.builders import BuildConfig, build_children, build_warnings
 
-__all__ = ["OUTPUT_FORMATS", "main", "render_command", "render_documents", "to_json", "to_yaml"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "Rendered",
+    "main",
+    "render_command",
+    "render_documents",
+    "to_json",
+    "to_yaml",
+]
 
 OUTPUT_FORMATS = ("yaml", "json")
 _SERVED = ", ".join(f"{GROUP}/{version}" for version in SERVED_VERSIONS)

@@ -74,6 +74,7 @@ __all__ = [
     "head_statefulset",
     "head_statefulset_name",
     "hpa_name",
+    "owner_of",
     "worker_hpa",
     "worker_service",
     "worker_service_name",
