@@ -23,6 +23,7 @@ merged lists are owned as nodes, optional structs are not).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from kubesim.patching._values import clone
@@ -245,7 +246,7 @@ def _prune(
     config: dict[str, Any],
     schema: TypeSchema,
     stale: set[FieldPath],
-    managers: Any,
+    managers: Iterable[Manager],
 ) -> None:
     """Remove, in place, stale paths (and emptied ancestors) that no manager still owns.
 
@@ -277,6 +278,7 @@ def _locate(obj: dict[str, Any], schema: TypeSchema, path: FieldPath) -> bool:
 def _remove_path(
     obj: dict[str, Any], schema: TypeSchema, path: FieldPath, *, remove: bool = True
 ) -> bool:
+    """Delete `path` from `obj` in place (or only look for it); whether it was there."""
     node: Any = obj
     sub = schema
     for depth, element in enumerate(path):

@@ -68,6 +68,11 @@ def _metadata(obj: dict[str, Any] | None) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
+def _text(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
     """The managers recorded in `obj`'s ``metadata.managedFields`` (malformed entries skipped)."""
     entries = _metadata(obj).get("managedFields")
@@ -75,14 +80,14 @@ def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
     if not isinstance(entries, list):
         return out
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("manager", ""), str):
+        if not isinstance(entry, dict):
             continue
         manager = Manager(
-            manager=entry.get("manager", ""),
-            operation=entry.get("operation", "Update"),
-            api_version=entry.get("apiVersion", ""),
-            subresource=entry.get("subresource", ""),
-            time=entry.get("time"),
+            manager=_text(entry, "manager"),
+            operation=_text(entry, "operation") or "Update",
+            api_version=_text(entry, "apiVersion"),
+            subresource=_text(entry, "subresource"),
+            time=_text(entry, "time") or None,
             fields=from_fields_v1(entry.get("fieldsV1")),
         )
         existing = out.get(manager.key)

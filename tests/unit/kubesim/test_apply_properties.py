@@ -171,3 +171,45 @@ def test_malformed_configs_raise_only_engine_errors(
     assert isinstance(outcome, dict | PatchError | ApplyConflict)
     updated = track_update(current, config, schema=STS, manager="u", subresource=None, now="t2")
     assert isinstance(updated["metadata"], dict)
+
+
+_entry = st.dictionaries(
+    st.sampled_from(
+        ["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"]
+    ),
+    _json,
+    max_size=7,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries=st.lists(_entry, max_size=3) | _json)
+def test_malformed_managed_fields_never_break_a_write(entries: object) -> None:
+    """Whatever a client stored in managedFields, later updates and applies still work."""
+    live = _apply(
+        None,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "s"},
+            "spec": {"replicas": 1},
+        },
+        "m",
+        "t0",
+    )
+    broken = {**live, "metadata": {**live["metadata"], "managedFields": entries}}
+    new = {**broken, "spec": {"replicas": 2}}
+    updated = track_update(live, new, schema=STS, manager="u", subresource=None, now="t1")
+    assert updated["spec"] == {"replicas": 2}
+    outcome: object
+    try:
+        outcome = _apply(
+            broken,
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"replicas": 3}},
+            "m",
+            "t2",
+            force=False,
+        )
+    except ApplyConflict as exc:
+        outcome = exc
+    assert isinstance(outcome, dict | ApplyConflict)
