@@ -102,6 +102,7 @@ class RayClusterController:
         self.queue: RateLimitingQueue[ClusterKey] = RateLimitingQueue(
             name=self.name, registry=registry
         )
+        self.registry = registry
         self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
         self.ready = asyncio.Event()
         self.memo = WriteMemo()
