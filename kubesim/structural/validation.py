@@ -112,10 +112,10 @@ def _validate(
 
 
 def _validate_combinators(schema: Schema, value: Any, path: str, causes: list[Cause]) -> None:
-    for sub in schema.get("allOf") or []:
+    for sub in _branches(schema, "allOf"):
         _validate(sub, value, path, causes)
     for word, need in (("anyOf", "at least one"), ("oneOf", "only one")):
-        branches = schema.get(word) or []
+        branches = _branches(schema, word)
         if not branches or (word == "anyOf" and schema.get("x-kubernetes-int-or-string")):
             continue
         passing = sum(1 for sub in branches if not _sub_causes(sub, value, path))
@@ -125,6 +125,11 @@ def _validate_combinators(schema: Schema, value: Any, path: str, causes: list[Ca
     negated = schema.get("not")
     if isinstance(negated, dict) and not _sub_causes(negated, value, path):
         causes.append(invalid(path, "", f"{path} must not validate the schema (not)"))
+
+
+def _branches(schema: Schema, word: str) -> list[Any]:
+    found = schema.get(word)
+    return [b for b in found if isinstance(b, dict)] if isinstance(found, list) else []
 
 
 def _sub_causes(schema: Schema, value: Any, path: str) -> list[Cause]:
