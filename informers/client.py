@@ -6,7 +6,7 @@ kubernetes-asyncio supplies the configuration, authentication and aiohttp sessio
 - responses are decoded with orjson into plain dicts, never into the generated model classes
   (typed decoding costs 5–25× more CPU);
 - a watch stream is read in whatever chunks arrive and split into lines here, so one wake-up
-  can decode many events (no per-line ``readline`` round trip);
+  can decode and store many events (no per-line ``readline`` round trip);
 - every request has a socket read timeout: kubernetes-asyncio's default is none at all, and a
   half-open connection would then hang a watch forever;
 - failures become :mod:`informers.errors` types, so callers never see aiohttp's.
@@ -21,6 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from informers._gc import paused
 from informers.errors import ConnectionLost, api_error
 
 __all__ = ["ResourceClient"]
@@ -79,7 +80,9 @@ class ResourceClient:
             raise ConnectionLost(f"list {self.path}: {exc!r}") from exc
         finally:
             response.release()
-        page: dict[str, Any] = orjson.loads(body)
+            self._forget(response)
+        with paused():
+            page: dict[str, Any] = orjson.loads(body)
         return page
 
     async def watch(
@@ -89,12 +92,12 @@ class ResourceClient:
         timeout_seconds: int,
         label_selector: str = "",
         field_selector: str = "",
-    ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """Yield batches of decoded watch events (``{"type", "object"}``) as they arrive.
+    ) -> AsyncGenerator[list[bytes], None]:
+        """Yield the watch stream's lines (one JSON event each) in batches, as they arrive.
 
-        ``ERROR`` events are raised as :class:`~informers.errors.ApiError`; the generator ends
-        when the server closes the stream cleanly. Close it (``aclosing``) to drop the
-        connection early.
+        Decoding is left to the caller, which can then decode and store a batch in one go.
+        The generator ends when the server closes the stream cleanly; close it (``aclosing``)
+        to drop the connection early.
         """
         query = _selectors(label_selector, field_selector)
         query += [
@@ -108,14 +111,12 @@ class ResourceClient:
         try:
             pending = b""
             async for chunk in response.content.iter_any():
+                if b"\n" not in chunk:
+                    pending += chunk  # part of a long event: wait for its end
+                    continue
                 lines = (pending + chunk).split(b"\n")
                 pending = lines.pop()
-                events = [orjson.loads(line) for line in lines if line.strip()]
-                for event in events:
-                    if event.get("type") == "ERROR":
-                        raise api_error(500, event.get("object"))
-                if events:
-                    yield events
+                yield lines
             if pending.strip():
                 raise ConnectionLost(f"watch {self.path}: stream ended inside an event")
             clean = True
@@ -127,6 +128,13 @@ class ResourceClient:
                 response.release()
             else:
                 response.close()
+            self._forget(response)
+
+    def _forget(self, response: aiohttp.ClientResponse) -> None:
+        # kubernetes-asyncio keeps the last response on the ApiClient (``last_response``),
+        # which would pin a whole list body (tens of MB at 50k pods) until the next request.
+        if getattr(self._api_client, "last_response", None) is response:
+            self._api_client.last_response = None
 
     async def _request(self, query: list[tuple[str, str]]) -> aiohttp.ClientResponse:
         try:
@@ -148,6 +156,7 @@ class ResourceClient:
                 raise ConnectionLost(f"GET {self.path}: {exc!r}") from exc
             finally:
                 response.release()
+                self._forget(response)
             raise api_error(
                 response.status, _loads_or_none(body), retry_after=_retry_after(response)
             )

@@ -25,13 +25,13 @@ cancel the task running it to stop the informer cleanly.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
+from informers._gc import freeze_survivors, paused
 from informers.backoff import Backoff
 from informers.client import ResourceClient
 from informers.reflector import PAGE_SIZE, WATCH_TIMEOUT, Reflector
@@ -164,19 +164,20 @@ class SharedInformer:
 
     def replace(self, objects: list[Obj], resource_version: str) -> None:
         """Store a fresh list; deliver adds, updates and tombstones (reflector sink)."""
-        result = self.store.replace([self._prepare(obj) for obj in objects])
-        for obj in result.added:
-            self._dispatch_add(obj)
-        for old, new in result.updated:
-            self._dispatch_update(old, new)
-        for tombstone in result.deleted:
-            self._dispatch_delete(tombstone)
-        if not self._synced.is_set():
-            for registration in self._handlers:
-                registration.has_synced = True
-            self._synced.set()
-        if self._freeze_gc:
-            gc.freeze()
+        with paused():
+            result = self.store.replace([self._prepare(obj) for obj in objects])
+            for obj in result.added:
+                self._dispatch_add(obj)
+            for old, new in result.updated:
+                self._dispatch_update(old, new)
+            for tombstone in result.deleted:
+                self._dispatch_delete(tombstone)
+            if not self._synced.is_set():
+                for registration in self._handlers:
+                    registration.has_synced = True
+                self._synced.set()
+            if self._freeze_gc:
+                freeze_survivors()
         self._log.debug("informer.replaced", objects=len(objects), deleted=len(result.deleted))
 
     def apply(self, events: list[Obj]) -> None:

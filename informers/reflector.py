@@ -27,11 +27,13 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
 import structlog
 
+from informers._gc import paused
 from informers.backoff import Backoff
 from informers.client import ResourceClient
-from informers.errors import ConnectionLost, Expired, InformerError, TooManyRequests
+from informers.errors import ConnectionLost, Expired, InformerError, TooManyRequests, api_error
 
 __all__ = ["Reflector", "ReflectorSink"]
 
@@ -173,18 +175,32 @@ class Reflector:
             field_selector=self._field_selector,
         )
         async with contextlib.aclosing(stream):
-            async for batch in stream:
+            async for lines in stream:
                 saw_event = True
-                changes = []
-                for event in batch:
-                    version = event["object"]["metadata"]["resourceVersion"]
-                    if event["type"] != "BOOKMARK":
-                        changes.append(event)
-                    self.last_resource_version = version
-                if changes:
-                    self._sink.apply(changes)
+                # One network chunk is decoded and stored with the collector paused: the
+                # decoded temporaries are never scanned (see informers/_gc.py).
+                with paused():
+                    self._deliver(lines)
         if not saw_event and loop.time() - started < VERY_SHORT_WATCH:
             raise ConnectionLost("watch closed within a second without an event")
+
+    def _deliver(self, lines: list[bytes]) -> None:
+        changes: list[Obj] = []
+        for line in lines:
+            if not line or line.isspace():
+                continue
+            event = orjson.loads(line)
+            kind = event.get("type")
+            if kind == "ERROR":
+                if changes:
+                    self._sink.apply(changes)
+                raise api_error(500, event.get("object"))
+            if kind != "BOOKMARK":
+                changes.append(event)
+            # Bookmarks too: they carry no change, only a newer version to resume from.
+            self.last_resource_version = event["object"]["metadata"]["resourceVersion"]
+        if changes:
+            self._sink.apply(changes)
 
 
 def _fill_type_meta(page: Obj) -> None:

