@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +22,10 @@ def _no_implicit_event_loop(
     """
     if not inspect.iscoroutinefunction(request.function):
         event_loop_policy.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """Undo any logging configuration a test made (the CLI tests log to captured streams)."""
+    yield
+    structlog.reset_defaults()
