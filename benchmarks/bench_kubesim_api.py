@@ -150,6 +150,11 @@ class Server:
         self.url, self.start_rv = self._parent.recv()
         return self
 
+    def cpu_seconds(self) -> float:
+        """User+system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         self._parent.send("stop")
         self._proc.join(10)
@@ -191,6 +196,16 @@ class _Conn:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _measured(server: Server, clients: int, seconds: float, verb: str) -> tuple[float, float]:
+    """(writes/s, server CPU microseconds per write) of one write run against `server`."""
+    cpu_before = server.cpu_seconds()
+    started = time.perf_counter()
+    rate = asyncio.run(_write_load(server.url, clients, seconds, verb))
+    elapsed = time.perf_counter() - started
+    cpu = server.cpu_seconds() - cpu_before
+    return rate, cpu / max(rate * elapsed, 1) * 1e6
 
 
 async def _write_load(url: str, clients: int, seconds: float, verb: str) -> float:
@@ -316,16 +331,13 @@ def main() -> None:
         }
     }
     with Server(_serve_bare) as bare:
-        results["bare_aiohttp_writes_per_s"] = asyncio.run(
-            _write_load(bare.url, args.clients, seconds, "create")
-        )
+        rate, cpu = _measured(bare, args.clients, seconds, "create")
+        results["bare_aiohttp_writes_per_s"], results["bare_cpu_us_per_request"] = rate, cpu
     with Server(_serve_kubesim, 0) as sim:
-        results["create_writes_per_s"] = asyncio.run(
-            _write_load(sim.url, args.clients, seconds, "create")
-        )
-        results["patch_writes_per_s"] = asyncio.run(
-            _write_load(sim.url, args.clients, seconds, "patch")
-        )
+        rate, cpu = _measured(sim, args.clients, seconds, "create")
+        results["create_writes_per_s"], results["create_cpu_us_per_write"] = rate, cpu
+        rate, cpu = _measured(sim, args.clients, seconds, "patch")
+        results["patch_writes_per_s"], results["patch_cpu_us_per_write"] = rate, cpu
     results["write_ratio_to_bare"] = (
         results["create_writes_per_s"] / results["bare_aiohttp_writes_per_s"]
     )
@@ -354,6 +366,12 @@ def main() -> None:
             "ceiling",
         ),
         ("kubesim / bare aiohttp", f"{results['write_ratio_to_bare']:.2f}", ""),
+        (
+            "server CPU per POST (kubesim / bare)",
+            f"{results['create_cpu_us_per_write']:,.0f} / {results['bare_cpu_us_per_request']:,.0f} us",
+            "load-independent",
+        ),
+        ("server CPU per merge PATCH", f"{results['patch_cpu_us_per_write']:,.0f} us", ""),
         (
             f"watch fan-out to 1 watcher (replay of {replay:,})",
             f"{results['watch_replay_events_per_s']:,.0f} ev/s",

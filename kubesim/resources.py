@@ -63,20 +63,21 @@ class ResourceInfo:
     storage_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    @property
-    def api_version(self) -> str:
-        """`v1` or `apps/v1`."""
-        return f"{self.group}/{self.version}" if self.group else self.version
+    #: `v1` or `apps/v1` (computed once: read on every request).
+    api_version: str = field(init=False, compare=False)
+    #: The storage key shared by every served version: (group, plural).
+    key: tuple[str, str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "api_version", f"{self.group}/{self.version}" if self.group else self.version
+        )
+        object.__setattr__(self, "key", (self.group, self.plural))
 
     @property
     def list_kind(self) -> str:
         """`PodList`."""
         return self.kind + "List"
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """The storage key shared by every served version: (group, plural)."""
-        return (self.group, self.plural)
 
     @property
     def qualified(self) -> str:
@@ -191,6 +192,7 @@ class Registry:
 
     def __init__(self, builtins: tuple[ResourceInfo, ...] = BUILTINS) -> None:
         self._by_gvr: dict[tuple[str, str, str], ResourceInfo] = {}
+        self._found: dict[tuple[str, str, str | None], ResourceInfo | None] = {}
         #: group -> versions in preference order (first is preferred).
         self._group_versions: dict[str, list[str]] = {}
         for info in builtins:
@@ -198,6 +200,7 @@ class Registry:
 
     def add(self, info: ResourceInfo) -> None:
         """Serve `info` (replacing one with the same group/version/plural)."""
+        self._found.clear()
         self._by_gvr[(info.group, info.version, info.plural)] = info
         versions = self._group_versions.setdefault(info.group, [])
         if info.version not in versions:
@@ -205,12 +208,14 @@ class Registry:
 
     def remove_resource(self, group: str, plural: str) -> None:
         """Stop serving every version of group/plural (a CRD went away)."""
+        self._found.clear()
         for gvr in [k for k in self._by_gvr if k[0] == group and k[2] == plural]:
             del self._by_gvr[gvr]
         self._recompute_versions(group)
 
     def set_versions(self, group: str, plural: str, infos: list[ResourceInfo]) -> None:
         """Replace the served versions of a CRD-backed resource (preferred version first)."""
+        self._found.clear()
         for gvr in [k for k in self._by_gvr if k[0] == group and k[2] == plural]:
             del self._by_gvr[gvr]
         for info in infos:
@@ -249,6 +254,14 @@ class Registry:
         """Resolve a plural, singular, kind or short name (in-process convenience lookup).
 
         Without a version the group's preferred version is used."""
+        cache_key = (name, group, version)
+        if cache_key in self._found:
+            return self._found[cache_key]
+        found = self._find(name, group, version)
+        self._found[cache_key] = found
+        return found
+
+    def _find(self, name: str, group: str, version: str | None) -> ResourceInfo | None:
         lowered = name.lower()
         versions = self._group_versions.get(group, [])
         if version is not None:
