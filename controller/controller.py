@@ -24,7 +24,6 @@ NEVER modify objects from the caches: they are shared with every other reader.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import itertools
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from controller.events import EventRecorder, rfc3339
 from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
+from controller.observe import dead_pod_reason, head_service, hpa_replicas
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
 from informers import wait_for_cache_sync
@@ -260,9 +260,9 @@ class RayClusterController:
 
         previous = self._previous_status(obj)
         status = compute_status(
-            shape_of(cluster, hpa_replicas=_hpa_replicas(desired, observed)),
+            shape_of(cluster, hpa_replicas=hpa_replicas(desired, observed)),
             pods=[pod_facts(p) for p in pods],
-            head_service=_head_service(desired, observed),
+            head_service=head_service(desired, observed),
             previous=previous,
             now=rfc3339(self.clock()),
             apply_error="; ".join(str(e) for e in errors)[:1024],
@@ -347,7 +347,7 @@ class RayClusterController:
         """Delete Ray pods that will never run again so their workload replaces them."""
         errors: list[KubeError] = []
         for pod in pods:
-            why = _dead_reason(pod)
+            why = dead_pod_reason(pod)
             if not why:
                 continue
             meta = pod["metadata"]
@@ -472,47 +472,3 @@ def _rv(obj: Mapping[str, Any] | None) -> str | None:
 
 def _child_key(obj: Mapping[str, Any]) -> ChildKey:
     return ChildKey(str(obj["kind"]), str(obj["metadata"]["name"]))
-
-
-def _dead_reason(pod: Mapping[str, Any]) -> str:
-    """Why ``pod`` should be deleted ("" if it should not): KubeRay's ``shouldDeletePod``."""
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return ""
-    status = pod.get("status") or {}
-    phase = status.get("phase")
-    if phase in ("Failed", "Succeeded"):
-        return str(status.get("reason") or phase)
-    if phase == "Running" and (pod.get("spec") or {}).get("restartPolicy") == "Never":
-        containers = (pod.get("spec") or {}).get("containers") or []
-        ray = containers[0].get("name") if containers else None
-        for cs in status.get("containerStatuses") or []:
-            if cs.get("name") == ray and (cs.get("state") or {}).get("terminated"):
-                return "Ray container terminated and restartPolicy is Never"
-    return ""
-
-
-def _head_service(
-    desired: Mapping[ChildKey, Mapping[str, Any]], observed: Mapping[ChildKey, Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    for key, obj in desired.items():
-        selector = (obj.get("spec") or {}).get("selector") or {}
-        if key.kind == "Service" and selector.get("ray.io/node-type") == "head":
-            return observed.get(key)
-    return None
-
-
-def _hpa_replicas(
-    desired: Mapping[ChildKey, Mapping[str, Any]], observed: Mapping[ChildKey, Mapping[str, Any]]
-) -> dict[str, int]:
-    """Observed replicas of workloads whose replicas rayop leaves to an HPA, by group."""
-    found: dict[str, int] = {}
-    for key, obj in desired.items():
-        spec = obj.get("spec") or {}
-        if key.kind not in ("StatefulSet", "Deployment") or "replicas" in spec:
-            continue
-        group = ((spec.get("selector") or {}).get("matchLabels") or {}).get("ray.io/group")
-        have = observed.get(key)
-        if group and have is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                found[group] = int((have.get("spec") or {}).get("replicas", 0))
-    return found
