@@ -55,11 +55,6 @@ async def test_apply_creates_with_201_and_reapply_is_a_no_op(api_client: client.
     assert again.metadata.resource_version == created.metadata.resource_version
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KS-CORE: Cluster._conflict_error rebuilds causes as 'conflict with \"m\"' and drops "
-    "' using apps/v1'; it should send ApplyConflict.causes as they are",
-)
 async def test_update_manager_conflict_is_a_409_with_field_manager_conflict_causes(
     api_client: client.ApiClient,
 ) -> None:
@@ -167,11 +162,6 @@ async def test_json_patch_replace_of_a_missing_key_succeeds(api_client: client.A
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KS-CORE: Cluster._write(subresource='status', track=False) rebuilds metadata from the "
-    "live object and drops the managedFields server_side_apply computed",
-)
 async def test_status_apply_has_its_own_entry(api_client: client.ApiClient) -> None:
     """An apply through /status is recorded with subresource status beside the spec entry."""
     apps = client.AppsV1Api(api_client)
