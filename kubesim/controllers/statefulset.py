@@ -101,9 +101,7 @@ class StatefulSetController(Controller):
         collisions = int(status.get("collisionCount") or 0)
         next_number = int(revisions[-1].get("revision", 0)) + 1 if revisions else 1
         while True:
-            candidate = new_controller_revision(
-                sts, revision=next_number, collision_count=collisions
-            )
+            candidate = self._candidate(sts, next_number, collisions)
             name = candidate["metadata"]["name"]
             existing = next((r for r in revisions if r["metadata"]["name"] == name), None)
             if existing is not None and existing.get("data") == candidate["data"]:
