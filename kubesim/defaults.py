@@ -198,7 +198,7 @@ def _pod(pod: Obj) -> None:
     if not isinstance(tolerations, list):
         tolerations = spec["tolerations"] = []
     for key, seconds in _DEFAULT_TOLERATIONS:
-        if not any(isinstance(t, dict) and t.get("key") == key for t in tolerations):
+        if not any(_tolerates(t, key) for t in tolerations):
             tolerations.append(
                 {
                     "key": key,
@@ -207,6 +207,18 @@ def _pod(pod: Obj) -> None:
                     "tolerationSeconds": seconds,
                 }
             )
+
+
+def _tolerates(toleration: Any, key: str) -> bool:
+    """Whether an existing toleration already covers the NoExecute taint `key` (an empty key
+    or effect matches everything, as DefaultTolerationSeconds checks)."""
+    if not isinstance(toleration, dict):
+        return False
+    return toleration.get("key") in (key, "", None) and toleration.get("effect") in (
+        "NoExecute",
+        "",
+        None,
+    )
 
 
 def qos_class(pod: Obj) -> str:

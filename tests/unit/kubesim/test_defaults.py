@@ -212,3 +212,19 @@ def test_malformed_objects_do_not_raise() -> None:
     weird = {"spec": {"containers": "nope", "volumes": [1, None], "template": 3, "ports": {}}}
     for group, kind in [("", "Pod"), ("apps", "StatefulSet"), ("", "Service")]:
         apply_defaults(group, "v1", kind, weird)
+
+
+def test_default_tolerations_respect_existing_ones() -> None:
+    """A pod tolerating everything, or the taint already, gets no extra default toleration."""
+    everything = {"spec": {**pod_spec(), "tolerations": [{"operator": "Exists"}]}}
+    assert apply_defaults("", "v1", "Pod", everything)["spec"]["tolerations"] == [
+        {"operator": "Exists"}
+    ]
+    own = {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 5,
+    }
+    pod = apply_defaults("", "v1", "Pod", {"spec": {**pod_spec(), "tolerations": [own]}})
+    assert [t.get("tolerationSeconds") for t in pod["spec"]["tolerations"]] == [5, 300]
