@@ -33,6 +33,7 @@ class Env:
     sim: KubeSim
     user: KubeClient
     operator: Operator
+    task: asyncio.Task[None]
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Apply ``obj`` as a user would (``kubectl apply --server-side``)."""
@@ -154,7 +155,7 @@ def fast_probes(manifest: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def running_env(
-    tmp_path: Path, *, probes: bool = False, concurrency: int = 4
+    tmp_path: Path, *, probes: bool = False, concurrency: int = 4, drain_timeout: float = 5.0
 ) -> AsyncIterator[Env]:
     """Start kubesim (workloads on, fast kubelet), install the CRD, run the operator."""
     async with KubeSim(
@@ -170,7 +171,7 @@ async def running_env(
                 concurrency=concurrency,
                 health_addr="127.0.0.1:0",
                 metrics_addr="127.0.0.1:0",
-                drain_timeout=5.0,
+                drain_timeout=drain_timeout,
                 qps=0,
             ),
             # Ray's readiness probes start after 10 s; tests that do not need them skip the wait.
@@ -179,7 +180,7 @@ async def running_env(
         task = asyncio.create_task(operator.run(), name="operator")
         try:
             await wait_for(operator.controller.ready.is_set, what="operator caches to sync")
-            yield Env(sim, user, operator)
+            yield Env(sim, user, operator, task)
         finally:
             operator.stop()
             await asyncio.wait_for(task, timeout=15)
