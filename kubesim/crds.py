@@ -34,6 +34,7 @@ __all__ = [
     "served_versions",
     "storage_version",
     "validate_crd",
+    "validate_crd_update",
     "version_schema",
 ]
 
@@ -228,6 +229,32 @@ def validate_crd(crd: Obj) -> list[Cause]:
     strategy = conversion.get("strategy")
     if strategy not in ("None", "Webhook"):
         causes.append(_unsupported("spec.conversion.strategy", strategy, ("None", "Webhook")))
+    return causes
+
+
+def validate_crd_update(crd: Obj, old: Obj) -> list[Cause]:
+    """`validate_crd` plus the update rules: group and plural never change (they name the
+    storage); scope and kind cannot change once the CRD is established."""
+    causes = validate_crd(crd)
+    new_spec, old_spec = _dict(crd.get("spec")), _dict(old.get("spec"))
+    new_names, old_names = _dict(new_spec.get("names")), _dict(old_spec.get("names"))
+    established = any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in _dict(old.get("status")).get("conditions") or []
+        if isinstance(c, dict)
+    )
+    checks = [
+        ("spec.group", new_spec.get("group"), old_spec.get("group")),
+        ("spec.names.plural", new_names.get("plural"), old_names.get("plural")),
+    ]
+    if established:
+        checks += [
+            ("spec.scope", new_spec.get("scope"), old_spec.get("scope")),
+            ("spec.names.kind", new_names.get("kind"), old_names.get("kind")),
+        ]
+    for path, new, previous in checks:
+        if new != previous:
+            causes.append(_invalid(path, new, "field is immutable"))
     return causes
 
 

@@ -18,6 +18,7 @@ from kubesim.crds import (
     served_versions,
     storage_version,
     validate_crd,
+    validate_crd_update,
     version_schema,
 )
 from kubesim.structural import Cause
@@ -225,3 +226,27 @@ def test_project_raycluster_crd_is_valid() -> None:
     path = Path(__file__).parents[3] / "manifests" / "crd" / "ray.io_rayclusters.yaml"
     crd = yaml.safe_load(path.read_text())
     assert validate_crd(default_crd(crd)) == []
+
+
+def test_update_keeps_storage_naming_fields_immutable() -> None:
+    """Group and plural never change; scope and kind are frozen once the CRD is established."""
+    old = default_crd(widget_crd())
+    old["status"] = crd_status(old, now="2026-11-25T17:00:00Z")
+    new = copy.deepcopy(old)
+    new["spec"]["scope"] = "Cluster"
+    new["spec"]["names"]["kind"] = "Gadget"
+    new["spec"]["names"]["listKind"] = "GadgetList"
+    causes = validate_crd_update(new, old)
+    assert (
+        Cause("FieldValueInvalid", "spec.scope", 'Invalid value: "Cluster": field is immutable')
+        in causes
+    )
+    assert (
+        Cause("FieldValueInvalid", "spec.names.kind", 'Invalid value: "Gadget": field is immutable')
+        in causes
+    )
+    added_version = copy.deepcopy(old)
+    added_version["spec"]["versions"].append(
+        {"name": "v2", "served": True, "storage": False, "schema": {"openAPIV3Schema": SCHEMA}}
+    )
+    assert validate_crd_update(added_version, old) == []
