@@ -31,6 +31,9 @@ from kubesim.watch import Watcher, WatchEvent
 
 __all__ = ["WatchHandler"]
 
+#: Seconds between checks that an idle watch's client is still connected.
+_LIVENESS_CHECK = 5.0
+
 
 def _encode_json(event_type: str, obj: dict[str, Any]) -> bytes:
     return b'{"type":"' + event_type.encode() + b'","object":' + orjson.dumps(obj) + b"}\n"
@@ -114,7 +117,7 @@ class WatchHandler:
             if initial_events and bookmarks:
                 await self._initial_then_bookmark(response, watcher, info, table)
             await self._pump(
-                response, watcher, info, table=table, lifetime=timeout, bookmarks=bookmarks
+                request, response, watcher, info, table=table, lifetime=timeout, bookmarks=bookmarks
             )
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -144,6 +147,7 @@ class WatchHandler:
 
     async def _pump(
         self,
+        request: web.Request,
         response: web.StreamResponse,
         watcher: Watcher,
         info: ResourceInfo,
@@ -163,7 +167,12 @@ class WatchHandler:
                     await response.write(self._bookmark(info, self.cluster.resource_version))
                 return
             wake_at = min(deadline, next_bookmark) if bookmarks else deadline
-            await watcher.wait(max(0.0, wake_at - now))
+            # Wake now and then even when idle, to notice clients that went away (aiohttp does
+            # not cancel handlers on disconnect) and stop offering them events.
+            await watcher.wait(max(0.0, min(wake_at, now + _LIVENESS_CHECK) - now))
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
             rv_seen = self.cluster.resource_version
             batch = watcher.drain()
             if batch:
