@@ -18,6 +18,7 @@ installed no rule is evaluated at all. Compiled programs are cached by rule text
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 import orjson
@@ -56,14 +57,27 @@ def _celpy() -> Any:
 
 @functools.lru_cache(maxsize=512)
 def _program(rule: str) -> Any:
-    celpy = _celpy()
-    if celpy is None:
+    env = _environment()
+    if env is None:
         return None
     try:
-        env = celpy.Environment()
         return env.program(env.compile(rule))
     except Exception:  # a rule cel-python cannot compile (Kubernetes extensions): skipped
         return None
+
+
+@functools.cache
+def _environment() -> Any:
+    """One shared CEL environment. Creating one raises the interpreter's recursion limit as a
+    side effect; kubesim must not change process-wide state, so the limit is put back."""
+    celpy = _celpy()
+    if celpy is None:
+        return None
+    limit = sys.getrecursionlimit()
+    try:
+        return celpy.Environment()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 _HAS_RULES: dict[int, tuple[Any, bool]] = {}
