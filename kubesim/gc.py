@@ -20,8 +20,9 @@ Rules (`pkg/controller/garbagecollector`, §6 of the fidelity notes):
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from kubesim.errors import StatusError
 from kubesim.resources import ResourceInfo
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GarbageCollector"]
 
-_log = logging.getLogger("kubesim.gc")
+_log = structlog.get_logger("kubesim.gc")
 
 GC_USER = "system:serviceaccount:kube-system:generic-garbage-collector"
 NS_USER = "system:serviceaccount:kube-system:namespace-controller"
@@ -114,7 +115,9 @@ class GarbageCollector:
                 try:
                     self._handle(item)
                 except StatusError as exc:
-                    _log.debug("kubesim gc: %s %s failed: %s", item[0], item[1], exc.message)
+                    _log.debug(
+                        "kubesim.gc_work_failed", work=item[0], key=item[1], error=exc.message
+                    )
         finally:
             self._running = False
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import structlog
 from aiohttp import web
 
 from kubesim.audit import AuditLog
@@ -35,7 +35,7 @@ from kubesim.tls import generate_tls
 
 __all__ = ["KubeSim"]
 
-_log = logging.getLogger("kubesim")
+_log = structlog.get_logger("kubesim")
 
 
 class KubeSim:
@@ -152,7 +152,7 @@ class KubeSim:
     @staticmethod
     def _workloads_ended(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            _log.error("kubesim workloads stopped unexpectedly", exc_info=task.exception())
+            _log.error("kubesim.workloads_stopped", exc_info=task.exception())
 
     async def stop(self) -> None:
         """Stop the controllers, close watches, stop serving, remove temporary files."""

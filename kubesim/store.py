@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import base64
 import builtins
-import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
+import structlog
 
 from kubesim import errors
 from kubesim.audit import AuditLog
@@ -35,7 +35,7 @@ from kubesim.watch import DELETED, Broadcaster, Watcher, WatchEvent
 
 __all__ = ["CRD_KEY", "INITIAL_NAMESPACES", "ObjKey", "Store", "clone", "rfc3339"]
 
-_log = logging.getLogger("kubesim.store")
+_log = structlog.get_logger("kubesim.store")
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 #: Where an object is stored: ((group, plural), namespace, name).
@@ -327,7 +327,9 @@ class Store:
             try:
                 callback(event_type, obj)
             except Exception:
-                _log.exception("kubesim subscriber failed")
+                _log.exception(
+                    "kubesim.subscriber_failed", resource=info.qualified, event=event_type
+                )
         self._after_publish(info, event_type, obj, old)
         return obj
 

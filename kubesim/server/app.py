@@ -7,7 +7,6 @@ the request in /metrics. Everything a client can see on failure is a `Status` bo
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import structlog
 from aiohttp import web
 
 from kubesim import errors
@@ -31,7 +31,7 @@ from kubesim.server.watching import WatchHandler
 
 __all__ = ["VERSION_INFO", "Dispatcher", "ServerOptions", "build_app"]
 
-_log = logging.getLogger("kubesim.server")
+_log = structlog.get_logger("kubesim.server")
 
 #: What `/version` answers: a v1.32 server (the kubectl installed next to kubesim).
 VERSION_INFO = {
@@ -117,7 +117,7 @@ class Dispatcher:
         except StatusError as exc:
             return status_response(exc)
         except Exception as exc:  # a bug in kubesim must not take the server down
-            _log.exception("kubesim: unhandled error serving %s %s", request.method, request.path)
+            _log.exception("kubesim.unhandled_error", method=request.method, path=request.path)
             return status_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
@@ -217,7 +217,7 @@ class Dispatcher:
                 self._audit_failure(verb, rp, ctx, failure.code)
             raise failure
         if rp.subresource == "log":
-            return self._log(rp, verb)
+            return self._pod_log(rp, verb)
         handlers = self.handlers
         audited_before = self.cluster.audit.total
         try:
@@ -281,7 +281,7 @@ class Dispatcher:
             body,
         )
 
-    def _log(self, rp: ResourcePath, verb: str) -> web.Response:
+    def _pod_log(self, rp: ResourcePath, verb: str) -> web.Response:
         if verb != "get" or rp.name is None:
             raise errors.method_not_allowed(rp.info.plural, rp.info.group, verb)
         self.cluster.get(rp.info, rp.namespace, rp.name)

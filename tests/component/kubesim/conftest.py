@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import structlog
 
 from kubesim import KubeSim
 
@@ -259,16 +260,13 @@ def make() -> type[Make]:
 
 
 @pytest.fixture(autouse=True)
-def _no_unhandled_server_errors(
-    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
-) -> Iterator[None]:
+def _no_unhandled_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """In the API conformance tests, a request that crashed a handler (a 500 from a bug) fails the test."""
-    yield
     module = request.node.module.__name__.rsplit(".", 1)[-1]
-    if module.startswith(("test_api_", "test_kubectl_")):
-        crashes = [
-            r.getMessage()
-            for r in caplog.records
-            if r.name == "kubesim.server" and r.levelname == "ERROR"
-        ]
-        assert not crashes, crashes
+    if not module.startswith(("test_api_", "test_kubectl_")):
+        yield
+        return
+    with structlog.testing.capture_logs() as logs:
+        yield
+    crashes = [entry for entry in logs if entry["event"] == "kubesim.unhandled_error"]
+    assert not crashes, crashes

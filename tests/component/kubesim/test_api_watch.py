@@ -246,14 +246,18 @@ async def test_kubernetes_asyncio_watch_raises_410_after_history_loss(
     assert caught.value.status == 410
 
 
-async def test_disconnected_watchers_are_dropped(sim: KubeSim, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_disconnected_watchers_are_dropped(
+    sim: KubeSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A client that goes away stops being a watcher even when no events arrive."""
     from kubesim.server import watching
 
     monkeypatch.setattr(watching, "_LIVENESS_CHECK", 0.05)
     key = ("", "configmaps")
     async with aiohttp.ClientSession() as session:
-        resp = await session.get(f"{sim.url}{CMS}?watch=1&resourceVersion={sim.cluster.resource_version}")
+        resp = await session.get(
+            f"{sim.url}{CMS}?watch=1&resourceVersion={sim.cluster.resource_version}"
+        )
         assert resp.status == 200
         assert len(sim.cluster.broadcaster.watchers[key]) == 1
         resp.close()
