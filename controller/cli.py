@@ -135,6 +135,10 @@ def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
                         help="client-side API request rate; <= 0 disables (default %(default)s)")  # fmt: skip
     parser.add_argument("--burst", type=_positive_int, default=100,
                         help="client-side API burst (default %(default)s)")  # fmt: skip
+    parser.add_argument("--resync-period", type=float, default=300.0, metavar="SECONDS",
+                        help="re-reconcile every cached RayCluster this often, from the cache "
+                        "(no API reads; a safety net for missed events); 0 disables "
+                        "(default %(default)s)")  # fmt: skip
     parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="on SIGTERM, how long in-flight reconciles may finish "
                         "(default %(default)s)")  # fmt: skip
@@ -243,6 +247,7 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
         health_addr=getattr(args, "health_addr", "0"),
         metrics_addr=getattr(args, "metrics_addr", "0"),
         drain_timeout=args.drain_timeout,
+        resync_period=args.resync_period or None,
     )
 
 

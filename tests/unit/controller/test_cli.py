@@ -19,7 +19,7 @@ def test_run_help_lists_every_flag_and_the_config_order(capsys: pytest.CaptureFi
     for flag in (
         "--kubeconfig", "--context", "--in-cluster", "--namespace", "--concurrency", "--qps",
         "--burst", "--metrics-addr", "--health-addr", "--leader-elect", "--lease-name",
-        "--lease-namespace", "--log-format", "--log-level", "--drain-timeout",
+        "--lease-namespace", "--log-format", "--log-level", "--drain-timeout", "--resync-period",
     ):  # fmt: skip
         assert flag in text, flag
     assert "~/.kube/config" in text
