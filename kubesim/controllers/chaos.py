@@ -10,13 +10,17 @@ arguments raise ValueError with a message naming the parameter (the endpoint ans
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kubesim.controllers.clock import Clock
+from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.podutil import ObjectKey
 from kubesim.controllers.usage import UsageStore
 from kubesim.kubelet import simulated as _simulated
+from kubesim.kubelet.nodes import node_name, node_object
 
 if TYPE_CHECKING:
     from kubesim.controllers.api import ClusterAPI
@@ -30,6 +34,8 @@ class ChaosMixin:
     """Fault methods; mixed into `Workloads`, which provides the attributes below."""
 
     cluster: ClusterAPI
+    config: WorkloadsConfig
+    clock: Clock
     pods: Cache
     nodes: Cache
     kubelets: dict[str, Kubelet]
@@ -47,6 +53,7 @@ class ChaosMixin:
             "fail_pod": self.fail_pod,
             "evict_pod": self.evict_pod,
             "delete_node": self.delete_node,
+            "add_node": self.add_node,
             "stall_startup": self.stall_startup,
             "fail_image_pull": self.fail_image_pull,
             "set_pod_usage": self.set_pod_usage,
@@ -215,6 +222,39 @@ class ChaosMixin:
         ]
         self.cluster.delete(self.nodes.resource, None, node, user="kubesim-chaos")
         return {"node": node, "pods": sorted(pods)}
+
+    def add_node(
+        self,
+        name: str | None = None,
+        cpu: str | None = None,
+        memory: str | None = None,
+        gpus: int | None = None,
+        pods: int | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Register one more node (defaults from the config); a kubelet starts for it."""
+        config = dataclasses.replace(
+            self.config,
+            node_cpu=cpu if cpu is not None else self.config.node_cpu,
+            node_memory=memory if memory is not None else self.config.node_memory,
+            node_gpus=int(gpus) if gpus is not None else self.config.node_gpus,
+            node_pods=int(pods) if pods is not None else self.config.node_pods,
+        )
+        taken = {n["metadata"]["name"] for n in self.nodes}
+        index = next(
+            i for i in range(len(taken) + len(self.kubelets) + 1) if node_name(i) not in taken
+        )
+        obj = node_object(config, index, now=self.clock.rfc3339())
+        if name:
+            obj["metadata"]["name"] = name
+            obj["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        if labels:
+            obj["metadata"]["labels"].update(labels)
+        node_name_ = obj["metadata"]["name"]
+        if ObjectKey("", node_name_) in {ObjectKey("", t) for t in taken}:
+            raise ValueError(f"chaos add_node: node {node_name_!r} already exists")
+        self.cluster.create(self.nodes.resource, None, obj, user=f"system:node:{node_name_}")
+        return {"node": node_name_, "allocatable": obj["status"]["allocatable"]}
 
     def set_pod_usage(
         self,

@@ -25,9 +25,6 @@ from kubesim.controllers.scheduler import Scheduler
 from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.store import Cache
 from kubesim.controllers.usage import UsageStore
-
-# Imported as a module: kubesim.kubelet imports kubesim.controllers' submodules, so a
-# from-import of its names here could see a partially initialised module.
 from kubesim.kubelet import agent as _agent
 from kubesim.kubelet import nodes as _nodes
 from kubesim.kubelet import simulated as _simulated
@@ -48,6 +45,7 @@ class Workloads(ChaosMixin):
         self.pods = Cache(cluster, "pods", by_node=True)
         self.nodes = Cache(cluster, "nodes")
         self.kubelets: dict[str, _agent.Kubelet] = {}
+        self._indexes: set[int] = set()
         self.statefulsets = Cache(cluster, "statefulsets", "apps")
         self.revisions = Cache(cluster, "controllerrevisions", "apps")
         self.claims = Cache(cluster, "persistentvolumeclaims")
@@ -177,15 +175,27 @@ class Workloads(ChaosMixin):
                 except StatusError as exc:
                     if exc.code != 409:
                         raise
-            self.kubelets[name] = _agent.Kubelet(
-                cluster=self.cluster,
-                config=self.config,
-                clock=self.clock,
-                index=index,
-                name=name,
-                pods=self.pods,
-                faults=self.faults,
-            )
+            self._new_kubelet(name, index)
+
+    def _new_kubelet(self, name: str, index: int) -> _agent.Kubelet:
+        self._indexes.add(index)
+        kubelet = _agent.Kubelet(
+            cluster=self.cluster,
+            config=self.config,
+            clock=self.clock,
+            index=index,
+            name=name,
+            pods=self.pods,
+            faults=self.faults,
+        )
+        self.kubelets[name] = kubelet
+        return kubelet
+
+    def _adopt_node(self, node: dict[str, Any]) -> None:
+        """A Node created after startup (kubectl, `add_node`) gets a kubelet of its own."""
+        index = next(i for i in range(len(self._indexes) + 1) if i not in self._indexes)
+        kubelet = self._new_kubelet(node["metadata"]["name"], index)
+        self._start_kubelet(kubelet)
 
     # ------------------------------------------------------------------ routing
 
@@ -201,13 +211,16 @@ class Workloads(ChaosMixin):
             asyncio.get_running_loop().call_soon(self._collect_orphan, key_of(pod))
 
     def _on_node(self, event: str, old: dict[str, Any] | None, node: dict[str, Any]) -> None:
-        if event != "DELETED":
-            return
         name = node["metadata"]["name"]
+        if event != "DELETED":
+            if name not in self.kubelets and self._task_group is not None:
+                self._adopt_node(node)
+            return
         kubelet = self.kubelets.pop(name, None)
         task = self._tasks.pop(name, None)
         if kubelet is not None:
             kubelet.stop()
+            self._indexes.discard(kubelet.index)
         if task is not None:
             task.cancel()
         loop = asyncio.get_running_loop()

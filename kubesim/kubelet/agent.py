@@ -72,6 +72,7 @@ class Kubelet:
         faults: Faults,
     ) -> None:
         self.name = name
+        self.index = index
         self.user = f"system:node:{name}"
         self._cluster = cluster
         self._config = config

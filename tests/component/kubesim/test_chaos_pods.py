@@ -208,3 +208,25 @@ async def test_admin_endpoint_runs_chaos_and_rejects_bad_input(
 
     last = await eventually(restarted)
     assert last.exit_code == 7
+
+
+async def test_a_gpu_node_added_later_takes_the_pending_pod(
+    env: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """A GPU pod waits Unschedulable until add_node brings a GPU node with its own kubelet."""
+    sim, v1, _ = env
+    manifest = pod_manifest("gpu")
+    manifest["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
+    await v1.create_namespaced_pod("default", manifest)
+
+    async def unschedulable() -> Any:
+        p = await v1.read_namespaced_pod("gpu", "default")
+        return next((c for c in p.status.conditions or () if c.type == "PodScheduled"), None)
+
+    assert (await eventually(unschedulable)).reason == "Unschedulable"
+    added = sim.workloads.add_node(gpus=2, labels={"accelerator": "a100"})
+    assert added["node"] == "kubesim-node-1"
+    pod = await eventually(lambda: ready(v1, "gpu"))
+    assert pod.spec.node_name == "kubesim-node-1"
+    assert pod.status.host_ip == "10.0.0.3"
+    assert pod.status.pod_ip.startswith("10.244.1.")
