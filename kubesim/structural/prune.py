@@ -165,6 +165,15 @@ def _free_form(schema: TypeSchema) -> bool:
     )
 
 
-def strict_decoding_message(paths: Iterable[str]) -> str:
-    """The 400 BadRequest message for `fieldValidation=Strict`: `strict decoding error: unknown field "spec.x", ...`."""
-    return "strict decoding error: " + ", ".join(f"unknown field {go_quote(p)}" for p in paths)
+def strict_decoding_message(
+    paths: Iterable[str], *, kind: str | None = None, version: str | None = None
+) -> str:
+    """The 400 BadRequest message for `fieldValidation=Strict`.
+
+    `strict decoding error: unknown field "spec.x", unknown field "spec.y"`; with `kind` and
+    `version` (request bodies of create and update) the decoder's prefix comes first:
+    `Widget in version "v1" cannot be handled as a Widget: strict decoding error: ...`."""
+    message = "strict decoding error: " + ", ".join(f"unknown field {go_quote(p)}" for p in paths)
+    if kind and version:
+        return f'{kind} in version "{version}" cannot be handled as a {kind}: {message}'
+    return message

@@ -283,6 +283,9 @@ def test_unknown_fields_of_builtins_and_custom_resources() -> None:
     assert strict_decoding_message(paths) == (
         'strict decoding error: unknown field "spec.containers[0].imagePullPolcy", unknown field "spec.foo"'
     )
+    assert strict_decoding_message(["spec.foo"], kind="Pod", version="v1") == (
+        'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.foo"'
+    )
     custom = schema_from_openapi_v3(SCHEMA)
     obj = cr(config={"free": 1}, labels={"k": "v"}, groups=[{"size": 1, "sise": 2}])
     assert unknown_fields(custom, obj) == ["spec.groups[0].sise"]
