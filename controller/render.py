@@ -23,12 +23,17 @@ A rendered manifest has no uid, so its objects carry no ownerReference (see
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import jsonschema
+import referencing
 import yaml
+from kubernetes_validate.utils import schema_contents
 
 from controller.api import GROUP, KIND, SERVED_VERSIONS, parse_raycluster
 from controller.builders import BuildConfig, build_children, build_warnings
@@ -39,11 +44,14 @@ __all__ = [
     "main",
     "render_command",
     "render_documents",
+    "schema_problems",
     "to_json",
     "to_yaml",
 ]
 
 OUTPUT_FORMATS = ("yaml", "json")
+#: The Kubernetes version whose schemas rendered objects are checked against.
+SCHEMA_VERSION = "1.32"
 _SERVED = ", ".join(f"{GROUP}/{version}" for version in SERVED_VERSIONS)
 
 
@@ -141,7 +149,41 @@ def _render_cluster(
     if parsed.cluster is None:
         result.errors.extend(f"{prefix}: {_line(problem)}" for problem in parsed.problems)
         return
-    result.objects.extend(build_children(parsed.cluster, config=config))
+    children = build_children(parsed.cluster, config=config)
+    for child in children:
+        what = f"{prefix}: {child['kind']} {child['metadata']['name']}"
+        result.errors.extend(f"{what}: {problem}" for problem in schema_problems(child))
+    result.objects.extend(children)
+
+
+@functools.cache
+def _validator(api_version: str, kind: str) -> Any:
+    """The official schema of a kind (kubernetes-validate's, for ``SCHEMA_VERSION``), compiled once."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    base = f"kubernetes-json-schema/v{SCHEMA_VERSION}.0-local"
+    schema = schema_contents(f"{base}/{kind.lower()}-{group_version}.json", SCHEMA_VERSION)
+    definitions = schema_contents(f"{base}/_definitions.json", SCHEMA_VERSION)
+    registry: referencing.Registry[Any] = referencing.Registry()
+    registry = referencing.Resource.from_contents(schema) @ registry
+    registry = referencing.Resource.from_contents(definitions) @ registry
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def schema_problems(obj: dict[str, Any]) -> list[str]:
+    """Where `obj` breaks its kind's Kubernetes schema, ``path: message`` each (empty when valid).
+
+    A pod template keeps what the user wrote, so a malformed field there (``ports: "8080"``)
+    reaches the built objects; this finds it before an API server would. Unknown fields are
+    allowed, as the API server allows them in templates.
+    """
+    errors = _validator(obj["apiVersion"], obj["kind"]).iter_errors(obj)
+    return sorted(f"{_json_path(error.absolute_path)}: {error.message}" for error in errors)
+
+
+def _json_path(path: Any) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(
+        "."
+    )
 
 
 def _line(problem: Any) -> str:

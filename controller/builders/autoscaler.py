@@ -23,6 +23,7 @@ from typing import Any
 from controller.builders.env import field_env, merge_env, value_env
 from controller.builders.labels import LABEL_CLUSTER
 from controller.builders.meta import Owner, object_meta, owned_object
+from controller.builders.shapes import objects
 
 __all__ = [
     "AUTOSCALER_CONTAINER",
@@ -50,7 +51,7 @@ ROLE_RULES: list[dict[str, Any]] = [
 
 
 def autoscaler_container(
-    *, image: str | None, logs_volume: str, options: Mapping[str, Any]
+    *, image: str | None, logs_volume: str | None, options: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The ``autoscaler`` sidecar; `options` is ``autoscalerOptions`` as the manifest spells it."""
     env = merge_env(
@@ -64,14 +65,8 @@ def autoscaler_container(
         ]
     )
     user_mounts = list(options.get("volumeMounts") or [])
-    mounts = [
-        *(
-            []
-            if any(m.get("mountPath") == LOGS_PATH for m in user_mounts)
-            else [{"name": logs_volume, "mountPath": LOGS_PATH}]
-        ),
-        *user_mounts,
-    ]
+    shared = logs_volume is not None and all(m.get("mountPath") != LOGS_PATH for m in user_mounts)
+    mounts = [*([{"name": logs_volume, "mountPath": LOGS_PATH}] if shared else []), *user_mounts]
     return {
         "name": AUTOSCALER_CONTAINER,
         "image": options.get("image") or image,
@@ -96,23 +91,22 @@ def add_autoscaler(template: Mapping[str, Any], options: Mapping[str, Any]) -> d
     spec = dict(template["spec"])
     containers = [dict(c) for c in spec["containers"]]
     ray = containers[0]
-    volumes = list(spec.get("volumes") or [])
+    volumes = objects(spec.get("volumes"))
+    mounts = objects(ray.get("volumeMounts"))
     logs = next(
-        (m["name"] for m in ray.get("volumeMounts") or [] if m.get("mountPath") == LOGS_PATH),
+        (m.get("name") for m in mounts or [] if m.get("mountPath") == LOGS_PATH),
         None,
     )
-    if logs is None:
+    if logs is None and volumes is not None and mounts is not None:
         taken = {v.get("name") for v in volumes}
         logs = LOGS_VOLUME if LOGS_VOLUME not in taken else f"{LOGS_VOLUME}-autoscaler"
-        volumes.append({"name": logs, "emptyDir": {}})
-        ray["volumeMounts"] = [
-            *(ray.get("volumeMounts") or []),
-            {"name": logs, "mountPath": LOGS_PATH},
-        ]
+        volumes = [*volumes, {"name": logs, "emptyDir": {}}]
+        ray["volumeMounts"] = [*mounts, {"name": logs, "mountPath": LOGS_PATH}]
+        spec["volumes"] = volumes
     others = [c for c in containers[1:] if c.get("name") != AUTOSCALER_CONTAINER]
+    # Malformed volumes or mounts (left for the API server to report) leave the logs unshared.
     sidecar = autoscaler_container(image=ray.get("image"), logs_volume=logs, options=options)
     spec["containers"] = [ray, *others, sidecar]
-    spec["volumes"] = volumes
     return {**template, "spec": spec}
 
 
@@ -122,15 +116,15 @@ def autoscaler_rbac(owner: Owner, *, name: str, service_account: str) -> list[di
     When the head template names a ServiceAccount, rayop binds the Role to it but does not
     create it (as KubeRay): it belongs to the user.
     """
-    objects = []
+    result: list[dict[str, Any]] = []
     if service_account == name:
-        objects.append(owned_object("v1", "ServiceAccount", object_meta(owner, name)))
-    objects.append(
+        result.append(owned_object("v1", "ServiceAccount", object_meta(owner, name)))
+    result.append(
         owned_object(
             "rbac.authorization.k8s.io/v1", "Role", object_meta(owner, name), rules=ROLE_RULES
         )
     )
-    objects.append(
+    result.append(
         owned_object(
             "rbac.authorization.k8s.io/v1",
             "RoleBinding",
@@ -141,4 +135,4 @@ def autoscaler_rbac(owner: Owner, *, name: str, service_account: str) -> list[di
             ],
         )
     )
-    return objects
+    return result

@@ -24,6 +24,7 @@ from controller.builders.raystart import (
     OVERWRITE_COMMAND_ANNOTATION,
     int_param,
 )
+from controller.builders.shapes import mapping
 
 __all__ = [
     "head_gcs_port",
@@ -40,8 +41,13 @@ def head_gcs_port(cluster: RayCluster) -> int:
 
 def head_service_account(cluster: RayCluster) -> str:
     """The head pod's ServiceAccount under the in-tree autoscaler: the user's, else ``<cluster>``."""
-    template_spec = cluster.spec.head_group_spec.template.get("spec") or {}
-    return template_spec.get("serviceAccountName") or autoscaler_rbac_name(cluster.metadata.name)
+    template_spec = mapping(cluster.spec.head_group_spec.template.get("spec"))
+    account = template_spec.get("serviceAccountName")
+    return (
+        account
+        if isinstance(account, str) and account
+        else autoscaler_rbac_name(cluster.metadata.name)
+    )
 
 
 def head_pod_template(cluster: RayCluster, config: BuildConfig) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from controller.builders.raystart import (
     ray_start_command,
     resolve_params,
 )
+from controller.builders.shapes import mapping, objects, strings
 
 __all__ = [
     "DEFAULT_CLIENT_PORT",
@@ -119,26 +120,28 @@ def head_ports(params: Mapping[str, ParamValue], gcs_port: int) -> list[dict[str
 def ray_pod_template(node: RayNode, config: BuildConfig) -> dict[str, Any]:
     """The pod template of `node`'s group, with every Ray rule applied (module docstring)."""
     template: dict[str, Any] = copy.deepcopy(dict(node.template))
-    metadata: dict[str, Any] = dict(template.get("metadata") or {})
-    spec: dict[str, Any] = dict(template.get("spec") or {})
-    user_labels = {**(metadata.get("labels") or {}), **node.group_labels}
+    metadata = mapping(template.get("metadata"))
+    spec = dict(mapping(template.get("spec")))
+    user_labels = {**mapping(metadata.get("labels")), **node.group_labels}
     template_metadata: dict[str, Any] = {
         "labels": pod_labels(node.cluster, node.node_type, node.group, user_labels)
     }
-    annotations = {**(metadata.get("annotations") or {}), **node.annotations}
+    annotations = {**mapping(metadata.get("annotations")), **node.annotations}
     if annotations:
         template_metadata["annotations"] = annotations
-    containers = [_with_ports(c) for c in spec.get("containers") or []]
+    containers = [_with_ports(c) for c in objects(spec.get("containers")) or []]
     if containers:
         containers[0], init = _ray_container(node, containers[0], config)
-        if init is not None:
-            user_init = [_with_ports(c) for c in spec.get("initContainers") or []]
+        user_init = objects(spec.get("initContainers"))
+        if init is not None and user_init is not None:
+            user_init = [_with_ports(c) for c in user_init]
             if all(c.get("name") != WAIT_FOR_GCS for c in user_init):
                 spec["initContainers"] = [*user_init, init]
-        if _needs_shm(containers[0], node.ray_start_params):
+        volumes = objects(spec.get("volumes"))
+        if volumes is not None and _needs_shm(containers[0], node.ray_start_params):
             containers[0] = _mount(containers[0], SHM_VOLUME, "/dev/shm")
-            spec["volumes"] = [*(spec.get("volumes") or []), _shm_volume(containers[0])]
-    spec["containers"] = containers
+            spec["volumes"] = [*volumes, _shm_volume(containers[0])]
+        spec["containers"] = containers
     spec["restartPolicy"] = "Always"
     if node.service_account:
         spec["serviceAccountName"] = node.service_account
@@ -160,11 +163,15 @@ def _ray_container(
         extra=node.extra_params,
     )
     ray_start = ray_start_command(params, node.node_type)
-    command, args = container_command(
-        container.get("command"), container.get("args"), ray_start, overwrite=node.overwrite_command
-    )
-    user_env = list(container.get("env") or [])
-    ray = {**container, "command": command, "args": args}
+    ray = dict(container)
+    user_command, user_args = strings(container.get("command")), strings(container.get("args"))
+    if user_command is not None and user_args is not None:
+        ray["command"], ray["args"] = container_command(
+            user_command, user_args, ray_start, overwrite=node.overwrite_command
+        )
+    user_env = objects(container.get("env"))
+    if user_env is None:
+        return ray, None  # a malformed env: the API server reports it; nothing more to add
     ray["env"] = ray_container_env(
         user_env,
         node_type=node.node_type,
@@ -175,7 +182,9 @@ def _ray_container(
         feature_managed=node.env_managed,
         feature_defaults=node.env_defaults,
     )
-    ray["ports"] = _add_ports(ray.get("ports") or [], _ray_ports(node, params))
+    ports = objects(ray.get("ports"))
+    if ports is not None:
+        ray["ports"] = _add_ports(ports, _ray_ports(node, params))
     if config.inject_probes:
         ray.setdefault("livenessProbe", liveness_probe(node.node_type, node.ray_version, params))
         ray.setdefault("readinessProbe", readiness_probe(node.node_type, node.ray_version, params))
@@ -215,8 +224,9 @@ def _wait_for_gcs(
 
 def _with_ports(container: Mapping[str, Any]) -> dict[str, Any]:
     result = dict(container)
-    if result.get("ports"):
-        result["ports"] = with_port_protocols(result["ports"])
+    ports = objects(result.get("ports"))
+    if ports:
+        result["ports"] = with_port_protocols(ports)
     return result
 
 
@@ -235,9 +245,11 @@ def _add_ports(ports: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> lis
 
 
 def _needs_shm(container: Mapping[str, Any], params: Mapping[str, str]) -> bool:
-    mounts = container.get("volumeMounts") or []
-    return "plasma-directory" not in params and all(
-        m.get("mountPath") != "/dev/shm" for m in mounts
+    mounts = objects(container.get("volumeMounts"))
+    return (
+        mounts is not None
+        and "plasma-directory" not in params
+        and all(m.get("mountPath") != "/dev/shm" for m in mounts)
     )
 
 
@@ -247,8 +259,8 @@ def _mount(container: dict[str, Any], volume: str, path: str) -> dict[str, Any]:
 
 
 def _shm_volume(container: Mapping[str, Any]) -> dict[str, Any]:
-    resources = container.get("resources") or {}
-    size = (resources.get("limits") or {}).get("memory") or (resources.get("requests") or {}).get(
+    resources = mapping(container.get("resources"))
+    size = mapping(resources.get("limits")).get("memory") or mapping(resources.get("requests")).get(
         "memory"
     )
     empty_dir: dict[str, Any] = {"medium": "Memory"}

@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 from controller.builders.labels import NodeType
+from controller.builders.shapes import mapping
 from controller.quantity import parse_quantity
 
 __all__ = [
@@ -126,7 +127,7 @@ def resolve_params(
     resolved.setdefault("dashboard-agent-listen-port", str(DEFAULT_DASHBOARD_AGENT_PORT))
     resolved["block"] = "true"
     resolved.update(extra or {})
-    _detect_container_resources(resolved, container.get("resources") or {})
+    _detect_container_resources(resolved, mapping(container.get("resources")))
     return resolved
 
 
@@ -202,8 +203,8 @@ def _apply_group_resources(params: dict[str, ParamValue], resources: Mapping[str
 def _detect_container_resources(
     params: dict[str, ParamValue], resources: Mapping[str, Any]
 ) -> None:
-    limits: Mapping[str, Any] = resources.get("limits") or {}
-    requests: Mapping[str, Any] = resources.get("requests") or {}
+    limits = mapping(resources.get("limits"))
+    requests = mapping(resources.get("requests"))
     if "num-cpus" not in params:
         cpu = limits.get("cpu", requests.get("cpu"))
         if cpu is not None:

@@ -31,6 +31,7 @@ from controller.builders.meta import Owner, object_meta, owned_object
 from controller.builders.nodes import head_gcs_port
 from controller.builders.pod import head_ports
 from controller.builders.raystart import resolve_params
+from controller.builders.shapes import mapping, objects
 
 __all__ = ["head_service", "worker_service"]
 
@@ -39,14 +40,14 @@ def head_service(cluster: RayCluster, owner: Owner) -> dict[str, Any]:
     """The head Service (module docstring)."""
     head = cluster.spec.head_group_spec
     base = copy.deepcopy(head.head_service or {})
-    base_meta = base.get("metadata") or {}
-    spec: dict[str, Any] = dict(base.get("spec") or {})
+    base_meta = mapping(base.get("metadata"))
+    spec = dict(mapping(base.get("spec")))
     spec["type"] = cluster.spec.head_service_type
     spec["selector"] = selector_labels(cluster.metadata.name, NodeType.HEAD, HEAD_GROUP)
-    spec["ports"] = _service_ports([*(spec.get("ports") or []), *_head_ports(cluster)])
+    spec["ports"] = _service_ports([*(objects(spec.get("ports")) or []), *_head_ports(cluster)])
     spec.setdefault("publishNotReadyAddresses", True)
     annotations = {
-        **(base_meta.get("annotations") or {}),
+        **mapping(base_meta.get("annotations")),
         **(cluster.spec.head_service_annotations or {}),
     }
     metadata = object_meta(
@@ -55,7 +56,7 @@ def head_service(cluster: RayCluster, owner: Owner) -> dict[str, Any]:
         labels={LABEL_NODE_TYPE: NodeType.HEAD.value},
         annotations=annotations,
     )
-    metadata["labels"] = {**(base_meta.get("labels") or {}), **metadata["labels"]}
+    metadata["labels"] = {**mapping(base_meta.get("labels")), **metadata["labels"]}
     return owned_object("v1", "Service", metadata, spec=spec)
 
 
@@ -77,7 +78,7 @@ def worker_service(cluster: RayCluster, owner: Owner) -> dict[str, Any]:
 def _head_ports(cluster: RayCluster) -> list[dict[str, Any]]:
     """The head's Ray ports, then the other named ports its Ray container declares."""
     head = cluster.spec.head_group_spec
-    containers = (head.template.get("spec") or {}).get("containers") or [{}]
+    containers = objects(mapping(head.template.get("spec")).get("containers")) or [{}]
     # Resolve like the pod does, so the Service follows flags such as dashboard-port.
     params = resolve_params(
         head.ray_start_params,
@@ -85,7 +86,7 @@ def _head_ports(cluster: RayCluster) -> list[dict[str, Any]]:
         container=containers[0],
         head_address="",
     )
-    declared = with_port_protocols(list(containers[0].get("ports") or []))
+    declared = with_port_protocols(objects(containers[0].get("ports")) or [])
     return [*head_ports(params, head_gcs_port(cluster)), *(p for p in declared if p.get("name"))]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from controller.api.models import RayCluster
 from controller.api.problems import Problem
 from controller.builders.labels import HEAD_GROUP
+from controller.builders.shapes import mapping
 
 __all__ = ["BATCH_SCHEDULER_LABELS", "build_warnings"]
 
@@ -60,7 +61,7 @@ def build_warnings(cluster: RayCluster) -> list[Problem]:
                     )
                 )
     head_service = cluster.spec.head_group_spec.head_service or {}
-    custom_name = (head_service.get("metadata") or {}).get("name")
+    custom_name = mapping(head_service.get("metadata")).get("name")
     if custom_name:
         warnings.append(
             Problem(
@@ -88,7 +89,7 @@ def build_warnings(cluster: RayCluster) -> list[Problem]:
                 )
             )
     for container_path, template in _templates(cluster):
-        if (template.get("spec") or {}).get("restartPolicy") not in (None, "Always"):
+        if mapping(template.get("spec")).get("restartPolicy") not in (None, "Always"):
             warnings.append(
                 Problem(
                     f"{container_path}.spec.restartPolicy",

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 import referencing
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from kubernetes_validate.utils import schema_contents
 
@@ -304,4 +304,35 @@ def test_invalid_specs_are_problems_not_exceptions(
         assert result.problems
         assert all(problem.field or problem.message for problem in result.problems)
     else:
+        build_children(result.cluster)
+
+
+template_keys = st.sampled_from(
+    ["ports", "env", "volumeMounts", "resources", "command", "args", "livenessProbe"]
+)
+pod_keys = st.sampled_from(["volumes", "initContainers", "serviceAccountName", "containers"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(manifests(), template_keys, pod_keys, json_values, json_values)
+def test_malformed_templates_never_crash_the_builders(
+    doc: dict[str, Any], container_key: str, pod_key: str, junk: Any, more_junk: Any
+) -> None:
+    """Junk inside the head's pod template (not checked by the API) never makes building raise."""
+    head = doc["spec"].setdefault(
+        "headGroupSpec",
+        {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "ray-head", "resources": {"limits": {"cpu": "1"}}}]
+                }
+            }
+        },
+    )
+    head["template"]["spec"]["containers"][0][container_key] = junk
+    head["template"]["spec"][pod_key] = more_junk
+    head["headService"] = {"metadata": junk, "spec": {"ports": more_junk}}
+    result = parse_raycluster(doc)
+    event("built" if result.cluster is not None else "rejected by the API")
+    if result.cluster is not None:
         build_children(result.cluster)

@@ -156,3 +156,21 @@ def test_one_bad_file_fails_the_whole_render(tmp_path: Path) -> None:
     )
     assert (code, out.getvalue()) == (1, "")
     assert "missing.yaml: cannot read" in err.getvalue()
+
+
+def test_malformed_template_fields_are_reported_against_the_kubernetes_schema(
+    tmp_path: Path,
+) -> None:
+    """A template field of the wrong type is named with its object and path; nothing is printed."""
+    doc = manifest()
+    container = doc["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    container.update(ports="8080", env={"A": "1"})
+    code, out, err = run(tmp_path, yaml.safe_dump(doc))
+    assert (code, out) == (1, "")
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert all(
+        "StatefulSet rc-small-worker: spec.template.spec.containers[0]." in line for line in lines
+    )
+    assert "containers[0].ports: '8080' is not of type 'array'" in err
+    assert "Traceback" not in err
