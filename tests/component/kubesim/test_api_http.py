@@ -303,3 +303,21 @@ async def test_tls_with_generated_ca() -> None:
                 pass
             else:
                 raise AssertionError("an unknown CA must not be trusted")
+
+
+async def test_chaos_endpoint_dispatches_to_workloads(sim_with_workloads: KubeSim) -> None:
+    """POST /kubesim/v1/chaos runs a workload chaos action; unknown actions are 400 with the reason."""
+    sim = sim_with_workloads
+    async with aiohttp.ClientSession(base_url=sim.url) as session:
+        async with session.post("/kubesim/v1/chaos", json={"action": "add_node"}) as resp:
+            body = await resp.json()
+        assert resp.status == 200
+        assert body["action"] == "add_node"
+        async with session.post("/kubesim/v1/chaos", json={"action": "melt_cluster"}) as resp:
+            body = await resp.json()
+        assert resp.status == 400
+        assert body["message"].startswith("chaos: unknown action 'melt_cluster'")
+        async with session.post("/kubesim/v1/chaos", data=b"[1]") as resp:
+            assert resp.status == 400
+    nodes, _ = sim.cluster.list("nodes")
+    assert len(nodes) == 2
