@@ -10,7 +10,10 @@ What the user sees when something is wrong, on stderr, never a traceback:
 * a document of another kind next to a RayCluster (the KubeRay samples ship ConfigMaps and Redis
   with their clusters): one ``skipped`` note, the rest still renders;
 * a RayCluster at a version rayop does not serve: one line naming the version and the served ones;
-* an invalid RayCluster: every problem, one line each, ``FILE: RayCluster NAME: field: message``.
+* an invalid RayCluster: every problem, one line each, ``FILE: RayCluster NAME: field: message``;
+* a child object that breaks its kind's Kubernetes schema (pod templates pass through as written,
+  so ``ports: "8080"`` reaches the StatefulSet): every violation, naming the object and the path,
+  as an API server would reject it on apply.
 
 Exit status: 0 when everything rendered (warnings may have been printed), 1 when anything was
 wrong (nothing is printed on stdout then, so a pipe into ``kubectl apply`` gets all or nothing),
