@@ -10,7 +10,8 @@ writes when desired equals observed.
 Module map: `raystart` (the ``ray start`` line), `env`, `probes`, `pod` (a node group's pod
 template), `nodes` (model → pod templates), `autoscaler` (sidecar and RBAC), `gcs` (GCS fault
 tolerance), `services`, `workloads` (StatefulSets, Deployments, HPAs), `labels`, `meta`,
-`canonical` (the server's stored form), `warnings` (what rayop changes or cannot honour).
+`canonical` (the server's stored form), `shapes` (reading raw template parts safely),
+`warnings` (what rayop changes or cannot honour).
 """
 
 from __future__ import annotations
