@@ -79,6 +79,10 @@ def _dict(value: Any) -> Obj:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _versions(crd: Obj) -> list[Obj]:
     versions = _dict(crd.get("spec")).get("versions")
     return [v for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
@@ -240,7 +244,7 @@ def validate_crd_update(crd: Obj, old: Obj) -> list[Cause]:
     new_names, old_names = _dict(new_spec.get("names")), _dict(old_spec.get("names"))
     established = any(
         c.get("type") == "Established" and c.get("status") == "True"
-        for c in _dict(old.get("status")).get("conditions") or []
+        for c in _list(_dict(old.get("status")).get("conditions"))
         if isinstance(c, dict)
     )
     checks = [
@@ -282,7 +286,7 @@ def _validate_names(names: Obj) -> list[Cause]:
         if not isinstance(checked, str) or not _DNS1035.match(checked):
             causes.append(_invalid(path, value, _DNS1035_MSG))
     for key in ("shortNames", "categories"):
-        for index, item in enumerate(names.get(key) or []):
+        for index, item in enumerate(_list(names.get(key))):
             if not isinstance(item, str) or not _DNS1035.match(item):
                 causes.append(_invalid(f"spec.names.{key}[{index}]", item, _DNS1035_MSG))
     if names.get("kind") and names.get("kind") == names.get("listKind"):

@@ -285,7 +285,8 @@ def _go_map(value: dict[str, Any]) -> str:
 def _validate_list_type(schema: Schema, value: list[Any], path: str, causes: list[Cause]) -> None:
     """Every repeated set element or map-list key is a Duplicate at its own index."""
     list_type = schema.get("x-kubernetes-list-type")
-    keys = schema.get("x-kubernetes-list-map-keys") or []
+    raw_keys = schema.get("x-kubernetes-list-map-keys")
+    keys = [k for k in raw_keys if isinstance(k, str)] if isinstance(raw_keys, list) else []
     seen: set[str] = set()
     for index, item in enumerate(value):
         if list_type == "set":
