@@ -27,10 +27,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubesim.patching._values import clone
+from kubesim.patching.diff import diff
 from kubesim.patching.errors import ApplyConflict, PatchError
 from kubesim.patching.fieldsets import (
     FieldPath,
-    compare,
     flatten,
     item_element,
     path_sort_key,
@@ -103,7 +103,7 @@ def server_side_apply(
     if stale:
         _prune(merged, config, schema, stale, managers.values())
 
-    added, modified, removed = compare(flatten(base, schema), flatten(merged, schema))
+    added, modified, removed = diff(base, merged, schema)
     changed = added | modified
     others = [m for m in managers.values() if m is not me]
     forgiven = set() if force else forgiven_conflicts(live, schema, manager)

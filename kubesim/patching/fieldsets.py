@@ -25,9 +25,12 @@ from kubesim.schemas import UNTYPED, TypeSchema
 
 __all__ = [
     "NODE",
+    "STRIPPED",
     "FieldPath",
     "compare",
     "flatten",
+    "flatten_item",
+    "flatten_member",
     "from_fields_v1",
     "item_element",
     "path_sort_key",
@@ -48,8 +51,8 @@ class _Node:
 #: The value `flatten` records for a path that is owned and also has children.
 NODE: Final = _Node()
 
-#: Paths the real server never records in managedFields (``stripmeta.go``).
-_STRIPPED: Final = frozenset(
+#: Paths the real server never records (public for the diff walker) in managedFields (``stripmeta.go``).
+STRIPPED: Final = frozenset(
     [
         ("f:apiVersion",),
         ("f:kind",),
@@ -120,7 +123,7 @@ def flatten(
     """
     out: dict[FieldPath, Any] = {}
     _walk_map(obj, schema, (), out, containers, problems)
-    for path in _STRIPPED:
+    for path in STRIPPED:
         out.pop(path, None)
     return out
 
@@ -207,6 +210,24 @@ def _walk_map(
             out[child] = child_value
         else:
             _walk(child_value, sub, child, out, containers, problems)
+
+
+def flatten_member(
+    schema: TypeSchema, key: str, value: Any, path: FieldPath, *, containers: bool = False
+) -> dict[FieldPath, Any]:
+    """`flatten` of the single member ``key: value`` of the object at `path` (typed `schema`)."""
+    out: dict[FieldPath, Any] = {}
+    _walk_map({key: value}, schema, path, out, containers)
+    return out
+
+
+def flatten_item(
+    schema: TypeSchema, item: Any, path: FieldPath, *, containers: bool = False
+) -> dict[FieldPath, Any]:
+    """`flatten` of one item of the merged list at `path` (typed `schema`)."""
+    out: dict[FieldPath, Any] = {}
+    _walk([item], schema, path, out, containers, None)
+    return out
 
 
 def compare(

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesim.patching.diff import diff
 from kubesim.patching.errors import manager_identifier
-from kubesim.patching.fieldsets import FieldPath, compare, flatten, from_fields_v1, to_fields_v1
+from kubesim.patching.fieldsets import FieldPath, from_fields_v1, to_fields_v1
 from kubesim.schemas import TypeSchema
 
 __all__ = [
@@ -208,9 +209,7 @@ def track_update(
     and its metadata are new; deeper values are shared with `new`.
     """
     managers = _starting_managers(old, new, subresource)
-    before = flatten(without_managed_fields(old), schema, containers=True)
-    after = flatten(without_managed_fields(new), schema, containers=True)
-    added, modified, removed = compare(before, after)
+    added, modified, removed = diff(old or {}, new, schema, containers=True)
     changed = added | modified
     if changed or removed:
         for other in managers.values():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
-from kubesim.patching.fieldsets import flatten
+from kubesim.patching.diff import diff
+from kubesim.patching.fieldsets import compare, flatten
 from kubesim.schemas import TypeSchema, builtin_schema
 
 
@@ -213,3 +215,42 @@ def test_malformed_managed_fields_never_break_a_write(entries: object) -> None:
     except ApplyConflict as exc:
         outcome = exc
     assert isinstance(outcome, dict | ApplyConflict)
+
+
+def _mutate(draw: st.DrawFn, obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` with a few random changes anywhere in it."""
+    out = copy.deepcopy(obj)
+    for _ in range(draw(st.integers(0, 3))):
+        node: Any = out
+        for _ in range(draw(st.integers(0, 6))):
+            if isinstance(node, dict) and node:
+                node = node[draw(st.sampled_from(sorted(node)))]
+            elif isinstance(node, list) and node:
+                node = node[draw(st.integers(0, len(node) - 1))]
+        if isinstance(node, dict):
+            node[draw(st.sampled_from([*NAMES, "image", "value", "replicas"]))] = draw(_json)
+        elif isinstance(node, list):
+            if node and draw(st.booleans()):
+                node.pop()
+            else:
+                node.append(draw(_json))
+    return out
+
+
+@st.composite
+def _pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    base = draw(_configs)
+    return _mutate(draw, base), _mutate(draw, base)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=_pairs(), containers=st.booleans())
+def test_diff_equals_the_full_comparison(
+    pair: tuple[dict[str, Any], dict[str, Any]], containers: bool
+) -> None:
+    """The pruned parallel diff finds exactly what comparing the two whole field sets finds."""
+    old, new = pair
+    expected = compare(
+        flatten(old, STS, containers=containers), flatten(new, STS, containers=containers)
+    )
+    assert diff(old, new, STS, containers=containers) == expected
