@@ -90,7 +90,8 @@ _CONTAINER_STATUS = ("name", "ready", "restartCount", "state", "lastState")
 
 
 def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Pod reduced to what rayop reads: identity, labels, phase, readiness, container states.
+    """A Pod reduced to what rayop reads: identity, labels, phase, readiness and scheduling
+    conditions, container states.
 
     Idempotent, as informer transforms must be (a slim pod passes through unchanged).
     """
@@ -100,7 +101,7 @@ def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
     ready = [
         {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
         for c in status.get("conditions") or []
-        if c.get("type") == "Ready"
+        if c.get("type") in ("Ready", "PodScheduled")
     ]
     slim_status: dict[str, Any] = {
         k: status[k] for k in ("phase", "reason", "message", "podIP") if k in status

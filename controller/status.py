@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 INT32_MAX = 2**31 - 1
+UNSCHEDULABLE = "Unschedulable"
 
 # Container waiting reasons that mean "this pod is failing", not "this pod is starting".
 _FAILING_REASONS = frozenset(
@@ -100,10 +101,15 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     labels = meta.get("labels") or {}
     status = pod.get("status") or {}
     phase = str(status.get("phase") or "Pending")
-    ready_cond = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready_cond = conditions.get("Ready")
     ready = phase == "Running" and bool(ready_cond and ready_cond.get("status") == "True")
     reason = str((ready_cond or {}).get("reason") or "")
     message = str((ready_cond or {}).get("message") or "")
+    scheduled = conditions.get("PodScheduled") or {}
+    if scheduled.get("status") == "False":
+        reason = str(scheduled.get("reason") or UNSCHEDULABLE)
+        message = str(scheduled.get("message") or "")
     failing = ""
     if phase == "Failed":
         failing = str(status.get("reason") or "Failed")
@@ -232,14 +238,20 @@ def _not_ready_reason(
     shape: ClusterShape, head: PodFacts | None, workers: Sequence[PodFacts], desired: int
 ) -> str:
     ready = sum(1 for p in workers if p.ready)
+    counts = f"{ready}/{desired} workers ready"
+    stuck = [p for p in workers if p.ready_reason == UNSCHEDULABLE]
+    if stuck:
+        counts += f" ({len(stuck)} cannot be scheduled: {stuck[0].ready_message})"
     if shape.suspend:
         return "RayCluster is suspending: deleting its pods"
     if head is None:
-        return f"head pod not found; {ready}/{desired} workers ready"
+        return f"head pod not found; {counts}"
+    if head.ready_reason == UNSCHEDULABLE:
+        return f"head pod {head.name} cannot be scheduled: {head.ready_message}; {counts}"
     if not head.ready:
         detail = f" ({head.ready_reason})" if head.ready_reason else ""
-        return f"head pod {head.name} not ready{detail}; {ready}/{desired} workers ready"
-    return f"{ready}/{desired} workers ready"
+        return f"head pod {head.name} not ready{detail}; {counts}"
+    return counts
 
 
 def _desired_resources(shape: ClusterShape) -> dict[str, str]:

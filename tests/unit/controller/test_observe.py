@@ -76,7 +76,8 @@ def test_slim_pod_keeps_what_status_reads_and_is_idempotent() -> None:
                  "restartPolicy": "Always", "nodeName": "n"},
         "status": {"phase": "Running", "podIP": "1.2.3.4",
                    "conditions": [{"type": "Ready", "status": "True"},
-                                  {"type": "PodScheduled", "status": "True"}],
+                                  {"type": "PodScheduled", "status": "True"},
+                                  {"type": "Initialized", "status": "True"}],
                    "containerStatuses": [{"name": "ray", "ready": True, "restartCount": 0,
                                           "state": {"running": {}}, "imageID": "sha"}]},
     }  # fmt: skip
@@ -87,7 +88,10 @@ def test_slim_pod_keeps_what_status_reads_and_is_idempotent() -> None:
         "nodeName": "n",
         "containers": [{"name": "ray"}],
     }
-    assert slim["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert slim["status"]["conditions"] == [
+        {"type": "Ready", "status": "True"},
+        {"type": "PodScheduled", "status": "True"},
+    ]
     assert slim["status"]["containerStatuses"] == [
         {"name": "ray", "ready": True, "restartCount": 0, "state": {"running": {}}}
     ]

@@ -282,3 +282,29 @@ def test_container_resources_prefer_requests_over_limits() -> None:
         "memory": Decimal(2**30),
         "nvidia.com/gpu": Decimal(1),
     }
+
+
+def test_unschedulable_pods_say_why_in_the_reason() -> None:
+    """A pending head or worker that cannot be scheduled shows the scheduler's message."""
+    pending = {
+        "metadata": {"name": "c-head-0", "labels": {"ray.io/node-type": "head"}},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                }
+            ],
+        },
+    }
+    status = compute_status(
+        SHAPE, pods=[pod_facts(pending)], head_service=None, previous=None, now=T0
+    )
+    assert status["reason"] == (
+        "head pod c-head-0 cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.; "
+        "0/2 workers ready"
+    )
+    assert _cond(status, "HeadPodReady")["reason"] == "Unschedulable"
