@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubesim.defaults import apply_defaults, image_pull_policy, initial_pod_status
 
@@ -228,3 +230,60 @@ def test_default_tolerations_respect_existing_ones() -> None:
     }
     pod = apply_defaults("", "v1", "Pod", {"spec": {**pod_spec(), "tolerations": [own]}})
     assert [t.get("tolerationSeconds") for t in pod["spec"]["tolerations"]] == [5, 300]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "containers",
+                    "image",
+                    "ports",
+                    "protocol",
+                    "readinessProbe",
+                    "httpGet",
+                    "volumes",
+                    "secret",
+                    "template",
+                    "spec",
+                    "updateStrategy",
+                    "rollingUpdate",
+                    "type",
+                    "tolerations",
+                    "key",
+                    "behavior",
+                    "scaleUp",
+                    "policies",
+                    "resources",
+                    "limits",
+                    "env",
+                    "valueFrom",
+                    "fieldRef",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+KINDS = [
+    ("", "v1", "Pod"),
+    ("apps", "v1", "StatefulSet"),
+    ("apps", "v1", "Deployment"),
+    ("", "v1", "Service"),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    ("batch", "v1", "CronJob"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(spec=json_values, which=st.sampled_from(KINDS))
+def test_defaulting_is_idempotent_and_total(spec: Any, which: tuple[str, str, str]) -> None:
+    """Any input shape defaults without raising, and defaulting twice changes nothing more."""
+    once = apply_defaults(*which, {"spec": spec})
+    assert apply_defaults(*which, once) == once
