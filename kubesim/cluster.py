@@ -399,30 +399,27 @@ class Cluster(WriteVerbs):
         user: str,
         manager: str,
     ) -> dict[str, Any]:
-        """A write by kubesim's own control plane (GC, namespace controller): audited as `user`."""
+        """A write by kubesim's own control plane (GC, namespace and CRD controllers).
+
+        Audited as a `patch` by `user`, which is how those controllers write upstream."""
+        meta = old["metadata"]
+        code = 200
         try:
-            result = self._write(info, old, new, manager=manager, subresource=None)
+            return self._write(info, old, new, manager=manager, subresource=None)
         except StatusError as exc:
+            code = exc.code
+            raise
+        finally:
             self._audit(
-                "update",
+                "patch",
                 info,
-                old["metadata"].get("namespace"),
-                old["metadata"]["name"],
-                exc.code,
+                meta.get("namespace"),
+                meta["name"],
+                code,
                 user=user,
+                user_agent=manager,
                 field_manager=manager,
             )
-            raise
-        self._audit(
-            "update",
-            info,
-            old["metadata"].get("namespace"),
-            old["metadata"]["name"],
-            200,
-            user=user,
-            field_manager=manager,
-        )
-        return result
 
     def remove_now(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
         """Remove an object whose deletion is complete (namespace controller, CRD cleanup)."""
