@@ -223,3 +223,23 @@ async def test_missing_requests_are_reported_not_guessed(env: Env) -> None:
     assert active.reason == "FailedGetResourceMetric"
     assert "missing request for cpu" in active.message
     assert (await env.apps.read_namespaced_stateful_set("workers", "default")).spec.replicas == 2
+
+
+async def test_missing_target_is_reported(env: Env) -> None:
+    """An HPA whose target does not exist says so in AbleToScale and a FailedGetScale event."""
+    await env.hpa.create_namespaced_horizontal_pod_autoscaler("default", autoscaler())
+
+    async def failing() -> Any:
+        h = await env.hpa.read_namespaced_horizontal_pod_autoscaler("workers", "default")
+        conds = {c.type: c for c in (h.status.conditions or ()) if h.status}
+        able = conds.get("AbleToScale")
+        return able if able is not None and able.status == "False" else None
+
+    able = await eventually(failing)
+    assert able.reason == "FailedGetScale"
+    assert able.message.startswith(
+        "the HPA controller was unable to get the target's current scale:"
+    )
+    assert 'statefulsets.apps "workers" not found' in able.message
+    events = (await env.core.list_namespaced_event("default")).items
+    assert [(e.type, e.reason) for e in events] == [("Warning", "FailedGetScale")]
