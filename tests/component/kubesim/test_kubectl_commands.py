@@ -258,3 +258,33 @@ async def test_protobuf_commands_fail_clearly(kubectl: Kubectl) -> None:
     )
     code, _out, err = await kubectl("create", "-f", "-", stdin=manifest)
     assert code == 0, err
+
+
+async def test_discovery_explain_and_dry_run(kubectl: Kubectl, sim: KubeSim) -> None:
+    """api-resources, explain (from /openapi/v3), annotate and a server dry run behave as on a cluster."""
+    code, out, err = await kubectl("api-resources", "--api-group=apps")
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert rows["statefulsets"][1:] == ["sts", "apps/v1", "true", "StatefulSet"]
+    code, out, err = await kubectl("explain", "statefulset.spec.replicas")
+    assert code == 0, err
+    assert "FIELD: replicas <integer>" in out
+    await kubectl("apply", "--server-side", "-f", "-", stdin=STS_YAML)
+    rv = sim.cluster.get("statefulsets.apps", "default", "web")["metadata"]["resourceVersion"]
+    code, out, err = await kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=STS_YAML.replace("replicas: 1", "replicas: 4"),
+    )
+    assert code == 0, err
+    assert out.strip() == "statefulset.apps/web serverside-applied (server dry run)"
+    assert (
+        sim.cluster.get("statefulsets.apps", "default", "web")["metadata"]["resourceVersion"] == rv
+    )
+    code, out, _ = await kubectl("annotate", "sts", "web", "note=hi")
+    assert out.strip() == "statefulset.apps/web annotated"
+    code, out, _ = await kubectl("get", "all")
+    assert "statefulset.apps/web" in out
