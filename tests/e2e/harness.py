@@ -155,11 +155,18 @@ def fast_probes(manifest: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def running_env(
-    tmp_path: Path, *, probes: bool = False, concurrency: int = 4, drain_timeout: float = 5.0
+    tmp_path: Path,
+    *,
+    probes: bool = False,
+    concurrency: int = 4,
+    drain_timeout: float = 5.0,
+    **workloads: Any,
 ) -> AsyncIterator[Env]:
-    """Start kubesim (workloads on, fast kubelet), install the CRD, run the operator."""
+    """Start kubesim (workloads on, fast kubelet; ``workloads`` overrides its config), install
+    the CRD, run the operator."""
     async with KubeSim(
-        kubeconfig_path=tmp_path / "kubeconfig.yaml", workloads_config=WorkloadsConfig.fast()
+        kubeconfig_path=tmp_path / "kubeconfig.yaml",
+        workloads_config=WorkloadsConfig.fast(**workloads),
     ) as sim:
         user_api = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
         user = KubeClient(user_api, field_manager="kubectl", qps=0)
