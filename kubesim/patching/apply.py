@@ -90,14 +90,18 @@ def server_side_apply(
         raise _typed_patch_error(config, problems)
     merged = clone(_merge(base, config, schema))
 
-    me = Manager(manager, "Apply", "", subresource or "", now)
-    previous = managers.get(me.key)
+    applied_set = set(applied)
+    key = (manager, "Apply", "", subresource or "")
+    previous = managers.get(key)
     last = previous.fields if previous is not None else set()
+    if previous is not None and last == applied_set:
+        me = previous  # the same field set: keep its encoding
+    else:
+        me = Manager(manager, "Apply", "", subresource or "", now, fields=applied_set)
+        if previous is not None:
+            me.time = previous.time
+        managers[key] = me
     me.api_version = str(config.get("apiVersion") or base.get("apiVersion", ""))
-    me.fields = set(applied)
-    if previous is not None:
-        me.time = previous.time
-    managers[me.key] = me
 
     stale = last - me.fields
     if stale:
@@ -126,7 +130,7 @@ def _settle_ownership(
     """Raise `ApplyConflict` for fields `others` own that the apply changed, unless `force`
     (or every conflict is `forgiven`), which takes those fields from them; removed fields
     leave everyone."""
-    conflicts = [(other, other.fields & changed) for other in others]
+    conflicts = [(other, other.owned(changed)) for other in others]
     conflicts = [(other, overlap) for other, overlap in conflicts if overlap]
     unforgiven = [(other, overlap - forgiven) for other, overlap in conflicts]
     unforgiven = [(other, paths) for other, paths in unforgiven if paths]
@@ -139,10 +143,10 @@ def _settle_ownership(
             ]
         )
     for other, overlap in conflicts:
-        other.fields -= overlap
+        other.discard(overlap)
     if removed:
         for other in others:
-            other.fields -= removed
+            other.discard(removed)
 
 
 def _typed_patch_error(config: dict[str, Any], problems: list[str]) -> PatchError:

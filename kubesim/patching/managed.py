@@ -7,9 +7,10 @@ manager name, operation and subresource, plus apiVersion for ``Update`` managers
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
+from kubesim.patching._values import clone
 from kubesim.patching.diff import diff
 from kubesim.patching.errors import manager_identifier
 from kubesim.patching.fieldsets import FieldPath, from_fields_v1, to_fields_v1
@@ -36,16 +37,73 @@ ManagerKey = tuple[str, str, str, str]
 """(manager, operation, apiVersion or "" for Apply, subresource or "")."""
 
 
-@dataclass(slots=True)
 class Manager:
-    """One managedFields entry, with its field set decoded."""
+    """One managedFields entry.
 
-    manager: str
-    operation: str
-    api_version: str
-    subresource: str
-    time: str | None
-    fields: set[FieldPath] = field(default_factory=set)
+    Its field set is decoded from FieldsV1 only when something needs the whole set; questions
+    about a few paths (`owned`) walk the FieldsV1 object directly, and an entry whose set never
+    changed is written back from its original FieldsV1 (copied) instead of being re-encoded.
+    Replace `fields` by assignment (``m.fields = ...`` or ``m.fields |= ...``), never by
+    mutating the set in place, so the entry knows to re-encode.
+    """
+
+    __slots__ = ("_fields", "_raw", "api_version", "manager", "operation", "subresource", "time")
+
+    def __init__(
+        self,
+        manager: str,
+        operation: str,
+        api_version: str,
+        subresource: str,
+        time: str | None,
+        *,
+        fields: set[FieldPath] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.operation = operation
+        self.api_version = api_version
+        self.subresource = subresource
+        self.time = time
+        self._fields = fields if fields is not None or raw is not None else set()
+        self._raw = raw if fields is None else None
+
+    @property
+    def fields(self) -> set[FieldPath]:
+        """The owned paths (decoded on first use)."""
+        if self._fields is None:
+            self._fields = from_fields_v1(self._raw)
+        return self._fields
+
+    @fields.setter
+    def fields(self, value: set[FieldPath]) -> None:
+        self._fields = value
+        self._raw = None
+
+    def owned(self, paths: Iterable[FieldPath]) -> set[FieldPath]:
+        """Which of `paths` this manager owns."""
+        if self._fields is not None:
+            return self._fields.intersection(paths)
+        return {p for p in paths if _raw_owns(self._raw, p)}
+
+    def discard(self, paths: set[FieldPath]) -> None:
+        """Stop owning `paths` (a no-op, keeping the original encoding, if it owns none)."""
+        hit = self.owned(paths) if paths else None
+        if hit:
+            self.fields = self.fields - hit
+
+    def is_empty(self) -> bool:
+        """Whether the manager owns nothing."""
+        if self._fields is not None:
+            return not self._fields
+        return not self._raw
+
+    def fields_v1(self) -> dict[str, Any]:
+        """The FieldsV1 object to write (a copy of the original when the set never changed)."""
+        if self._raw is not None:
+            copied: dict[str, Any] = clone(self._raw)
+            return copied
+        return to_fields_v1(self.fields)
 
     @property
     def key(self) -> ManagerKey:
@@ -61,6 +119,16 @@ class Manager:
         if self.subresource:
             out["subresource"] = self.subresource
         return out
+
+
+def _raw_owns(raw: Any, path: FieldPath) -> bool:
+    """Whether the FieldsV1 object `raw` owns `path` (as `from_fields_v1` would decode it)."""
+    node = raw
+    for element in path:
+        if not isinstance(node, dict):
+            return False
+        node = node.get(element)
+    return isinstance(node, dict) and (not node or "." in node)
 
 
 def _metadata(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -89,7 +157,7 @@ def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
             api_version=_text(entry, "apiVersion"),
             subresource=_text(entry, "subresource"),
             time=_text(entry, "time") or None,
-            fields=from_fields_v1(entry.get("fieldsV1")),
+            raw=raw if isinstance(raw := entry.get("fieldsV1"), dict) else {},
         )
         existing = out.get(manager.key)
         if existing is not None:
@@ -102,7 +170,7 @@ def decode_managers(obj: dict[str, Any] | None) -> dict[ManagerKey, Manager]:
 def encode_managers(managers: dict[ManagerKey, Manager]) -> list[dict[str, Any]]:
     """managedFields entries in the real server's order: Apply first, then by time, name, ..."""
     ordered = sorted(
-        (m for m in managers.values() if m.fields),
+        (m for m in managers.values() if not m.is_empty()),
         key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource),
     )
     out: list[dict[str, Any]] = []
@@ -113,7 +181,7 @@ def encode_managers(managers: dict[ManagerKey, Manager]) -> list[dict[str, Any]]
         if m.time:
             entry["time"] = m.time
         entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = to_fields_v1(m.fields)
+        entry["fieldsV1"] = m.fields_v1()
         if m.subresource:
             entry["subresource"] = m.subresource
         out.append(entry)
@@ -153,7 +221,7 @@ def cap_update_managers(managers: dict[ManagerKey, Manager]) -> None:
     """Merge the oldest Update managers into per-version ``ancient-changes`` entries until at
     most `MAX_UPDATE_MANAGERS` remain (``capmanagers.go``): the first old manager of a version
     becomes the bucket when a second one of that version joins it."""
-    updaters = [m for m in managers.values() if m.operation != "Apply" and m.fields]
+    updaters = [m for m in managers.values() if m.operation != "Apply" and not m.is_empty()]
     if len(updaters) <= MAX_UPDATE_MANAGERS:
         return
     updaters.sort(key=lambda m: (m.time or "", manager_identifier(m.identity())))
@@ -212,10 +280,9 @@ def track_update(
     added, modified, removed = diff(old or {}, new, schema, containers=True)
     changed = added | modified
     if changed or removed:
+        touched = changed | removed
         for other in managers.values():
-            if other.fields:
-                other.fields -= changed
-                other.fields -= removed
+            other.discard(touched)
     if changed:
         me = Manager(manager, operation, str(new.get("apiVersion", "")), subresource or "", now)
         existing = managers.get(me.key)
@@ -223,6 +290,6 @@ def track_update(
             existing.fields |= changed
             existing.time = now
         else:
-            me.fields = changed
+            me.fields = set(changed)
             managers[me.key] = me
     return with_managed_fields(new, managers)
