@@ -48,6 +48,8 @@ from kubesim.schemas import UNTYPED, TypeSchema
 
 __all__ = ["server_side_apply"]
 
+_SCALARS = frozenset([str, int, float, bool])
+
 #: Paths prune never removes: the object's identity, which no manager ever owns.
 _PROTECTED: frozenset[FieldPath] = frozenset(
     [("f:apiVersion",), ("f:kind",), ("f:metadata",)]
@@ -174,7 +176,9 @@ def _merge(live: Any, config: Any, schema: TypeSchema) -> Any:
     if isinstance(config, dict) and schema.type in ("object", None) and not schema.is_atomic_map:
         out = dict(live) if isinstance(live, dict) else {}
         for key, value in config.items():
-            if value is None:
+            if type(value) in _SCALARS:
+                out[key] = value  # the common case: a scalar replaces whatever was there
+            elif value is None:
                 # An explicit null in an apply configuration owns the field and unsets it.
                 out.pop(key, None)
             elif key in out:
