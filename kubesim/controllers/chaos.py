@@ -24,6 +24,7 @@ from kubesim.kubelet.nodes import node_name, node_object
 
 if TYPE_CHECKING:
     from kubesim.controllers.api import ClusterAPI
+    from kubesim.controllers.nodelifecycle import NodeLifecycle
     from kubesim.controllers.store import Cache
     from kubesim.kubelet.agent import Kubelet
 
@@ -39,6 +40,7 @@ class ChaosMixin:
     pods: Cache
     nodes: Cache
     kubelets: dict[str, Kubelet]
+    node_lifecycle: NodeLifecycle
     faults: _simulated.Faults
     usage: UsageStore
 
@@ -54,6 +56,7 @@ class ChaosMixin:
             "evict_pod": self.evict_pod,
             "delete_node": self.delete_node,
             "add_node": self.add_node,
+            "partition_node": self.partition_node,
             "stall_startup": self.stall_startup,
             "fail_image_pull": self.fail_image_pull,
             "set_pod_usage": self.set_pod_usage,
@@ -222,6 +225,20 @@ class ChaosMixin:
         ]
         self.cluster.delete(self.nodes.resource, None, node, user="kubesim-chaos")
         return {"node": node, "pods": sorted(pods)}
+
+    def partition_node(self, node: str, partitioned: bool = True) -> dict[str, Any]:
+        """Cut a node's kubelet off the API (node Unknown, unreachable taints, pods NotReady
+        and evicted after their toleration), or heal it with `partitioned=False`."""
+        kubelet = self.kubelets.get(node)
+        if kubelet is None:
+            raise ValueError(f"chaos partition_node: node {node!r} not found")
+        if partitioned:
+            kubelet.set_partitioned(True)
+            evicting = self.node_lifecycle.partition(node)
+            return {"node": node, "partitioned": True, "evicting": evicting}
+        self.node_lifecycle.heal(node)
+        kubelet.set_partitioned(False)
+        return {"node": node, "partitioned": False}
 
     def add_node(
         self,

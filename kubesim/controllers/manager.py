@@ -19,6 +19,7 @@ from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.hpa import HPAController
+from kubesim.controllers.nodelifecycle import NodeLifecycle
 from kubesim.controllers.podutil import ObjectKey, key_of
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
@@ -97,6 +98,13 @@ class Workloads(ChaosMixin):
             hpas=self.hpas,
             pods=self.pods,
             usage=self.usage,
+        )
+        self.node_lifecycle = NodeLifecycle(
+            cluster=cluster,
+            clock=self.clock,
+            nodes=self.nodes,
+            pods=self.pods,
+            record_events=self.config.record_events,
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._task_group: asyncio.TaskGroup | None = None

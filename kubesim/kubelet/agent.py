@@ -93,6 +93,8 @@ class Kubelet:
             enabled=config.record_events,
         )
         self.faults = faults
+        #: While partitioned the kubelet cannot reach the API: it syncs nothing.
+        self.partitioned = False
         self.runtime = SimulatedRuntime(
             node=name, config=config, clock=clock, faults=faults, listener=self
         )
@@ -146,6 +148,8 @@ class Kubelet:
 
     def sync(self, key: ObjectKey) -> None:
         """Bring pod `key` one step closer to what its spec and deletion state ask for."""
+        if self.partitioned:
+            return
         pod = self._pods_cache.get(key)
         uid = self._by_key.get(key)
         if pod is None or (uid is not None and pod["metadata"]["uid"] != uid):
@@ -323,6 +327,17 @@ class Kubelet:
         self.runtime.stop_pod(uid, 0.0, exit_code=exit_code)
         self.queue.add(key)
         return True
+
+    def set_partitioned(self, partitioned: bool) -> None:
+        """Cut the kubelet off the API, or reconnect it and resync every pod it knows."""
+        self.partitioned = partitioned
+        if not partitioned:
+            for state in self._states.values():
+                self.queue.add(state.key)
+            for pod in self._pods_cache.on_node(self.name):
+                self.queue.add(
+                    ObjectKey(pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
+                )
 
     def events_time(self) -> str:
         """The kubelet's clock as RFC 3339 (for conditions set from outside)."""

@@ -230,3 +230,56 @@ async def test_a_gpu_node_added_later_takes_the_pending_pod(
     assert pod.spec.node_name == "kubesim-node-1"
     assert pod.status.host_ip == "10.0.0.3"
     assert pod.status.pod_ip.startswith("10.244.1.")
+
+
+async def test_partitioned_node_strands_terminating_pods_until_healed(
+    env: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """A partitioned node goes Unknown and tainted; its pods turn NotReady, are evicted after
+    300 s but stay Terminating until the node heals, and only then are they replaced."""
+    sim, v1, apps = env
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "web",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod_manifest()["spec"]},
+        },
+    }
+    await apps.create_namespaced_stateful_set("default", sts)
+    first = await eventually(lambda: ready(v1, "web-0"))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    result = sim.workloads.partition_node("kubesim-node-0")
+    assert result["evicting"] == ["default/web-0"]
+    node = await v1.read_node("kubesim-node-0")
+    ready_cond = next(c for c in node.status.conditions if c.type == "Ready")
+    assert (ready_cond.status, ready_cond.reason) == ("Unknown", "NodeStatusUnknown")
+    assert sorted((t.key, t.effect) for t in node.spec.taints) == [
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+    ]
+    pod = await v1.read_namespaced_pod("web-0", "default")
+    assert next(c for c in pod.status.conditions if c.type == "Ready").status == "False"
+
+    async def terminating() -> Any:
+        p = await v1.read_namespaced_pod("web-0", "default")
+        return p if p.metadata.deletion_timestamp is not None else None
+
+    await eventually(terminating, within=400)
+    assert loop.time() - start == pytest.approx(300, abs=2)
+    await asyncio.sleep(120)
+    stranded = await v1.read_namespaced_pod("web-0", "default")
+    assert stranded.metadata.uid == first.metadata.uid, "nothing can finish the deletion"
+    sim.workloads.partition_node("kubesim-node-0", partitioned=False)
+
+    async def replaced() -> Any:
+        p = await ready(v1, "web-0")
+        return p if p is not None and p.metadata.uid != first.metadata.uid else None
+
+    await eventually(replaced)
+    node = await v1.read_node("kubesim-node-0")
+    assert not node.spec.taints
