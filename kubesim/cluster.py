@@ -36,7 +36,7 @@ from kubesim.errors import Cause, StatusError
 from kubesim.gc import GarbageCollector
 from kubesim.resources import ResourceInfo
 from kubesim.scale import scale_of
-from kubesim.store import CRD_KEY, INITIAL_NAMESPACES, clone, rfc3339
+from kubesim.store import CRD_KEY, INITIAL_NAMESPACES, rfc3339
 from kubesim.validation import check_metadata_types
 from kubesim.watch import DELETED
 from kubesim.writes import WriteVerbs, default_manager
@@ -216,15 +216,12 @@ class Cluster(WriteVerbs):
                 else "invalid JSON patch body: expected an object"
             )
         old = self._stored(info, namespace, name)
-        base = scale_of(info, old) if subresource == "scale" else clone(old)
+        # The engine never modifies its input: the stored object is passed as is.
+        base = scale_of(info, old) if subresource == "scale" else old
         try:
             patched = self.engine.patch(info, base, body, patch_type)
         except PatchError as exc:
-            raise StatusError(
-                getattr(exc, "code", 422),
-                getattr(exc, "reason", "Invalid"),
-                getattr(exc, "message", str(exc)),
-            )
+            raise StatusError(exc.code, exc.reason, exc.message)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced a non-object result")
         if subresource == "scale":
@@ -334,7 +331,7 @@ class Cluster(WriteVerbs):
                 raise errors.conflict(info.plural, info.group, name)
             merged = self.engine.apply(
                 info,
-                clone(live),
+                live,
                 config,
                 manager=manager,
                 force=force,
@@ -344,11 +341,7 @@ class Cluster(WriteVerbs):
         except ApplyConflict as exc:
             raise self._conflict_error(exc)
         except PatchError as exc:
-            raise StatusError(
-                getattr(exc, "code", 422),
-                getattr(exc, "reason", "Invalid"),
-                getattr(exc, "message", str(exc)),
-            )
+            raise StatusError(exc.code, exc.reason, exc.message)
         return self._write(
             info,
             live,
@@ -376,17 +369,11 @@ class Cluster(WriteVerbs):
         return body
 
     @staticmethod
-    def _conflict_error(exc: Exception) -> StatusError:
+    def _conflict_error(exc: ApplyConflict) -> StatusError:
         """The engine's ApplyConflict as the real server's 409 (its causes passed through)."""
-        causes = list(getattr(exc, "causes", None) or [])
-        if not causes:
-            conflicts: list[tuple[str, str]] = list(getattr(exc, "conflicts", []))
-            causes = [
-                {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f}
-                for m, f in conflicts
-            ]
-        message = getattr(exc, "message", "") or str(exc)
-        return StatusError(409, "Conflict", message, {"causes": causes} if causes else None)
+        return StatusError(
+            409, "Conflict", exc.message, {"causes": exc.causes} if exc.causes else None
+        )
 
     # ------------------------------------------------------------------ internal writes
 

@@ -1,83 +1,45 @@
 """The one seam between the store and the patch/apply engine (`kubesim.patching`).
 
-The engine is pure (no clock, no I/O). This module resolves it once at import, caches the
-merge schemas per resource, and offers a minimal fallback while the engine is absent from a
-checkout (merge patch only, no managedFields), so the API server still runs.
+The engine is pure (no clock, no I/O) and never modifies its inputs; its results share no
+mutable state with them, so the store may hand it stored objects without copying. This module
+resolves the merge schema of each served resource once (built-in types from
+kubernetes-validate's schemas, custom resources from their CRD version) and supplies `now`.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from kubesim import patching
+from kubesim.patching import ApplyConflict, PatchError
 from kubesim.resources import ResourceInfo
+from kubesim.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
 
-__all__ = ["ENGINE_AVAILABLE", "ApplyConflict", "Engine", "PatchError"]
+__all__ = ["ApplyConflict", "Engine", "PatchError"]
 
-
-def _load(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-_patching: Any = _load("kubesim.patching")
-_schemas: Any = _load("kubesim.schemas")
-
-#: Whether the real patch/apply engine is installed (False: fallbacks below).
-ENGINE_AVAILABLE = _patching is not None and _schemas is not None
-
-
-class _FallbackPatchError(Exception):
-    code = 422
-    reason = "Invalid"
-    message = ""
-
-
-class _FallbackApplyConflict(Exception):
-    conflicts: list[tuple[str, str]] = []  # noqa: RUF012 - never instantiated with data
-    message = ""
-
-
-PatchError: type[Exception] = _patching.PatchError if _patching else _FallbackPatchError
-ApplyConflict: type[Exception] = _patching.ApplyConflict if _patching else _FallbackApplyConflict
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value)
-    return out
+_UNTYPED_CRD = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 class Engine:
-    """Schema lookup plus the engine's functions, with the server's `now` supplied."""
+    """Schema lookup plus the engine's functions."""
 
     def __init__(self) -> None:
-        self._schemas: dict[tuple[str, str, str], Any] = {}
+        self._schemas: dict[tuple[str, str, str], TypeSchema | None] = {}
 
-    def schema_for(self, info: ResourceInfo) -> Any:
-        """The merge schema of a resource (built-in from kubernetes-validate, or the CRD's)."""
+    def schema_for(self, info: ResourceInfo) -> TypeSchema | None:
+        """The merge schema of a resource (None for a built-in kubernetes-validate lacks)."""
         key = (info.group, info.version, info.plural)
-        if key in self._schemas:
-            return self._schemas[key]
-        schema: Any = None
-        if _schemas is not None:
-            crd_schema = info.extra.get("schema")
+        if key not in self._schemas:
             if info.custom:
-                schema = _schemas.schema_from_openapi_v3(
-                    crd_schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                self._schemas[key] = schema_from_openapi_v3(
+                    info.extra.get("schema") or _UNTYPED_CRD
                 )
             else:
-                schema = _schemas.builtin_schema(info.api_version, info.kind)
-        self._schemas[key] = schema
-        return schema
+                self._schemas[key] = builtin_schema(info.api_version, info.kind)
+        return self._schemas[key]
+
+    def _schema(self, info: ResourceInfo) -> TypeSchema:
+        return self.schema_for(info) or schema_from_openapi_v3(_UNTYPED_CRD)
 
     def forget(self, group: str, plural: str) -> None:
         """Drop cached schemas of a resource (its CRD changed)."""
@@ -95,18 +57,15 @@ class Engine:
         now: str,
     ) -> dict[str, Any]:
         """`new` with managedFields updated for a non-apply write."""
-        if _patching is None:
-            return new
-        result: dict[str, Any] = _patching.track_update(
+        return patching.track_update(
             old,
             new,
-            schema=self.schema_for(info),
+            schema=self._schema(info),
             manager=manager,
             operation="Update",
             subresource=subresource,
             now=now,
         )
-        return result
 
     def apply(
         self,
@@ -119,29 +78,23 @@ class Engine:
         subresource: str | None,
         now: str,
     ) -> dict[str, Any]:
-        """Server-side apply of `config` onto `live`."""
-        if _patching is None:
-            merged: dict[str, Any] = _merge(live or {}, config)
-            return merged
-        result: dict[str, Any] = _patching.server_side_apply(
+        """Server-side apply of `config` onto `live` (None: create-on-apply)."""
+        return patching.server_side_apply(
             live,
             config,
-            schema=self.schema_for(info),
+            schema=self._schema(info),
             manager=manager,
             force=force,
             subresource=subresource,
             now=now,
         )
-        return result
 
-    def patch(self, info: ResourceInfo, obj: dict[str, Any], body: Any, patch_type: str) -> Any:
-        """Apply a json, merge or strategic patch to `obj` (which the engine may reuse)."""
-        if _patching is None:
-            if patch_type == "json":
-                raise _FallbackPatchError("JSON patch needs kubesim.patching")
-            return _merge(obj, body)
+    def patch(
+        self, info: ResourceInfo, obj: dict[str, Any], body: Any, patch_type: str
+    ) -> dict[str, Any]:
+        """`obj` (unchanged) with a json, merge or strategic patch applied."""
         if patch_type == "json":
-            return _patching.apply_json_patch(obj, body)
+            return patching.apply_json_patch(obj, body)
         if patch_type == "merge":
-            return _patching.apply_merge_patch(obj, body)
-        return _patching.apply_strategic_merge_patch(obj, body, self.schema_for(info))
+            return patching.apply_merge_patch(obj, body)
+        return patching.apply_strategic_merge_patch(obj, body, self._schema(info))
