@@ -88,7 +88,8 @@ class Operator:
         )
         self.servers = HttpServers(
             registry=self.registry,
-            ready=self.controller.ready.is_set,
+            # Ready once the caches are warm, leader or not: a standby replica is healthy.
+            ready=lambda: self.caches.has_synced,
             health_addr=parse_addr(options.health_addr, flag="--health-addr"),
             metrics_addr=parse_addr(options.metrics_addr, flag="--metrics-addr"),
         )

@@ -1,8 +1,8 @@
 """The operator's small HTTP servers: ``/healthz``, ``/readyz`` and ``/metrics`` (aiohttp).
 
 ``/healthz`` answers 200 while the process's event loop runs (a wedged loop cannot answer).
-``/readyz`` answers 200 only once every informer cache has synced (the controller's ``ready``
-event), 503 before, in controller-runtime's ``[+]name ok`` / ``[-]name failed`` text form.
+``/readyz`` answers 200 only once every informer cache has synced (leader or not: a standby
+replica with warm caches is ready to take over), 503 before, in controller-runtime's ``[+]name ok`` / ``[-]name failed`` text form.
 ``/metrics`` is the Prometheus exposition of the operator's registry. Health and metrics may
 share one address or use two (``--health-addr``, ``--metrics-addr``); ``0`` disables one.
 """
