@@ -38,7 +38,6 @@ __all__ = [
     "schema_from_openapi_v3",
 ]
 
-_REF_PREFIX: Final = "#/$defs/"
 _OBJECT_META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 #: Struct fields that Go API types declare as values, not pointers: they exist (at least as
