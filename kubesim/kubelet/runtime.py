@@ -47,6 +47,9 @@ class ContainerRecord:
     image_id: str = ""
     #: The previous instance's terminated state (wall-clock seconds), for `lastState`.
     last_exit: tuple[int, str, float, float, str] | None = None
+    #: What the container wrote to stdout/stderr (the simulated runtime writes a line per
+    #: start and exit; a process runtime would capture the real output).
+    log: list[str] = field(default_factory=list)
 
 
 @dataclass

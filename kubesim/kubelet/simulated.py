@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesim.controllers.clock import Clock
+from kubesim.controllers.clock import Clock, format_time
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener, SandboxRecord
 
@@ -384,6 +384,10 @@ class SimulatedRuntime:
         record.finished_at = None
         record.started_at = self._clock.now()
         record.started = True
+        record.log.append(
+            f"{format_time(record.started_at)} kubesim: container {record.name} started "
+            f"(image {record.image}); its process is simulated"
+        )
         self._listener.event(
             uid, "Normal", "Created", f"Created container {record.name}", record.name
         )
@@ -444,6 +448,11 @@ class SimulatedRuntime:
         self._listener.changed(uid)
 
     def _terminate(self, record: ContainerRecord, exit_code: int) -> None:
+        now = self._clock.now()
+        record.log.append(
+            f"{format_time(now)} kubesim: container {record.name} exited with code {exit_code}"
+        )
+        del record.log[:-100]
         record.state = RunState.TERMINATED
         record.exit_code = exit_code
         record.reason = "Completed" if exit_code == 0 else "Error"

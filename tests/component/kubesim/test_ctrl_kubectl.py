@@ -144,3 +144,12 @@ async def test_deployment_rollout_status(kubectl: Kubectl) -> None:
     code, out, err = await kubectl("rollout", "status", "deployment/api", "--timeout=30s")
     assert code == 0, err
     assert 'deployment "api" successfully rolled out' in out
+
+
+async def test_logs_show_the_simulated_container_lifecycle(kubectl: Kubectl) -> None:
+    """`kubectl logs` shows a line per container start (the process itself is simulated)."""
+    assert (await kubectl("apply", "-f", "-", stdin=STS))[0] == 0
+    assert (await kubectl("rollout", "status", "statefulset/web", "--timeout=30s"))[0] == 0
+    code, out, err = await kubectl("logs", "web-0")
+    assert code == 0, err
+    assert "kubesim: container nginx started (image docker.io/library/nginx:1.25)" in out
