@@ -45,13 +45,14 @@ FieldPath = tuple[str, ...]
 class _Node:
     """Leaf value recorded for owned containers (list items, untyped map entries)."""
 
-    __repr__ = object.__repr__
+    def __repr__(self) -> str:
+        return "NODE"
 
 
 #: The value `flatten` records for a path that is owned and also has children.
 NODE: Final = _Node()
 
-#: Paths the real server never records (public for the diff walker) in managedFields (``stripmeta.go``).
+#: Paths the real server never records in managedFields (``stripmeta.go``).
 STRIPPED: Final = frozenset(
     [
         ("f:apiVersion",),
