@@ -36,12 +36,14 @@ from prometheus_client import CollectorRegistry
 from controller.api import parse_raycluster
 from controller.builders import BuildConfig, build_children
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
+from controller.cluster_metrics import ClusterMetrics
 from controller.diff import HASH_ANNOTATION, needs_apply, stamp
 from controller.events import EventRecorder, rfc3339
 from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
 from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.scaledown import ScaleDown
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
 from informers import wait_for_cache_sync
@@ -106,6 +108,10 @@ class RayClusterController:
         self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
         self.ready = asyncio.Event()
         self.memo = WriteMemo()
+        self.scaledown = ScaleDown(client, recorder)
+        self.cluster_metrics = ClusterMetrics(
+            registry, clusters=caches.list_clusters, enabled=self.ready.is_set
+        )
         self._stopping = False
         self._ids = itertools.count(1)
         caches.watch(
@@ -253,7 +259,11 @@ class RayClusterController:
             for child in build_children(cluster, config=self.build_config)
         }
         observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
-        errors = await self._apply_children(involved, desired, observed)
+        # Named pods get their deletion cost before a lower replicas goes out (scaledown.py).
+        desired, errors = await self.scaledown.run(
+            involved, cluster, desired, observed, self.caches.pods_of(key.namespace, key.name)
+        )
+        errors += await self._apply_children(involved, desired, observed)
         errors += await self._delete_strays(involved, desired, observed)
         pods = self.caches.pods_of(key.namespace, key.name)
         errors += await self._delete_dead_pods(involved, pods)
@@ -271,6 +281,7 @@ class RayClusterController:
             changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
             log.debug("status changed", fields=changed)
             await self._apply_status(obj, status)
+            self.cluster_metrics.observe_status(obj, previous, status, now=self.clock())
             self._transition_events(involved, previous, status)
         if errors:
             raise errors[0]
