@@ -383,7 +383,9 @@ class SimulatedRuntime:
         record.exit_code = None
         record.finished_at = None
         record.started_at = self._clock.now()
-        record.started = True
+        startup = self._spec(entry.pod, record.name).get("startupProbe")
+        # With a startup probe, `started` (and readiness probing) waits for it to pass.
+        record.started = not startup
         record.log.append(
             f"{format_time(record.started_at)} kubesim: container {record.name} started "
             f"(image {record.image}); its process is simulated"
@@ -409,6 +411,11 @@ class SimulatedRuntime:
                 self._config.start_to_ready_delay,
                 lambda u: self._init_done(u, record),
             )
+        elif startup:
+            delay = self._config.start_to_ready_delay + float(
+                startup.get("initialDelaySeconds", 0) or 0
+            )
+            self._later(uid, f"ready:{record.name}", delay, lambda u: self._started(u, record.name))
         else:
             self._later(
                 uid,
@@ -417,6 +424,21 @@ class SimulatedRuntime:
                 lambda u: self._became_ready(u, record.name),
             )
         self._listener.changed(uid)
+
+    def _started(self, uid: str, name: str) -> None:
+        """The startup probe passed: `started` turns true and readiness probing begins."""
+        entry = self._pods[uid]
+        record = entry.record.container(name)
+        if record is None or record.state is not RunState.RUNNING:
+            return
+        record.started = True
+        self._listener.changed(uid)
+        self._later(
+            uid,
+            f"ready:{name}",
+            self._ready_delay(entry.pod, name),
+            lambda u: self._became_ready(u, name),
+        )
 
     def _became_ready(self, uid: str, name: str) -> None:
         entry = self._pods[uid]

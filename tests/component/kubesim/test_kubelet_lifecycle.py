@@ -242,3 +242,25 @@ async def test_grace_period_caps_a_slow_shutdown() -> None:
             assert exits[-1] == 137
         finally:
             await api.close()
+
+
+async def test_startup_probe_gates_started_and_readiness(
+    core: tuple[KubeSim, client.CoreV1Api],
+) -> None:
+    """With a startup probe the container runs with started=false until it passes, then Ready."""
+    _, v1 = core
+    startup = {"exec": {"command": ["true"]}, "initialDelaySeconds": 20}
+    manifest = pod("web")
+    manifest["spec"]["containers"][0]["startupProbe"] = startup
+    await v1.create_namespaced_pod("default", manifest)
+
+    async def running_not_started() -> Any:
+        p = await v1.read_namespaced_pod("web", "default")
+        statuses = p.status.container_statuses or []
+        return p if statuses and statuses[0].state.running is not None else None
+
+    early = await eventually(running_not_started)
+    assert early.status.container_statuses[0].started is False
+    assert early.status.container_statuses[0].ready is False
+    later = await eventually(lambda: ready(v1, "web"))
+    assert later.status.container_statuses[0].started is True
