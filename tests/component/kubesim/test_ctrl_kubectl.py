@@ -153,3 +153,28 @@ async def test_logs_show_the_simulated_container_lifecycle(kubectl: Kubectl) -> 
     code, out, err = await kubectl("logs", "web-0")
     assert code == 0, err
     assert "kubesim: container nginx started (image docker.io/library/nginx:1.25)" in out
+
+
+async def test_rollout_undo_renumbers_the_old_revision(kubectl: Kubectl) -> None:
+    """`rollout undo` goes back to revision 1's template, which becomes revision 3."""
+    assert (await kubectl("apply", "-f", "-", stdin=STS))[0] == 0
+    assert (await kubectl("rollout", "status", "statefulset/web", "--timeout=30s"))[0] == 0
+    assert (await kubectl("set", "image", "statefulset/web", "nginx=nginx:1.27"))[0] == 0
+    assert (await kubectl("rollout", "status", "statefulset/web", "--timeout=30s"))[0] == 0
+    code, out, err = await kubectl("rollout", "undo", "statefulset/web")
+    assert code == 0, err
+    assert out.strip() == "statefulset.apps/web rolled back"
+    assert (await kubectl("rollout", "status", "statefulset/web", "--timeout=30s"))[0] == 0
+    code, out, _ = await kubectl(
+        "get", "pods", "-o", "jsonpath={.items[*].spec.containers[0].image}"
+    )
+    assert out.split() == ["nginx:1.25"] * 3
+    code, out, _ = await kubectl(
+        "get",
+        "controllerrevisions",
+        "-o",
+        "custom-columns=REV:.revision",
+        "--no-headers",
+        "--sort-by=.revision",
+    )
+    assert out.split() == ["2", "3"]
