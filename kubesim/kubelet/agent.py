@@ -53,6 +53,8 @@ class _PodState:
     backoffs: dict[str, _Backoff] = field(default_factory=dict)
     stopping: bool = False
     deleted: bool = False
+    #: Loop time at which activeDeadlineSeconds runs out, if the pod sets it.
+    deadline: float | None = None
     #: finishedAt of the exit last reported with a BackOff event, per container.
     backoff_reported: dict[str, float] = field(default_factory=dict)
 
@@ -164,6 +166,20 @@ class Kubelet:
             return
         if is_terminating(pod) and not state.stopping:
             self._begin_termination(pod, state)
+        if (
+            state.deadline is not None
+            and state.view.terminal is None
+            and not state.stopping
+            and self._clock.monotonic() >= state.deadline
+        ):
+            message = "Pod was active on the node longer than the specified deadline"
+            self.terminate(
+                key,
+                reason="DeadlineExceeded",
+                message=message,
+                exit_code=137,
+                event=("DeadlineExceeded", message),
+            )
         if not state.stopping and state.view.terminal is None:
             self._restart_exited(pod, state)
         self._write_status(pod, state)
@@ -187,6 +203,10 @@ class Kubelet:
         phase = (pod.get("status") or {}).get("phase")
         if phase not in ("Succeeded", "Failed"):
             self.runtime.start_pod(pod)
+        active_deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if active_deadline is not None:
+            state.deadline = self._clock.monotonic() + float(active_deadline)
+            self.queue.add_after(key, float(active_deadline))
         return state
 
     def _forget(self, uid: str) -> None:

@@ -264,3 +264,27 @@ async def test_startup_probe_gates_started_and_readiness(
     assert early.status.container_statuses[0].ready is False
     later = await eventually(lambda: ready(v1, "web"))
     assert later.status.container_statuses[0].started is True
+
+
+async def test_active_deadline_fails_the_pod(core: tuple[KubeSim, client.CoreV1Api]) -> None:
+    """A pod past activeDeadlineSeconds is killed and Failed with reason DeadlineExceeded."""
+    _, v1 = core
+    await v1.create_namespaced_pod("default", pod("job", activeDeadlineSeconds=60))
+    await eventually(lambda: ready(v1, "job"))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def failed() -> Any:
+        p = await v1.read_namespaced_pod("job", "default")
+        return p if p.status.phase == "Failed" else None
+
+    done = await eventually(failed)
+    assert loop.time() - start < 60
+    assert (done.status.reason, done.status.message) == (
+        "DeadlineExceeded",
+        "Pod was active on the node longer than the specified deadline",
+    )
+    events = (
+        await v1.list_namespaced_event("default", field_selector="involvedObject.name=job")
+    ).items
+    assert ("Warning", "DeadlineExceeded") in [(e.type, e.reason) for e in events]
