@@ -456,3 +456,18 @@ def test_other_managers_still_conflict_with_client_side_apply() -> None:
     with pytest.raises(ApplyConflict) as info:
         _apply(live, _config(replicas=2), manager="rayop", now=T1)
     assert info.value.conflicts == [("kubectl-client-side-apply", ".spec.replicas")]
+
+
+def test_merged_list_order_follows_structured_merge_diff() -> None:
+    """Shared items take the config's order and others' items keep their place (live a,b,c + config c,a → b,c,a)."""
+    config = _config()
+    _containers(config)[:] = [{"name": n, "image": "x"} for n in ("a", "b", "c")]
+    live = _apply(None, config, manager="first")
+    reordered = _config()
+    _containers(reordered)[:] = [{"name": "c", "image": "x"}, {"name": "a", "image": "x"}]
+    out = _apply(live, reordered, manager="second", now=T1)
+    assert [c["name"] for c in _containers(out)] == ["b", "c", "a"]
+    prepended = _config()
+    _containers(prepended)[:] = [{"name": "d", "image": "x"}, {"name": "a", "image": "x"}]
+    out = _apply(live, prepended, manager="second", now=T1)
+    assert [c["name"] for c in _containers(out)] == ["d", "a", "b", "c"]
