@@ -16,9 +16,10 @@ The algorithm follows ``merge/update.go`` (``Updater.Apply``):
 For ``kubectl`` itself, conflicts on fields of the client-side last-applied configuration are
 forgiven and that annotation is kept in sync (see `kubesim.patching.lastapplied`).
 
-Gaps (for docs/kubesim.md): no conversion of managed sets across API versions, no unions, no
-reset-to-default on prune, and Update field sets approximate Go's zero values (optional maps and
-merged lists are owned as nodes, optional structs are not).
+Gaps (for docs/kubesim.md): no conversion of managed sets across API versions and no unions.
+A pruned field that has a default comes back through the caller's defaulting, as on the real
+server. Update field sets approximate Go's zero values (optional maps, merged lists and pointer
+structs are owned as nodes; which structs are values is a short list of field names).
 """
 
 from __future__ import annotations
