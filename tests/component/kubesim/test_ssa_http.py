@@ -180,3 +180,25 @@ async def test_status_apply_has_its_own_entry(api_client: client.ApiClient) -> N
     assert set(entries) == {("rayop", ""), ("status-writer", "status")}
     assert "f:status" in entries[("status-writer", "status")]
     assert "f:status" not in entries[("rayop", "")]
+
+
+async def test_apply_with_duplicate_env_names_is_the_real_servers_500(
+    api_client: client.ApiClient,
+) -> None:
+    """Duplicate keys in an apply body are refused with structured-merge-diff's message and code 500."""
+    apps = client.AppsV1Api(api_client)
+    body = _sts()
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "FOO", "value": "1"},
+        {"name": "FOO", "value": "2"},
+    ]
+    with pytest.raises(ApiException) as info:
+        await _apply(apps, body, "rayop", force=True)
+    assert info.value.status == 500
+    status = json.loads(info.value.body)
+    assert status["message"] == (
+        "failed to create typed patch object (default/web; apps/v1, Kind=StatefulSet): "
+        '.spec.template.spec.containers[name="c"].env: duplicate entries for key [name="FOO"]'
+    )
+    # The real server omits the empty reason; clients treat "" and absent alike.
+    assert status.get("reason", "") == ""
