@@ -160,6 +160,7 @@ async def running_env(
     probes: bool = False,
     concurrency: int = 4,
     drain_timeout: float = 5.0,
+    namespaces: tuple[str, ...] = (),
     **workloads: Any,
 ) -> AsyncIterator[Env]:
     """Start kubesim (workloads on, fast kubelet; ``workloads`` overrides its config), install
@@ -179,6 +180,7 @@ async def running_env(
                 health_addr="127.0.0.1:0",
                 metrics_addr="127.0.0.1:0",
                 drain_timeout=drain_timeout,
+                namespaces=namespaces,
                 qps=0,
             ),
             # Ray's readiness probes start after 10 s; tests that do not need them skip the wait.
