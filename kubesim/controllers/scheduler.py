@@ -28,6 +28,9 @@ __all__ = ["Scheduler"]
 
 log = structlog.get_logger(__name__)
 USER = "system:kube-scheduler"
+_INITIAL_BACKOFF = 1.0
+_MAX_BACKOFF = 10.0
+_MAX_UNSCHEDULABLE = 300.0
 
 
 class Scheduler:
@@ -55,6 +58,8 @@ class Scheduler:
         self._count: dict[str, int] = {}
         self._counted: dict[ObjectKey, tuple[str, dict[str, Fraction]]] = {}
         self._unschedulable: set[ObjectKey] = set()
+        # Failed attempts per pod, for the 1 s doubling to 10 s retry back-off.
+        self._attempts: dict[ObjectKey, int] = {}
         self._allocatable: dict[str, tuple[str, dict[str, Fraction]]] = {}
         pods.add_handler(self._on_pod)
         nodes.add_handler(self._on_node)
@@ -67,6 +72,7 @@ class Scheduler:
         spec = pod.get("spec") or {}
         if event == "DELETED":
             self._unschedulable.discard(key)
+            self._attempts.pop(key, None)
             return
         if spec.get("nodeName") or is_terminating(pod):
             return
@@ -111,8 +117,11 @@ class Scheduler:
         self._counted[key] = (target, requests)
 
     def _retry_unschedulable(self) -> None:
+        """A cluster change may make room: retry unschedulable pods after their back-off
+        (podInitialBackoffSeconds 1 doubling to podMaxBackoffSeconds 10)."""
         for key in self._unschedulable:
-            self.queue.add(key)
+            attempts = self._attempts.get(key, 1)
+            self.queue.add_after(key, min(_INITIAL_BACKOFF * 2 ** (attempts - 1), _MAX_BACKOFF))
         self._unschedulable.clear()
 
     # ------------------------------------------------------------------ loop
@@ -161,6 +170,8 @@ class Scheduler:
                 allocatable=self._allocatable_of(node),
             )
             if not reasons:
+                self._attempts.pop(key, None)
+                self._unschedulable.discard(key)
                 self._bind(pod, name)
                 return
             per_node.append(reasons)
@@ -195,6 +206,10 @@ class Scheduler:
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         key = key_of(pod)
         self._unschedulable.add(key)
+        self._attempts[key] = self._attempts.get(key, 0) + 1
+        # Without any cluster change, unschedulable pods are still retried every 5 minutes
+        # (podMaxInUnschedulablePodsDuration).
+        self.queue.add_after(key, _MAX_UNSCHEDULABLE)
         self._set_condition(
             pod,
             {
