@@ -113,6 +113,9 @@ class EventRecorder:
     the Event timestamps.
     """
 
+    SENDERS = 4
+    """Events in flight at once."""
+
     def __init__(
         self,
         client: KubeClient,
@@ -187,16 +190,18 @@ class EventRecorder:
             await self.flush()
 
     async def flush(self) -> None:
-        """Send every queued event now."""
+        """Send every queued event now, a few at a time (events must not lag far behind)."""
         self._wakeup.clear()
         while self._pending:
-            name = next(iter(self._pending))
-            body = self._pending.pop(name)
-            try:
-                await self._client.apply(body)
-                self.sent += 1
-            except KubeError as exc:
-                log.warning("failed to post event", event_reason=body["reason"], error=str(exc))
+            batch = [self._pending.pop(name) for name in list(self._pending)[: self.SENDERS]]
+            await asyncio.gather(*(self._send(body) for body in batch))
+
+    async def _send(self, body: dict[str, Any]) -> None:
+        try:
+            await self._client.apply(body)
+            self.sent += 1
+        except KubeError as exc:
+            log.warning("failed to post event", event_reason=body["reason"], error=str(exc))
 
 
 def _object_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
