@@ -212,12 +212,13 @@ async def _write_load(url: str, clients: int, seconds: float, verb: str) -> floa
     """Writes/s achieved by `clients` concurrent keep-alive connections for `seconds`."""
     conns = [await _Conn.open(url) for _ in range(clients)]
     count = 0
+    run = os.urandom(3).hex()  # names unique across runs against the same server
     if verb == "patch":
         for c, conn in enumerate(conns):
             await conn.request(
                 "POST",
                 CMS,
-                orjson.dumps({"metadata": {"name": f"patch-{c}"}, "data": {"k": "v"}}),
+                orjson.dumps({"metadata": {"name": f"patch-{run}-{c}"}, "data": {"k": "v"}}),
                 "application/json",
             )
     loop = asyncio.get_running_loop()
@@ -229,12 +230,12 @@ async def _write_load(url: str, clients: int, seconds: float, verb: str) -> floa
         while loop.time() < deadline:
             i += 1
             if verb == "create":
-                body = orjson.dumps({"metadata": {"name": f"w-{c}-{i}"}, "data": {"k": "v"}})
+                body = orjson.dumps({"metadata": {"name": f"w-{run}-{c}-{i}"}, "data": {"k": "v"}})
                 status = await conn.request("POST", CMS, body, "application/json")
             else:
                 body = orjson.dumps({"metadata": {"labels": {"i": str(i)}}})
                 status = await conn.request(
-                    "PATCH", f"{CMS}/patch-{c}", body, "application/merge-patch+json"
+                    "PATCH", f"{CMS}/patch-{run}-{c}", body, "application/merge-patch+json"
                 )
             if status < 300:
                 count += 1
