@@ -28,7 +28,15 @@ from kubesim.schemas import UNTYPED, TypeSchema
 __all__ = ["diff"]
 
 _ABSENT: Final = object()
-_METADATA: Final = ("f:metadata",)
+
+#: Members never recorded in field sets, skipped before any comparison (see `STRIPPED`).
+_SKIP: Final[dict[FieldPath, frozenset[str]]] = {
+    (): frozenset(["apiVersion", "kind"]),
+    ("f:metadata",): frozenset(
+        ["managedFields", *(path[1][2:] for path in STRIPPED if len(path) == 2)]
+    ),
+}
+_NOTHING: Final[frozenset[str]] = frozenset()
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -98,8 +106,9 @@ def _diff_map(
     containers: bool,
     changes: _Changes,
 ) -> None:
+    skip = _SKIP.get(path, _NOTHING) if len(path) < 2 else _NOTHING
     for key in old.keys() | new.keys():
-        if key == "managedFields" and path == _METADATA:
+        if key in skip:
             continue
         before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
         if _same(before, after):

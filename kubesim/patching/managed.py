@@ -279,17 +279,20 @@ def track_update(
     managers = _starting_managers(old, new, subresource)
     added, modified, removed = diff(old or {}, new, schema, containers=True)
     changed = added | modified
+    me = Manager(manager, operation, str(new.get("apiVersion", "")), subresource or "", now)
+    writer = managers.get(me.key)
     if changed or removed:
         touched = changed | removed
         for other in managers.values():
-            other.discard(touched)
+            # The writer keeps what it changes: (own - changed - removed) | changed is
+            # (own - removed) | changed, which spares re-encoding an unchanged entry.
+            other.discard(removed if other is writer else touched)
     if changed:
-        me = Manager(manager, operation, str(new.get("apiVersion", "")), subresource or "", now)
-        existing = managers.get(me.key)
-        if existing is not None:
-            existing.fields |= changed
-            existing.time = now
-        else:
+        if writer is None:
             me.fields = set(changed)
             managers[me.key] = me
+        else:
+            if len(writer.owned(changed)) != len(changed):
+                writer.fields |= changed
+            writer.time = now
     return with_managed_fields(new, managers)
