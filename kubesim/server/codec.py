@@ -72,8 +72,20 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
 
-def decode_body(raw: bytes, content_type: str, *, kind_hint: str = "") -> Any:
-    """Parse a request body by its content type (JSON or YAML)."""
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.1 as sigs.k8s.io/yaml reads it: timestamps stay strings (no datetime objects)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def decode_body(raw: bytes, content_type: str, *, whole_object: bool = True) -> Any:
+    """Parse a request body by its content type (JSON or YAML).
+
+    `whole_object` bodies (create, update) word JSON syntax errors as the object decoder does."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media in (PROTOBUF, "application/cbor") or media.endswith(("+protobuf", "+cbor")):
         raise errors.unsupported_media_type(
@@ -92,7 +104,7 @@ def decode_body(raw: bytes, content_type: str, *, kind_hint: str = "") -> Any:
         except orjson.JSONDecodeError:
             pass
         try:
-            return yaml.safe_load(raw)
+            return yaml.load(raw, Loader=_YamlLoader)  # safe: a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -102,7 +114,7 @@ def decode_body(raw: bytes, content_type: str, *, kind_hint: str = "") -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        prefix = "couldn't get version/kind; json parse error: " if kind_hint == "" else ""
+        prefix = "couldn't get version/kind; json parse error: " if whole_object else ""
         raise errors.bad_request(f"{prefix}{_go_json_error(raw, exc)}")
 
 

@@ -313,7 +313,7 @@ class ResourceHandlers:
             if "protobuf" in media or "cbor" in media:
                 decode_body(ctx.body, media)  # raises the protobuf 415 with its hint
             raise errors.unsupported_media_type(self.cluster.patch_content_types(rp.info))
-        body = decode_body(ctx.body, media, kind_hint="patch")
+        body = decode_body(ctx.body, media, whole_object=False)
         force = parse_bool(ctx.query.get("force")) if "force" in ctx.query else False
         obj = self.cluster.patch(
             rp.info,
@@ -335,7 +335,7 @@ class ResourceHandlers:
         options: dict[str, Any] = {}
         if ctx.body.strip():
             parsed = decode_body(
-                ctx.body, ctx.content_type or "application/json", kind_hint="DeleteOptions"
+                ctx.body, ctx.content_type or "application/json", whole_object=False
             )
             if not isinstance(parsed, dict):
                 raise errors.bad_request(
