@@ -1,19 +1,26 @@
-"""Fixtures shared by every test package: a running kubesim and a client for it."""
+"""Fixtures shared by every test package: a running kubesim and a client for it.
+
+kubesim is imported inside the fixtures, so test packages that never start one (workqueue,
+informers' pure units) do not depend on it importing cleanly."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
-from kubernetes_asyncio import client, config
 
-from kubesim import KubeSim
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
+
+    from kubesim import KubeSim
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[KubeSim]:
     """A running kubesim with the API server only (controllers and kubelet off)."""
+    from kubesim import KubeSim
+
     async with KubeSim(controllers=False) as running:
         yield running
 
@@ -21,6 +28,7 @@ async def sim() -> AsyncIterator[KubeSim]:
 @pytest.fixture
 async def sim_with_workloads() -> AsyncIterator[KubeSim]:
     """A running kubesim with controllers, scheduler and kubelet on, using fast delays."""
+    from kubesim import KubeSim
     from kubesim.controllers import WorkloadsConfig
 
     async with KubeSim(controllers=True, workloads_config=WorkloadsConfig.fast()) as running:
@@ -28,29 +36,12 @@ async def sim_with_workloads() -> AsyncIterator[KubeSim]:
 
 
 @pytest.fixture
-async def api_client(sim: KubeSim) -> AsyncIterator[client.ApiClient]:
+async def api_client(sim: KubeSim) -> AsyncIterator[ApiClient]:
     """A kubernetes-asyncio ApiClient configured from `sim`'s kubeconfig, closed afterwards."""
+    from kubernetes_asyncio import config
+
     api = await config.new_client_from_config(config_file=str(sim.kubeconfig_path))
     try:
         yield api
     finally:
         await api.close()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
-    """Close the event loop looptime's plugin makes for a sync test.
-
-    looptime asks the event loop policy for a loop around every test, which for a sync test
-    creates one that nobody closes; it is garbage-collected during some later test, whose
-    run then fails on the ResourceWarning (warnings are errors here).
-    """
-    had_loop = asyncio.get_event_loop_policy()._local._loop is not None  # type: ignore[attr-defined]
-    try:
-        return (yield)
-    finally:
-        policy = asyncio.get_event_loop_policy()
-        loop = policy._local._loop  # type: ignore[attr-defined]
-        if not had_loop and loop is not None and not loop.is_running():
-            loop.close()
-            policy.set_event_loop(None)
