@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
 from kubesim.patching.diff import diff
-from kubesim.patching.fieldsets import compare, flatten
+from kubesim.patching.fieldsets import compare, flatten, from_fields_v1
 from kubesim.schemas import TypeSchema, builtin_schema
 
 
@@ -254,3 +254,62 @@ def test_diff_equals_the_full_comparison(
         flatten(old, STS, containers=containers), flatten(new, STS, containers=containers)
     )
     assert diff(old, new, STS, containers=containers) == expected
+
+
+def _reference_track(
+    old: dict[str, Any], new: dict[str, Any], manager: str, now: str
+) -> dict[tuple[str, str], tuple[set[Any], str | None]]:
+    """The Update ownership rule computed the slow, obvious way (whole field sets)."""
+    owners = {
+        (e["manager"], e["operation"]): (from_fields_v1(e["fieldsV1"]), e.get("time"))
+        for e in old["metadata"].get("managedFields", [])
+    }
+    strip = ("managedFields",)
+    before = {**old, "metadata": {k: v for k, v in old["metadata"].items() if k not in strip}}
+    after = {**new, "metadata": {k: v for k, v in new["metadata"].items() if k not in strip}}
+    added, modified, removed = compare(
+        flatten(before, STS, containers=True), flatten(after, STS, containers=True)
+    )
+    changed = added | modified
+    out = {key: (fields - changed - removed, time) for key, (fields, time) in owners.items()}
+    if changed:
+        mine = out.get((manager, "Update"), (set(), now))[0]
+        out[(manager, "Update")] = (mine | changed, now)
+    return {key: value for key, value in out.items() if value[0]}
+
+
+@st.composite
+def _histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    base = _apply(None, draw(_configs), "applier", "t0")
+    versions = [base]
+    for _ in range(draw(st.integers(1, 3))):
+        versions.append(_mutate(draw, versions[-1]))
+    return versions
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=_histories(), writers=st.lists(st.sampled_from(["u1", "u2"]), min_size=3, max_size=3)
+)
+def test_track_update_matches_the_whole_set_rule(
+    history: list[dict[str, Any]], writers: list[str]
+) -> None:
+    """Lazy decoding, diffing and entry reuse give the same managedFields as the whole-set rule."""
+    current = history[0]
+    for step, (proposed, writer) in enumerate(zip(history[1:], writers, strict=False)):
+        now = f"t{step + 1}"
+        new = {
+            **proposed,
+            "metadata": {
+                **proposed["metadata"],
+                "managedFields": current["metadata"].get("managedFields", []),
+            },
+        }
+        expected = _reference_track(current, new, writer, now)
+        result = track_update(current, new, schema=STS, manager=writer, subresource=None, now=now)
+        got = {
+            (e["manager"], e["operation"]): (from_fields_v1(e["fieldsV1"]), e.get("time"))
+            for e in result["metadata"].get("managedFields", [])
+        }
+        assert got == expected
+        current = result
