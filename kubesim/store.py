@@ -21,6 +21,7 @@ import base64
 import builtins
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +79,8 @@ class Store:
         self._uids: dict[str, ObjKey] = {}
         self._dependents: dict[str, set[ObjKey]] = {}
         self._subscribers: dict[tuple[str, str], list[Callable[[str, dict[str, Any]], None]]] = {}
+        self._notifications: deque[tuple[ResourceInfo, str, dict[str, Any]]] = deque()
+        self._notifying = False
         #: The ResourceInfo of each storage key at its storage version.
         self.storage_infos: dict[tuple[str, str], ResourceInfo] = {i.key: i for i in self.registry}
 
@@ -323,15 +326,30 @@ class Store:
                 self._index_owners(where, old_refs, meta.get("ownerReferences"))
         self._before_publish(info, event_type, obj)
         self.broadcaster.publish(info.key, WatchEvent(event_type, obj, old, rv))
-        for callback in list(self._subscribers.get(info.key, ())):
-            try:
-                callback(event_type, obj)
-            except Exception:
-                _log.exception(
-                    "kubesim.subscriber_failed", resource=info.qualified, event=event_type
-                )
+        self._notifications.append((info, event_type, obj))
+        if not self._notifying:
+            self._notify()
         self._after_publish(info, event_type, obj, old)
         return obj
+
+    def _notify(self) -> None:
+        """Call subscribers for queued changes, oldest first.
+
+        A subscriber that writes (re-entering `_commit`) only queues its change, so every
+        subscriber sees every change in resourceVersion order."""
+        self._notifying = True
+        try:
+            while self._notifications:
+                info, event_type, obj = self._notifications.popleft()
+                for callback in list(self._subscribers.get(info.key, ())):
+                    try:
+                        callback(event_type, obj)
+                    except Exception:
+                        _log.exception(
+                            "kubesim.subscriber_failed", resource=info.qualified, event=event_type
+                        )
+        finally:
+            self._notifying = False
 
     def _before_publish(self, info: ResourceInfo, event_type: str, obj: dict[str, Any]) -> None:
         """Hook: a change is stored but not yet visible to watchers (CRDs start serving here)."""

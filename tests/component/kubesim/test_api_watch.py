@@ -266,3 +266,19 @@ async def test_disconnected_watchers_are_dropped(
             break
         await asyncio.sleep(0.05)
     assert not sim.cluster.broadcaster.watchers[key]
+
+
+async def test_subscribers_see_changes_in_order_when_callbacks_write(sim: KubeSim) -> None:
+    """A subscriber that writes from its callback does not make later subscribers see changes out of order."""
+    cluster = sim.cluster
+    seen: list[str] = []
+
+    def writer(event_type: str, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] == "first" and event_type == "ADDED":
+            cluster.create("configmaps", "default", {"metadata": {"name": "second"}})
+
+    cluster.subscribe("configmaps", writer)
+    cluster.subscribe("configmaps", lambda t, o: seen.append(o["metadata"]["resourceVersion"]))
+    cluster.create("configmaps", "default", {"metadata": {"name": "first"}})
+    assert len(seen) == 2
+    assert seen == sorted(seen, key=int)
