@@ -212,6 +212,7 @@ class HPAController(Controller):
                 requests=requests,
                 current_replicas=current,
                 tolerance=self.config.hpa_tolerance,
+                now=self.clock.now(),
             )
             statuses.append(proposal.status)
             if best is None or proposal.replicas > best.replicas:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kubesim.controllers.podutil import is_ready, is_terminating
+from kubesim.controllers.clock import parse_time
+from kubesim.controllers.podutil import is_terminating
 from kubesim.controllers.quantity import parse_quantity
 
 __all__ = [
@@ -103,6 +104,7 @@ def resource_proposal(
     requests: Mapping[str, Fraction | None],
     current_replicas: int,
     tolerance: float,
+    now: float | None = None,
 ) -> MetricProposal:
     """Replicas for one `type: Resource` metric.
 
@@ -117,8 +119,8 @@ def resource_proposal(
             "FailedGetResourceMetric",
             f"failed to get {name} utilization: unable to get metrics for resource {name}: no metrics returned from resource metrics API",
         )
-    ready, unready, missing = _group_pods(pods, usage, resource_name=name)
-    if not ready and not missing and not unready:
+    ready, unready, missing = _group_pods(pods, usage, resource_name=name, now=now)
+    if not ready:
         raise MetricsError(
             "FailedGetResourceMetric",
             f"failed to get {name} utilization: did not receive metrics for targeted pods (pods might be unready)",
@@ -198,8 +200,36 @@ def _replicas(
     return proposed
 
 
+# cpuInitializationPeriod, delayOfInitialReadinessStatus (controller flags) and the metrics
+# window of metrics-server.
+_CPU_INITIALIZATION = 300.0
+_INITIAL_READINESS_DELAY = 30.0
+_METRIC_WINDOW = 30.0
+
+
+def _cpu_unready(pod: dict[str, Any], now: float | None) -> bool:
+    """groupPods' CPU rule: distrust samples of pods starting up or never ready."""
+    status = pod.get("status") or {}
+    ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
+    started = parse_time(status.get("startTime"))
+    if ready is None or started is None:
+        return True
+    if now is None:
+        return bool(ready.get("status") == "False")
+    transition = parse_time(ready.get("lastTransitionTime")) or started
+    if started + _CPU_INITIALIZATION > now:
+        # Within the initialization period: unready, or no full metric window since it turned ready.
+        return bool(ready.get("status") == "False" or now < transition + _METRIC_WINDOW)
+    # Afterwards: only a pod that is not ready and has never been ready.
+    return bool(ready.get("status") == "False" and started + _INITIAL_READINESS_DELAY > transition)
+
+
 def _group_pods(
-    pods: Sequence[dict[str, Any]], usage: Mapping[str, Fraction], *, resource_name: str
+    pods: Sequence[dict[str, Any]],
+    usage: Mapping[str, Fraction],
+    *,
+    resource_name: str,
+    now: float | None = None,
 ) -> tuple[list[str], list[str], list[str]]:
     """(ready, unready, missing) pod names; deleted and failed pods are left out (ignored)."""
     ready: list[str] = []
@@ -214,9 +244,7 @@ def _group_pods(
             unready.append(name)
         elif name not in usage:
             missing.append(name)
-        elif resource_name == "cpu" and not is_ready(pod):
-            # Simplification of the cpu-initialization-period rule: a not-ready pod's CPU is
-            # not trusted.
+        elif resource_name == "cpu" and _cpu_unready(pod, now):
             unready.append(name)
         else:
             ready.append(name)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kubesim.controllers.clock import format_time
 from kubesim.controllers.hpa_algo import (
     MetricsError,
     Recommendation,
@@ -19,12 +20,26 @@ from kubesim.controllers.hpa_algo import (
 CPU_70 = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}  # fmt: skip
 
 
-def _pod(name: str, *, phase: str = "Running", ready: bool = True) -> dict[str, Any]:
+NOW = 1_800_000_000.0
+
+
+def _pod(
+    name: str, *, phase: str = "Running", ready: bool = True, started_ago: float = 3600
+) -> dict[str, Any]:
+    """A pod started `started_ago` seconds before NOW, Ready (or not) since 10 s after start."""
+    started = format_time(NOW - started_ago)
     return {
         "metadata": {"name": name},
         "status": {
             "phase": phase,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "startTime": started,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastTransitionTime": format_time(NOW - started_ago + 10),
+                }
+            ],
         },
     }
 
@@ -40,6 +55,7 @@ def _propose(
         requests={p["metadata"]["name"]: Fraction(1) for p in pods},
         current_replicas=current or len(pods),
         tolerance=0.1,
+        now=NOW,
     )
 
 
@@ -73,6 +89,19 @@ def test_unready_pods_count_as_zero_on_scale_up() -> None:
     assert _propose({"a": "1.4"}, pods=pods, current=2).replicas == 2
 
 
+def test_cpu_of_pods_just_turned_ready_is_not_trusted() -> None:
+    """Within 5 min of start, a pod Ready for under 30 s counts as unready (0 % on scale-up)."""
+    pods = [_pod("old"), _pod("young", started_ago=20)]
+    # old alone at 140 % would want 2 × 2 = ... with young at 0 %: (1.4 + 0) / 2 = 70 % → keep 2.
+    assert _propose({"old": "1.4", "young": "1.4"}, pods=pods, current=2).replicas == 2
+
+
+def test_no_ready_pod_means_no_decision() -> None:
+    """With only unready pods the metric fails instead of scaling on nothing."""
+    with pytest.raises(MetricsError, match="pods might be unready"):
+        _propose({"young": "0.9"}, pods=[_pod("young", started_ago=20)])
+
+
 def test_missing_request_is_a_metrics_error() -> None:
     """A pod without a CPU request makes the metric fail with the controller's wording."""
     with pytest.raises(MetricsError, match="missing request for cpu"):
@@ -83,6 +112,7 @@ def test_missing_request_is_a_metrics_error() -> None:
             requests={"a": None},
             current_replicas=1,
             tolerance=0.1,
+            now=NOW,
         )
 
 
