@@ -269,11 +269,32 @@ def prefixes(paths: Iterable[FieldPath]) -> set[FieldPath]:
 _RANK: Final = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
+def _value_order(value: Any) -> tuple[int, Any]:
+    # structured-merge-diff compares numbers numerically and strings as strings.
+    if isinstance(value, bool):
+        return 0, int(value)
+    if isinstance(value, int | float):
+        return 1, value
+    if isinstance(value, str):
+        return 2, value
+    return 3, _dumps(value)
+
+
 def _element_order(element: str) -> tuple[int, Any]:
     kind = _RANK.get(element[:1], 4)
+    body = element[2:]
     if kind == 3:
-        return kind, int(element[2:]) if element[2:].isdigit() else 0
-    return kind, element[2:]
+        return kind, int(body) if body.isdigit() else 0
+    if kind in (1, 2):
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            decoded = body
+        if kind == 1:
+            pairs = decoded.items() if isinstance(decoded, dict) else [("", decoded)]
+            return kind, tuple((str(name), _value_order(v)) for name, v in pairs)
+        return kind, (_value_order(decoded),)
+    return kind, body
 
 
 def path_sort_key(path: FieldPath) -> tuple[tuple[int, Any], ...]:

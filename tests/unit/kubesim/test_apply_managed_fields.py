@@ -261,3 +261,20 @@ def test_custom_resource_objects_are_owned_as_nodes_when_created() -> None:
     assert out["metadata"]["managedFields"][0]["fieldsV1"] == {
         "f:spec": {".": {}, "f:head": {".": {}, "f:image": {}}}
     }
+
+
+def test_fields_v1_orders_keys_like_the_real_server() -> None:
+    """ "." first, then fields, then keyed items with numbers compared as numbers (80 before 443)."""
+    paths = {
+        ("f:spec", "f:ports", 'k:{"port":443,"protocol":"TCP"}'),
+        ("f:spec", "f:ports", 'k:{"port":80,"protocol":"TCP"}'),
+        ("f:spec", "f:ports"),
+        ("f:spec", "f:clusterIP"),
+    }
+    encoded = to_fields_v1(paths)
+    assert list(encoded["f:spec"]) == ["f:clusterIP", "f:ports"]
+    assert list(encoded["f:spec"]["f:ports"]) == [
+        ".",
+        'k:{"port":80,"protocol":"TCP"}',
+        'k:{"port":443,"protocol":"TCP"}',
+    ]

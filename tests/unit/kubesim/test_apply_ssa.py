@@ -471,3 +471,25 @@ def test_merged_list_order_follows_structured_merge_diff() -> None:
     _containers(prepended)[:] = [{"name": "d", "image": "x"}, {"name": "a", "image": "x"}]
     out = _apply(live, prepended, manager="second", now=T1)
     assert [c["name"] for c in _containers(out)] == ["d", "a", "b", "c"]
+
+
+def test_service_ports_are_keyed_by_port_and_defaulted_protocol() -> None:
+    """Service ports are owned per port+protocol, with protocol defaulting to TCP in the key."""
+    schema = builtin_schema("v1", "Service")
+    assert schema is not None
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "head", "namespace": "default"},
+        "spec": {
+            "ports": [{"port": 8265, "targetPort": "dashboard"}, {"port": 6379, "protocol": "TCP"}]
+        },
+    }
+    out = server_side_apply(
+        None, body, schema=schema, manager="rayop", force=True, subresource=None, now=T0
+    )
+    ports = out["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"]
+    assert ports == {
+        'k:{"port":6379,"protocol":"TCP"}': {".": {}, "f:port": {}, "f:protocol": {}},
+        'k:{"port":8265,"protocol":"TCP"}': {".": {}, "f:port": {}, "f:targetPort": {}},
+    }
