@@ -117,7 +117,7 @@ class NotHonoured:
 
     group: str
     named: tuple[str, ...]
-    """The live pods named in workersToDelete."""
+    """The group's whole workersToDelete list (what a warning is remembered by)."""
     kept: tuple[str, ...]
     """Those of them the StatefulSet keeps (it removes the highest ordinals instead)."""
 
@@ -169,7 +169,7 @@ def plan(
             continue
         group_pods = [p for p in pods if _in_group(p, group)]
         if key.kind == "StatefulSet":
-            found = _not_honoured(group.group_name, key.name, want, live)
+            found = _not_honoured(group.group_name, tuple(names), key.name, want, live)
             if found is not None:
                 not_honoured.append(found)
             continue
@@ -207,7 +207,7 @@ def _deployment_plan(
 
 
 def _not_honoured(
-    group: str, workload: str, want: int, live: Sequence[PodRef]
+    group: str, named: tuple[str, ...], workload: str, want: int, live: Sequence[PodRef]
 ) -> NotHonoured | None:
     """The named pods a StatefulSet scaled to ``want`` keeps (it keeps ordinals below ``want``)."""
     prefix = f"{workload}-"
@@ -218,7 +218,7 @@ def _not_honoured(
             kept.append(ref.name)
     if not kept:
         return None
-    return NotHonoured(group, tuple(ref.name for ref in live), tuple(kept))
+    return NotHonoured(group, named, tuple(kept))
 
 
 def _left_alone(cluster: RayCluster, group: WorkerGroupSpec) -> bool:

@@ -163,7 +163,8 @@ async def test_statefulset_group_scales_by_count_with_one_warning(env: Env) -> N
     await env.apply(copy.deepcopy(manifest))
     await _ready_workers(env, "sts", 3)
     workload = worker_workload_name("sts", "g0")
-    await _patch(env, "sts", [_replicas(0, 2), _delete(0, [f"{workload}-0"])])
+    # Ordinal 2 goes anyway; ordinal 0 cannot. The warning must not repeat once 2 is gone.
+    await _patch(env, "sts", [_replicas(0, 2), _delete(0, [f"{workload}-0", f"{workload}-2"])])
 
     left = await _ready_workers(env, "sts", 2)
     assert sorted(left) == [f"{workload}-0", f"{workload}-1"]
@@ -174,4 +175,4 @@ async def test_statefulset_group_scales_by_count_with_one_warning(env: Env) -> N
     assert len(warnings) == 1
     assert warnings[0]["type"] == "Warning"
     assert warnings[0].get("count", 1) == 1
-    assert f"{workload}-0" in warnings[0]["message"]
+    assert f"{workload}-0 named in workersToDelete" in warnings[0]["message"]

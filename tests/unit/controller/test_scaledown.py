@@ -132,14 +132,14 @@ def test_names_outside_the_group_are_ignored() -> None:
 
 def test_statefulset_group_reports_the_named_pods_it_keeps() -> None:
     """Scaling a StatefulSet to 2 removes ordinal 2: a named ordinal 0 is kept and reported."""
-    cluster = _cluster(names=["rc-g0-worker-0"], kind="StatefulSet")
+    cluster = _cluster(names=["rc-g0-worker-0", "rc-g0-worker-2"], kind="StatefulSet")
     pods = [_pod(f"rc-g0-worker-{i}") for i in range(3)]
     decided = plan(
         cluster, desired=_desired(cluster), observed=_observed(STATEFULSET, 3), pods=pods
     )
     assert decided.groups == ()
     assert decided.not_honoured == (
-        NotHonoured("g0", named=("rc-g0-worker-0",), kept=("rc-g0-worker-0",)),
+        NotHonoured("g0", named=("rc-g0-worker-0", "rc-g0-worker-2"), kept=("rc-g0-worker-0",)),
     )
 
 
