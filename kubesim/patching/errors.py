@@ -16,6 +16,7 @@ __all__ = ["ApplyConflict", "PatchError", "manager_identifier"]
 _REASONS = {
     400: "BadRequest",
     409: "Conflict",
+    413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
     500: "",

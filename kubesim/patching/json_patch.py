@@ -25,6 +25,8 @@ from kubesim.patching.errors import PatchError
 __all__ = ["apply_json_patch"]
 
 _INDEX = re.compile(r"^[+-]?[0-9]+$")
+#: kube-apiserver refuses longer JSON patches (``maxJSONPatchOperations``).
+MAX_OPERATIONS = 10000
 _MISSING = "missing value"
 _BAD_INDEX = "invalid index referenced"
 _Container = dict[str, Any] | list[Any]
@@ -46,8 +48,9 @@ def _go_type(value: object) -> str:
 def apply_json_patch(obj: dict[str, Any], ops: object) -> dict[str, Any]:
     """`obj` with the JSON patch `ops` applied; `obj` is not modified.
 
-    Raises `PatchError` (400 for a body that is not a list of operation objects, 422 for an
-    operation that does not apply) and nothing else, whatever `ops` holds.
+    Raises `PatchError` (400 for a body that is not a list of operation objects, 413 for more
+    than 10,000 operations, 422 for an operation that does not apply) and nothing else,
+    whatever `ops` holds.
     """
     if ops is None:
         return clone(obj)  # type: ignore[no-any-return]
@@ -60,6 +63,12 @@ def apply_json_patch(obj: dict[str, Any], ops: object) -> dict[str, Any]:
             raise PatchError.bad_request(
                 f"json: cannot unmarshal {_go_type(op)} into Go value of type jsonpatch.Operation"
             )
+    if len(ops) > MAX_OPERATIONS:
+        raise PatchError(
+            413,
+            "Request entity too large: The allowed maximum operations in a JSON patch is "
+            f"{MAX_OPERATIONS}, got {len(ops)}",
+        )
     doc: dict[str, Any] = clone(obj)
     for op in ops:
         _apply_one(doc, op)

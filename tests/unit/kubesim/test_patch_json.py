@@ -131,6 +131,17 @@ def test_bodies_that_are_not_lists_of_objects_are_400(body: object, message: str
     assert (info.value.code, info.value.reason, info.value.message) == (400, "BadRequest", message)
 
 
+def test_more_than_ten_thousand_operations_is_413() -> None:
+    """The real server caps a JSON patch at 10,000 operations."""
+    ops = [{"op": "test", "path": "/spec", "value": {}}] * 10001
+    with pytest.raises(PatchError) as info:
+        apply_json_patch({"spec": {}}, ops)
+    assert (info.value.code, info.value.reason) == (413, "RequestEntityTooLarge")
+    assert info.value.message == (
+        "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001"
+    )
+
+
 def test_add_append_insert_and_negative_index() -> None:
     """add supports "-" (append), an index (insert) and negative indices from the end."""
     doc = {"a": [1, 2, 3]}
@@ -219,4 +230,4 @@ def test_arbitrary_input_raises_only_patch_errors(doc: dict[str, Any], ops: obje
         outcome = apply_json_patch(doc, ops)
     except PatchError as exc:
         outcome = exc.code
-    assert isinstance(outcome, dict) or outcome in (400, 422)
+    assert isinstance(outcome, dict) or outcome in (400, 413, 422)
