@@ -30,13 +30,13 @@ JSON_PATCH_REJECTED = "the server rejected our request due to an error in our re
 class PatchError(Exception):
     """A patch the server refuses.
 
-    `code` is 400 (the body cannot be decoded as this patch type), 422 (it decodes but does
-    not apply) or 500 (an apply configuration with duplicate or keyless list items, which the
-    real server reports as an internal error with an empty reason); `reason` and `message` are
-    the real server's; `details` is the Status
-    ``details`` object (``{}`` when the real server sends an empty one, None for none);
-    `detail` is the underlying explanation, kept for logs and tests even where the real server
-    hides it behind a generic message.
+    `code` is 400 (the body cannot be decoded as this patch type), 413 (a JSON patch of more
+    than 10,000 operations), 422 (it decodes but does not apply) or 500 (an apply
+    configuration with duplicate or keyless list items, which the real server reports as an
+    internal error with an empty reason). `reason` and `message` are the real server's;
+    `details` is the Status ``details`` object (``{}`` when the real server sends an empty
+    one, None for none); `detail` is the underlying explanation, kept for logs and tests even
+    where the real server hides it behind a generic message.
     """
 
     def __init__(
