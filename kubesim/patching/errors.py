@@ -1,6 +1,7 @@
 """The two exceptions the patch and apply engine raises; KS-CORE turns them into `Status` bodies.
 
-PatchError      a patch that cannot be decoded (400 BadRequest) or applied (422 Invalid)
+PatchError      a patch that cannot be decoded (400), is too large (413), does not apply
+                (422), or an apply configuration the server cannot type (500)
 ApplyConflict   a server-side apply that would change fields another manager owns (409)
 """
 
