@@ -15,6 +15,7 @@ its leaf value; that one walk gives both the object's field set and what `compar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -280,6 +281,7 @@ def _value_order(value: Any) -> tuple[int, Any]:
     return 3, _dumps(value)
 
 
+@functools.lru_cache(maxsize=8192)
 def _element_order(element: str) -> tuple[int, Any]:
     kind = _RANK.get(element[:1], 4)
     body = element[2:]
