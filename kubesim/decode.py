@@ -40,23 +40,27 @@ def _json_kind(value: Any) -> str:
     return "object"
 
 
-def _type_ok(schema: Any, value: Any) -> bool:
-    kind = schema.type
-    if kind is None:
-        return True
-    if schema.int_or_string:
-        return isinstance(value, str | int) and not isinstance(value, bool)
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "array":
-        return isinstance(value, list)
-    return isinstance(value, dict)
+_TYPE_CHECKS: dict[str | None, Any] = {
+    # JSON decoding yields exact types, so identity checks suffice (and keep bool out of int).
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) is int or type(v) is float,
+    "string": lambda v: type(v) is str,
+    "boolean": lambda v: type(v) is bool,
+    "array": lambda v: type(v) is list,
+    "object": lambda v: type(v) is dict,
+}
+_INT_OR_STRING = lambda v: type(v) is str or type(v) is int  # noqa: E731 - a table entry
+
+#: A path as a chain of (parent, key) pairs: built cheaply, formatted only for messages.
+_Path = tuple[Any, str | int] | None
+
+
+def _format(path: _Path) -> str:
+    parts: list[str] = []
+    while path is not None:
+        path, key = path
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts)).lstrip(".")
 
 
 class _Decoder:
@@ -64,54 +68,64 @@ class _Decoder:
         self.info = info
         self.strict = strict
         self.unknown: list[str] = []
+        #: Per schema node: (type check, free-form object?) — computed once per decode.
+        self._nodes: dict[int, tuple[Any, bool]] = {}
 
-    def fail(self, path: str, value: Any, schema: Any) -> errors.StatusError:
+    def fail(self, path: _Path, value: Any, schema: Any) -> errors.StatusError:
+        """The decoder's 400 for a value of the wrong JSON type."""
         go_type = "int32" if schema.type == "integer" else _GO_TYPES.get(str(schema.type), "value")
         if schema.int_or_string:
             go_type = "intstr.IntOrString"
         info = self.info
         return errors.bad_request(
             f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
-            f"json: cannot unmarshal {_json_kind(value)} into Go struct field {info.kind}.{path} of type {go_type}"
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field {info.kind}.{_format(path)} of type {go_type}"
         )
 
-    def walk(self, schema: Any, value: Any, path: str, old: Any = None) -> None:
+    def _node(self, schema: Any) -> tuple[Any, bool]:
+        found = self._nodes.get(id(schema))
+        if found is None:
+            check = _INT_OR_STRING if schema.int_or_string else _TYPE_CHECKS.get(schema.type)
+            free_form = schema.preserve_unknown_fields or not schema.properties
+            found = self._nodes[id(schema)] = (check, free_form)
+        return found
+
+    def walk(self, schema: Any, value: Any, path: _Path, old: Any = None) -> None:
         """Check `value`; delete undeclared keys (the only mutation, never on valid data).
 
         Subtrees equal to the stored object's (`old`) were checked when stored: skipped."""
-        if value is None or schema is None or schema.is_untyped:
+        if value is None or schema is None or schema.type is None:
             return
-        if not _type_ok(schema, value):
+        check, free_form = self._node(schema)
+        if check is not None and not check(value):
             raise self.fail(path, value, schema)
-        if isinstance(value, dict):
-            if schema.preserve_unknown_fields or not schema.properties:
-                # Free-form JSON in Go (FieldsV1, RawExtension) or a plain map: nothing to prune.
-                additional = schema.additional_properties
-                if additional is not None and not additional.is_untyped:
-                    for key, item in value.items():
-                        self.walk(additional, item, f"{path}.{key}" if path else key)
-                return
+        if type(value) is dict:
             additional = schema.additional_properties
-            old_map = old if isinstance(old, dict) else {}
+            if free_form:
+                # Free-form JSON in Go (FieldsV1, RawExtension) or a plain map: nothing to prune.
+                if additional is not None and additional.type is not None:
+                    for key, item in value.items():
+                        self.walk(additional, item, (path, key))
+                return
+            old_map = old if type(old) is dict else {}
             for key in list(value):
                 before = old_map.get(key)
                 if before is not None and before == value[key]:
                     continue
                 child = schema.field(key)
-                sub_path = f"{path}.{key}" if path else key
                 if child is None:
                     if additional is not None:
-                        self.walk(additional, value[key], sub_path)
-                    elif not (path == "" and key in _SKIP_ROOT):
-                        self.unknown.append(sub_path)
+                        self.walk(additional, value[key], (path, key))
+                    elif not (path is None and key in _SKIP_ROOT):
+                        self.unknown.append(_format((path, key)))
                         del value[key]
                     continue
-                self.walk(child, value[key], sub_path, before)
-        elif isinstance(value, list):
+                self.walk(child, value[key], (path, key), before)
+        elif type(value) is list:
             items = schema.items
             if items is not None:
                 for i, item in enumerate(value):
-                    self.walk(items, item, f"{path}[{i}]")
+                    self.walk(items, item, (path, i))
 
 
 def decode_builtin(
@@ -128,7 +142,7 @@ def decode_builtin(
     if schema is None:
         return obj
     decoder = _Decoder(info, strict)
-    decoder.walk(schema, obj, "", old)
+    decoder.walk(schema, obj, None, old)
     if strict and decoder.unknown:
         listed = ", ".join(f'unknown field "{p}"' for p in decoder.unknown)
         raise errors.bad_request(f"strict decoding error: {listed}")
