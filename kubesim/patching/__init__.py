@@ -6,10 +6,16 @@
     server_side_apply            server-side apply with managedFields, prune and conflicts
     track_update                 managedFields after a create, update or non-apply patch
 
-Nothing here does I/O or reads a clock (``now`` is passed in). Errors are `PatchError`
-(400/422) and `ApplyConflict` (409); the caller turns them into ``Status`` bodies.
-Returned objects are new at the top level and in ``metadata``; patch results share no mutable
-state with their inputs except where a docstring says so.
+Nothing here does I/O or reads a clock (``now`` is passed in), and no function modifies its
+inputs, so callers need not copy stored objects before calling. Errors are `PatchError`
+(400/413/422/500) and `ApplyConflict` (409, with the wire-ready ``causes``); the caller turns
+them into ``Status`` bodies. Patch and apply results share nothing with their inputs;
+`track_update` returns `new` with a new top level and metadata.
+
+Modules: `merge_patch`, `json_patch`, `strategic` (the three patch types); `fieldsets`
+(field paths and FieldsV1), `diff` (what changed between two objects), `managed`
+(managedFields entries and Update ownership), `apply` (server-side apply), `lastapplied`
+(kubectl's client-side to server-side migration), `errors`.
 """
 
 from kubesim.patching.apply import server_side_apply
