@@ -278,3 +278,16 @@ def test_fields_v1_orders_keys_like_the_real_server() -> None:
         'k:{"port":80,"protocol":"TCP"}',
         'k:{"port":443,"protocol":"TCP"}',
     ]
+
+
+def test_track_update_modifies_neither_input() -> None:
+    """The stored object and the written one are left exactly as they were."""
+    created = _write(None, _pod(), "creator")
+    new = copy.deepcopy(created)
+    new["metadata"]["labels"]["x"] = "1"
+    new["spec"]["containers"][0]["image"] = "nginx:3"
+    before_old, before_new = copy.deepcopy(created), copy.deepcopy(new)
+    out = _write(created, new, "editor", T1)
+    out["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"] = {}
+    assert created == before_old
+    assert new == before_new
