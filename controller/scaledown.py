@@ -46,6 +46,17 @@ pod under the same name. Such groups scale by count, and a Warning event
 
 Groups whose replicas an HPA owns, and suspended groups, are left alone.
 
+**Handing replicas to an HPA.** rayop's apply of an HPA-managed workload omits ``replicas``.
+When a running group switches to an HPA, that apply would leave ``spec.replicas`` with no
+manager at all, and the API server removes such a field: the workload would fall to its
+default of 1 replica (killing workers) until the HPA raised it again (the Kubernetes docs'
+"migrating to horizontal autoscaling" caveat). So, in that first reconcile only (the HPA is not
+yet in the cache and the workload is about to be applied), rayop first applies the *observed*
+replicas as a second field manager, ``rayop-handover``, without force: the field keeps an owner
+and its value when ``rayop`` lets go, and the HPA's first ``/scale`` update takes it over. If
+the HPA got there first (a conflict), there is nothing to hand over. If the hand-over fails,
+rayop keeps applying the observed replicas this round instead of dropping them.
+
 :func:`plan` is the pure decision (a function of the spec, the cached children and pods, and
 what rayop annotated); :class:`ScaleDown` carries it out through :class:`KubeClient`.
 """
@@ -59,16 +70,18 @@ from typing import Any, NamedTuple
 import structlog
 
 from controller.api.models import RayCluster, WorkerGroupSpec
-from controller.api.names import worker_workload_name
+from controller.api.names import hpa_name, worker_workload_name
 from controller.builders.workloads import group_suspended
 from controller.caches import ChildKey
-from controller.diff import HASH_ANNOTATION, stamp
+from controller.diff import HASH_ANNOTATION, needs_apply, stamp
 from controller.events import EventRecorder
-from controller.kube import Conflict, Invalid, KubeClient, KubeError, NotFound
+from controller.kube import APPLY_CONTENT_TYPE, Conflict, Invalid, KubeClient, KubeError, NotFound
+from controller.kube.resources import object_path, resource_for
 
 __all__ = [
     "DELETION_COST",
     "DELETION_COST_ANNOTATION",
+    "HANDOVER_MANAGER",
     "GroupPlan",
     "NotHonoured",
     "PodRef",
@@ -82,6 +95,9 @@ log = structlog.get_logger(__name__)
 DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 DELETION_COST = str(-(2**31))
 """The minimum int32: a named pod ranks below every other ready pod, whatever users set."""
+
+HANDOVER_MANAGER = "rayop-handover"
+"""Field manager that keeps a workload's replicas while an HPA takes them over."""
 
 _LABEL_GROUP = "ray.io/group"
 _LABEL_NODE_TYPE = "ray.io/node-type"
@@ -132,6 +148,8 @@ class ScaleDownPlan:
     not_honoured: tuple[NotHonoured, ...] = ()
     ignored: tuple[tuple[str, str], ...] = ()
     """(group, name) pairs named in workersToDelete that are not pods of that group."""
+    handover: tuple[tuple[ChildKey, int], ...] = ()
+    """Workloads switching to an HPA, with the observed replicas to hand over."""
 
 
 def plan(
@@ -152,7 +170,11 @@ def plan(
     not_honoured: list[NotHonoured] = []
     ignored: list[tuple[str, str]] = []
     named_uids: set[str] = set()
+    handover = []
     for group in cluster.spec.worker_group_specs:
+        found_handover = _handover(cluster, group, desired, observed)
+        if found_handover is not None:
+            handover.append(found_handover)
         names = list(dict.fromkeys(group.scale_strategy.workers_to_delete))
         mine = {n: by_name[n] for n in names if n in by_name and _in_group(by_name[n], group)}
         ignored += [(group.group_name, n) for n in names if n in by_name and n not in mine]
@@ -178,7 +200,31 @@ def plan(
     unannotate = tuple(
         _ref(p) for p in pods if _uid(p) in annotated and _uid(p) not in named_uids and _live(p)
     )
-    return ScaleDownPlan(tuple(groups), unannotate, tuple(not_honoured), tuple(ignored))
+    return ScaleDownPlan(
+        tuple(groups), unannotate, tuple(not_honoured), tuple(ignored), tuple(handover)
+    )
+
+
+def _handover(
+    cluster: RayCluster,
+    group: WorkerGroupSpec,
+    desired: Mapping[ChildKey, Mapping[str, Any]],
+    observed: Mapping[ChildKey, Mapping[str, Any]],
+) -> tuple[ChildKey, int] | None:
+    """The workload and replicas to hand to the group's new HPA, if it is switching now."""
+    if group.horizontal_pod_autoscaler is None:
+        return None
+    name = cluster.metadata.name
+    key = ChildKey(
+        group.workload_kind or "StatefulSet", worker_workload_name(name, group.group_name)
+    )
+    want, have = desired.get(key), observed.get(key)
+    replicas = _replicas(have)
+    if want is None or have is None or replicas is None or "replicas" in (want.get("spec") or {}):
+        return None
+    if ChildKey("HorizontalPodAutoscaler", hpa_name(name, group.group_name)) in observed:
+        return None  # the HPA runs already: the field is its own
+    return (key, replicas) if needs_apply(want, have) else None
 
 
 def _deployment_plan(
@@ -302,6 +348,10 @@ class ScaleDown:
         self._warn_not_honoured(involved, memory, decided.not_honoured)
         errors: list[KubeError] = []
         result = dict(desired)
+        for workload, replicas in decided.handover:
+            if not await self._hand_over(workload, cluster.metadata.namespace or "", replicas,
+                                         errors):  # fmt: skip
+                result[workload] = _hold(desired[workload], replicas)
         for group_plan in decided.groups:
             failed = await self._annotate(group_plan, memory, errors)
             if failed and group_plan.hold_at is not None:
@@ -315,6 +365,35 @@ class ScaleDown:
         if not memory.annotated and not memory.warned:
             self._memory.pop(key, None)
         return result, errors
+
+    async def _hand_over(
+        self, workload: ChildKey, namespace: str, replicas: int, errors: list[KubeError]
+    ) -> bool:
+        """Apply ``replicas`` as :data:`HANDOVER_MANAGER` (no force); True if rayop may let go."""
+        ref = resource_for("apps/v1", workload.kind)
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": workload.kind,
+            "metadata": {"name": workload.name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        try:
+            await self.client.request(
+                "PATCH",
+                object_path(ref, namespace, workload.name),
+                query={"fieldManager": HANDOVER_MANAGER},
+                body=body,
+                content_type=APPLY_CONTENT_TYPE,
+            )
+        except Conflict:
+            return True  # another manager (the HPA) changed replicas already: it owns them
+        except KubeError as exc:
+            log.warning("could not hand replicas over to the HPA", workload=workload.name,
+                        error=exc.message)  # fmt: skip
+            errors.append(exc)
+            return False
+        log.info("replicas handed over to the HPA", workload=workload.name, replicas=replicas)
+        return True
 
     async def _annotate(
         self, group_plan: GroupPlan, memory: _Memory, errors: list[KubeError]

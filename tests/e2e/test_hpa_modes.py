@@ -146,3 +146,32 @@ async def test_switching_between_hpa_autoscaler_and_fixed_leaves_no_orphans(env:
     await _ready_workers(env, 1, "StatefulSet")
     replica_sets = await env.user.list("apps/v1", "ReplicaSet", NS)
     assert [r["metadata"]["name"] for r in replica_sets] == []
+
+
+async def test_switching_a_running_group_to_hpa_keeps_its_workers(env: Env) -> None:
+    """Fixed 3 → HPA: replicas never fall to the default 1 while the HPA takes the field over."""
+    fixed = small_cluster("hpa", replicas=3)
+    await env.apply(copy.deepcopy(fixed))
+    before = await _ready_workers(env, 3, "StatefulSet")
+    seen: list[int] = []
+    statefulsets = env.sim.cluster.resource("statefulsets", "apps")
+
+    def record(_: str, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] == WORKLOAD:
+            seen.append(obj["spec"].get("replicas", 1))
+
+    unsubscribe = env.sim.cluster.subscribe(statefulsets, record)
+    try:
+        hpa_mode = _hpa_cluster()
+        hpa_mode["spec"]["workerGroupSpecs"][0]["minReplicas"] = 2
+        await env.apply(hpa_mode)
+        await wait_for(
+            lambda: env.get("autoscaling/v2", "HorizontalPodAutoscaler", WORKLOAD), what="the HPA"
+        )
+        await env.settle(0.5)  # several HPA syncs (no usage data: it keeps the current size)
+    finally:
+        unsubscribe()
+    assert seen
+    assert min(seen) == 3
+    after = await _ready_workers(env, 3, "StatefulSet")
+    assert {p["metadata"]["uid"] for p in after} == {p["metadata"]["uid"] for p in before}

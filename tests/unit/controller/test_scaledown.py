@@ -16,7 +16,11 @@ STATEFULSET = ChildKey("StatefulSet", "rc-g0-worker")
 
 
 def _cluster(
-    *, names: list[str] | None = None, kind: str | None = None, suspend: bool = False
+    *,
+    names: list[str] | None = None,
+    kind: str | None = None,
+    suspend: bool = False,
+    hpa: bool = False,
 ) -> RayCluster:
     template = {"spec": {"containers": [{"name": "ray", "image": "rayproject/ray:2.9.0",
                                          "resources": {"requests": {"cpu": "1"}}}]}}  # fmt: skip
@@ -29,12 +33,14 @@ def _cluster(
                 spec["scaleStrategy"] = {"workersToDelete": names}
             if kind:
                 spec["workloadKind"] = kind
+            if hpa:
+                spec.update(minReplicas=1, horizontalPodAutoscaler={})
         groups.append(spec)
     result = parse_raycluster({
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
         "metadata": {"name": "rc", "namespace": NS, "uid": "rc-uid", "generation": 1},
-        "spec": {"enableInTreeAutoscaling": True, "headGroupSpec": {"template": template},
+        "spec": {"enableInTreeAutoscaling": not hpa, "headGroupSpec": {"template": template},
                  "workerGroupSpecs": groups, "suspend": suspend},
     })  # fmt: skip
     assert result.cluster is not None, result.problems
@@ -167,3 +173,23 @@ def test_suspended_cluster_acts_on_nothing() -> None:
     cluster = _cluster(names=["w-b"], suspend=True)
     decided = plan(cluster, desired=_desired(cluster), observed=_observed(DEPLOYMENT, 3), pods=PODS)
     assert decided.groups == ()
+
+
+def test_a_running_group_switching_to_an_hpa_hands_its_replicas_over() -> None:
+    """Workload running with 3, HPA not yet there: hand 3 over before rayop stops applying it."""
+    cluster = _cluster(hpa=True)
+    decided = plan(
+        cluster, desired=_desired(cluster), observed=_observed(STATEFULSET, 3), pods=PODS
+    )
+    assert decided.handover == ((STATEFULSET, 3),)
+
+
+def test_no_hand_over_once_the_hpa_runs() -> None:
+    """With the HPA in the cache the field is the HPA's: nothing to hand over."""
+    cluster = _cluster(hpa=True)
+    observed = {
+        **_observed(STATEFULSET, 3),
+        ChildKey("HorizontalPodAutoscaler", "rc-g0-worker"): {"spec": {}},
+    }
+    decided = plan(cluster, desired=_desired(cluster), observed=observed, pods=PODS)
+    assert decided.handover == ()
