@@ -30,6 +30,7 @@ from typing import Any
 
 from kubesim import errors
 from kubesim.audit import AuditLog
+from kubesim.conversion import has_conversion, to_storage
 from kubesim.crd_registry import CrdRegistrar
 from kubesim.engines import ApplyConflict, Engine, PatchError
 from kubesim.errors import Cause, StatusError
@@ -216,8 +217,9 @@ class Cluster(WriteVerbs):
                 else "invalid JSON patch body: expected an object"
             )
         old = self._stored(info, namespace, name)
-        # The engine never modifies its input: the stored object is passed as is.
-        base = scale_of(info, old) if subresource == "scale" else old
+        # The engine never modifies its input: the stored object is passed as is (or as the
+        # endpoint shows it, when it converts).
+        base = scale_of(info, old) if subresource == "scale" else self.present(info, old)
         try:
             patched = self.engine.patch(info, base, body, patch_type)
         except PatchError as exc:
@@ -226,6 +228,8 @@ class Cluster(WriteVerbs):
             raise errors.bad_request("the patch produced a non-object result")
         if subresource == "scale":
             return self._write_scale(info, old, patched, manager=manager, dry_run=dry_run)
+        patched = to_storage(info, patched)
+        info = self.storage_infos.get(info.key, info) if has_conversion(info) else info
         meta = check_metadata_types(info, patched)
         if meta.get("name") != name:
             raise errors.bad_request(
@@ -305,6 +309,7 @@ class Cluster(WriteVerbs):
                 )
             meta["namespace"] = namespace
         config = self._strip_for_subresource(info, body, subresource)
+        storage = self.storage_infos.get(info.key, info) if has_conversion(info) else info
         bucket = self._objects.get(info.key, {}).get(namespace if info.namespaced else "", {})
         live = bucket.get(name)
         now = self.now()
@@ -316,9 +321,9 @@ class Cluster(WriteVerbs):
                     info, None, config, manager=manager, force=force, subresource=None, now=now
                 )
                 result = self._create(
-                    info,
+                    storage,
                     namespace,
-                    created,
+                    to_storage(info, created),
                     manager=manager,
                     subresource=None,
                     dry_run=dry_run,
@@ -331,7 +336,7 @@ class Cluster(WriteVerbs):
                 raise errors.conflict(info.plural, info.group, name)
             merged = self.engine.apply(
                 info,
-                live,
+                self.present(info, live),
                 config,
                 manager=manager,
                 force=force,
@@ -343,9 +348,9 @@ class Cluster(WriteVerbs):
         except PatchError as exc:
             raise StatusError(exc.code, exc.reason, exc.message)
         return self._write(
-            info,
+            storage,
             live,
-            merged,
+            to_storage(info, merged),
             manager=manager,
             subresource=subresource,
             dry_run=dry_run,

@@ -56,7 +56,7 @@ class DeletionVerbs(Store):
             self._audit("delete", info, namespace, name, exc.code, user=user, user_agent=user_agent)
             raise
         self._audit("delete", info, namespace, name, 200, user=user, user_agent=user_agent)
-        return result
+        return result if result.get("kind") == "Status" else self.present(info, result)
 
     def _delete(
         self,

@@ -8,6 +8,7 @@ version of a resource shares one set of objects.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,9 @@ class ResourceInfo:
     #: The version objects are stored at (CRDs: the storage version); reads of other served
     #: versions only change apiVersion (conversion strategy None).
     storage_version: str = ""
+    #: The group whose storage holds the objects, when not this one (events.k8s.io Events
+    #: are stored as core Events; see `kubesim.conversion`).
+    storage_group: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     #: `v1` or `apps/v1` (computed once: read on every request).
@@ -72,7 +76,8 @@ class ResourceInfo:
         object.__setattr__(
             self, "api_version", f"{self.group}/{self.version}" if self.group else self.version
         )
-        object.__setattr__(self, "key", (self.group, self.plural))
+        storage_group = self.group if self.storage_group is None else self.storage_group
+        object.__setattr__(self, "key", (storage_group, self.plural))
 
     @property
     def list_kind(self) -> str:
@@ -168,7 +173,7 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
     _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",), sub=("status",)),
     _r("", "v1", "Event", "events", short=("ev",), fields=_EVENT_FIELDS),
-    _r("events.k8s.io", "v1", "Event", "events", short=("ev",), fields=_EVENTS_K8S_FIELDS),
+    dataclasses.replace(_r("events.k8s.io", "v1", "Event", "events", short=("ev",), fields=_EVENTS_K8S_FIELDS), storage_group=""),
     _r("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), sub=("status", "scale"), cat=("all",)),
     _r("apps", "v1", "Deployment", "deployments", short=("deploy",), sub=("status", "scale"), cat=("all",)),
     _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), sub=("status", "scale"), cat=("all",)),

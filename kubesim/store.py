@@ -30,6 +30,7 @@ import structlog
 
 from kubesim import errors
 from kubesim.audit import AuditLog
+from kubesim.conversion import from_storage, has_conversion
 from kubesim.resources import Registry, ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.watch import DELETED, Broadcaster, Watcher, WatchEvent
@@ -82,7 +83,9 @@ class Store:
         self._notifications: deque[tuple[ResourceInfo, str, dict[str, Any]]] = deque()
         self._notifying = False
         #: The ResourceInfo of each storage key at its storage version.
-        self.storage_infos: dict[tuple[str, str], ResourceInfo] = {i.key: i for i in self.registry}
+        self.storage_infos: dict[tuple[str, str], ResourceInfo] = {
+            i.key: i for i in self.registry if i.storage_group is None
+        }
 
     # ------------------------------------------------------------------ lookups
 
@@ -143,10 +146,12 @@ class Store:
         return out
 
     def _as_version(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        """`obj` as served at `info`'s version (conversion strategy None: apiVersion only)."""
-        if obj.get("apiVersion") == info.api_version:
-            return obj
-        return {**obj, "apiVersion": info.api_version}
+        """`obj` as `info`'s endpoint serves it (`kubesim.conversion`)."""
+        return from_storage(info, obj)
+
+    def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as served at `info` (the stored dict itself when no conversion)."""
+        return from_storage(info, obj)
 
     # ------------------------------------------------------------------ reads
 
@@ -217,10 +222,10 @@ class Store:
             meta = obj["metadata"]
             if start is not None and (meta.get("namespace", ""), meta["name"]) <= start:
                 continue
-            if (labels.empty or labels.matches(meta.get("labels"))) and (
-                fields.empty or fields.matches(obj)
-            ):
-                items.append(self._as_version(info, obj))
+            if labels.empty or labels.matches(meta.get("labels")):
+                shown = from_storage(info, obj)
+                if fields.empty or fields.matches(shown):
+                    items.append(shown)
         token, remaining = "", None
         if limit and len(items) > limit:
             remaining = len(items) - limit
@@ -264,7 +269,8 @@ class Store:
 
         RV "" or "0": synthetic ADDED for every matching object, then changes. RV N: every
         change after N, from history."""
-        watcher = Watcher(namespace if info.namespaced else None, labels, fields)
+        present = (lambda obj: from_storage(info, obj)) if has_conversion(info) else None
+        watcher = Watcher(namespace if info.namespaced else None, labels, fields, present=present)
         if resource_version in (None, "", "0"):
             for obj in self.iter_objects(info, namespace):
                 if watcher._matches(obj):

@@ -118,6 +118,7 @@ class Watcher:
         "max_pending",
         "namespace",
         "pending",
+        "present",
     )
 
     def __init__(
@@ -127,8 +128,12 @@ class Watcher:
         field_selector: FieldSelector,
         *,
         max_pending: int = 100_000,
+        present: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.namespace = namespace
+        #: How the watched endpoint shows stored objects, when it converts them (selectors
+        #: apply to what the client sees).
+        self.present = present
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.max_pending = max_pending
@@ -145,7 +150,9 @@ class Watcher:
             return False
         if not self.label_selector.matches(meta.get("labels")):
             return False
-        return self.field_selector.matches(obj)
+        if self.field_selector.empty:
+            return True
+        return self.field_selector.matches(self.present(obj) if self.present else obj)
 
     def offer(self, event: WatchEvent) -> None:
         """Queue `event` as this watcher sees it (maybe as an ADDED/DELETED transition)."""

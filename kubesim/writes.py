@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from kubesim import errors, strategy
+from kubesim.conversion import has_conversion, to_storage
 from kubesim.crd_registry import CrdRegistrar
 from kubesim.decode import decode_builtin
 from kubesim.defaults import apply_defaults
@@ -111,8 +112,11 @@ class WriteVerbs(DeletionVerbs):
         name = meta.get("name") if isinstance(meta, dict) else None
         try:
             body = obj if owned else clone(obj)
+            target = info
+            if has_conversion(info) and isinstance(body, dict):
+                body, target = to_storage(info, body), self.storage_infos[info.key]
             result = self._create(
-                info,
+                target,
                 namespace or "",
                 body,
                 manager=manager,
@@ -329,8 +333,11 @@ class WriteVerbs(DeletionVerbs):
         manager = field_manager or default_manager(user_agent, user)
         try:
             body = obj if owned else clone(obj)
+            target = info
+            if has_conversion(info) and isinstance(body, dict) and subresource != "scale":
+                body, target = to_storage(info, body), self.storage_infos[info.key]
             result = self._update(
-                info,
+                target,
                 namespace or "",
                 name,
                 body,

@@ -223,11 +223,7 @@ class WatchHandler:
         key = (event_type, info.api_version, obj is event.obj)
 
         def build() -> bytes:
-            shown = (
-                obj
-                if obj.get("apiVersion") == info.api_version
-                else {**obj, "apiVersion": info.api_version}
-            )
+            shown = self.cluster.present(info, obj)
             return _encode_json(event_type, shown)
 
         json_line: bytes = event.cached(key, build)
@@ -236,11 +232,7 @@ class WatchHandler:
     def _encode_table(
         self, info: ResourceInfo, event_type: str, obj: dict[str, Any], *, headers: bool
     ) -> bytes:
-        shown = (
-            obj
-            if obj.get("apiVersion") == info.api_version
-            else {**obj, "apiVersion": info.api_version}
-        )
+        shown = self.cluster.present(info, obj)
         table = to_table(
             info,
             [shown],

@@ -8,6 +8,8 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from kubesim import KubeSim
+
 NS_PODS = "/api/v1/namespaces/default/pods"
 NS_CMS = "/api/v1/namespaces/default/configmaps"
 STS = "/apis/apps/v1/namespaces/default/statefulsets"
@@ -281,3 +283,44 @@ async def test_patch_types_through_kubernetes_asyncio(
         "p", "default", [{"op": "replace", "path": "/metadata/labels/new", "value": "v"}]
     )
     assert patched.metadata.labels["new"] == "v"
+
+
+async def test_events_are_served_through_both_event_apis(raw: Any, sim: KubeSim) -> None:
+    """An events.k8s.io/v1 Event is a core/v1 Event too (one storage, renamed fields), and back."""
+    modern = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e1"},
+        "eventTime": "2026-11-25T17:00:00.000000Z",
+        "reportingController": "rayop",
+        "reportingInstance": "rayop-0",
+        "action": "Reconcile",
+        "reason": "Created",
+        "type": "Normal",
+        "note": "created the head StatefulSet",
+        "regarding": {"kind": "Pod", "namespace": "default", "name": "p1", "apiVersion": "v1"},
+    }
+    code, created, _ = await raw.post("/apis/events.k8s.io/v1/namespaces/default/events", modern)
+    assert code == 201
+    assert created["apiVersion"] == "events.k8s.io/v1"
+    assert created["note"] == "created the head StatefulSet"
+    _, core, _ = await raw.get("/api/v1/namespaces/default/events/e1")
+    assert core["apiVersion"] == "v1"
+    assert core["message"] == "created the head StatefulSet"
+    assert core["involvedObject"]["name"] == "p1"
+    assert core["reportingComponent"] == "rayop"
+    _, listed, _ = await raw.get(
+        "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name%3Dp1"
+    )
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["e1"]
+    _, patched, _ = await raw.patch(
+        "/apis/events.k8s.io/v1/namespaces/default/events/e1",
+        {"note": "updated"},
+        "application/merge-patch+json",
+    )
+    assert patched["note"] == "updated"
+    assert sim.cluster.get("events", "default", "e1")["message"] == "updated"
+    code, _, _ = await raw.delete("/apis/events.k8s.io/v1/namespaces/default/events/e1")
+    assert code == 200
+    code, _, _ = await raw.get("/api/v1/namespaces/default/events/e1")
+    assert code == 404
