@@ -153,6 +153,12 @@ class SharedInformer:
                 tasks.create_task(self.reflector.run(), name=f"informer:{self.name}:reflector")
                 if self._resync_period is not None:
                     tasks.create_task(self._resync(), name=f"informer:{self.name}:resync")
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                # The reflector survives every API failure, so this is a bug (e.g. in a
+                # transform): say so before the caller's TaskGroup unwinds.
+                self._log.error("informer.crashed", error=repr(exc))
+            raise
         finally:
             self._running = False
 

@@ -189,8 +189,15 @@ class Reflector:
         for line in lines:
             if not line or line.isspace():
                 continue
-            event = orjson.loads(line)
-            kind = event.get("type")
+            try:
+                event = orjson.loads(line)
+                kind = event["type"]
+                version = (
+                    None if kind == "ERROR" else event["object"]["metadata"]["resourceVersion"]
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                # A garbled stream: resume from the last good event.
+                raise ConnectionLost(f"malformed watch event: {exc!r}") from exc
             if kind == "ERROR":
                 if changes:
                     self._sink.apply(changes)
@@ -198,7 +205,7 @@ class Reflector:
             if kind != "BOOKMARK":
                 changes.append(event)
             # Bookmarks too: they carry no change, only a newer version to resume from.
-            self.last_resource_version = event["object"]["metadata"]["resourceVersion"]
+            self.last_resource_version = str(version)
         if changes:
             self._sink.apply(changes)
 
