@@ -1,10 +1,14 @@
-"""Serving one stored resource in several shapes: events.k8s.io/v1 Events over core/v1 Events.
+"""Serving one stored resource in several shapes (events in two groups, HPAs in two versions).
 
 Like kube-apiserver, kubesim stores Events once (in the core/v1 shape) and serves them through
 both APIs, so an event written by a modern recorder (`events.k8s.io/v1`) shows in
 `kubectl describe` (which reads core/v1) and the other way round. Field renames follow
 `pkg/apis/events/v1` conversion: regarding/involvedObject, note/message,
 reportingController/reportingComponent, and the `deprecated*` fields.
+
+HorizontalPodAutoscalers are stored as autoscaling/v2 and also served as autoscaling/v1 (what
+`kubectl autoscale` creates): `targetCPUUtilizationPercentage` maps to a CPU utilization
+metric and back.
 
 For every other resource, a different served version only changes `apiVersion` (custom
 resources use the `None` conversion strategy).
@@ -50,8 +54,71 @@ def _event_from_core(obj: _Obj) -> _Obj:
     return _rename(obj, "events.k8s.io/v1", _EVENT_FIELDS, reverse=True)
 
 
+def _cpu_metric(metrics: Any, field: str) -> Any:
+    """The CPU utilization of a v2 metric list (`target` or `current`), if there is one."""
+    for metric in metrics if isinstance(metrics, list) else []:
+        if not isinstance(metric, dict) or metric.get("type") != "Resource":
+            continue
+        resource = metric.get("resource")
+        if isinstance(resource, dict) and resource.get("name") == "cpu":
+            value = resource.get(field)
+            return value.get("averageUtilization") if isinstance(value, dict) else None
+    return None
+
+
+def _hpa_v1_to_v2(obj: _Obj) -> _Obj:
+    out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
+    out["apiVersion"] = "autoscaling/v2"
+    spec = dict(obj.get("spec") or {})
+    target = spec.pop("targetCPUUtilizationPercentage", None)
+    if target is not None:
+        spec["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": target},
+                },
+            }
+        ]
+    out["spec"] = spec
+    if "status" in obj:
+        status = dict(obj.get("status") or {})
+        current = status.pop("currentCPUUtilizationPercentage", None)
+        if current is not None:
+            status["currentMetrics"] = [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "current": {"averageUtilization": current}},
+                }
+            ]
+        out["status"] = status
+    return out
+
+
+def _hpa_v2_to_v1(obj: _Obj) -> _Obj:
+    out = {k: v for k, v in obj.items() if k not in ("spec", "status")}
+    out["apiVersion"] = "autoscaling/v1"
+    spec = {k: v for k, v in (obj.get("spec") or {}).items() if k not in ("metrics", "behavior")}
+    target = _cpu_metric((obj.get("spec") or {}).get("metrics"), "target")
+    if target is not None:
+        spec["targetCPUUtilizationPercentage"] = target
+    out["spec"] = spec
+    if "status" in obj:
+        source = obj.get("status") or {}
+        status = {k: v for k, v in source.items() if k not in ("currentMetrics", "conditions")}
+        current = _cpu_metric(source.get("currentMetrics"), "current")
+        if current is not None:
+            status["currentCPUUtilizationPercentage"] = current
+        out["status"] = status
+    return out
+
+
 _CONVERSIONS: dict[tuple[str, str, str], tuple[Callable[[_Obj], _Obj], Callable[[_Obj], _Obj]]] = {
     ("events.k8s.io", "v1", "events"): (_event_to_core, _event_from_core),
+    # autoscaling/v1 keeps only the CPU target of v2's metrics (upstream also round-trips the
+    # rest through annotations; kubesim does not).
+    ("autoscaling", "v1", "horizontalpodautoscalers"): (_hpa_v1_to_v2, _hpa_v2_to_v1),
 }
 
 

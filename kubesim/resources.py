@@ -179,6 +179,7 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     _r("apps", "v1", "ReplicaSet", "replicasets", short=("rs",), sub=("status", "scale"), cat=("all",)),
     _r("apps", "v1", "ControllerRevision", "controllerrevisions"),
     _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), sub=("status",), cat=("all",)),
+    dataclasses.replace(_r("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), sub=("status",), cat=("all",)), storage_version="v2"),
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), sub=("status",)),

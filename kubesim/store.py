@@ -84,7 +84,9 @@ class Store:
         self._notifying = False
         #: The ResourceInfo of each storage key at its storage version.
         self.storage_infos: dict[tuple[str, str], ResourceInfo] = {
-            i.key: i for i in self.registry if i.storage_group is None
+            i.key: i
+            for i in self.registry
+            if i.storage_group is None and i.version == i.storage_version
         }
 
     # ------------------------------------------------------------------ lookups

@@ -324,3 +324,35 @@ async def test_events_are_served_through_both_event_apis(raw: Any, sim: KubeSim)
     assert code == 200
     code, _, _ = await raw.get("/api/v1/namespaces/default/events/e1")
     assert code == 404
+
+
+async def test_hpa_is_served_as_autoscaling_v1_and_v2(raw: Any) -> None:
+    """An autoscaling/v1 HPA (targetCPUUtilizationPercentage) is the v2 HPA with a CPU metric."""
+    hpa = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 4,
+            "targetCPUUtilizationPercentage": 60,
+        },
+    }
+    code, created, _ = await raw.post(
+        "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers", hpa
+    )
+    assert code == 201
+    assert created["spec"]["targetCPUUtilizationPercentage"] == 60
+    _, v2, _ = await raw.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")
+    assert v2["spec"]["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60},
+            },
+        }
+    ]
+    _, group, _ = await raw.get("/apis/autoscaling")
+    assert group["preferredVersion"]["version"] == "v2"
