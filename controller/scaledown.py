@@ -83,6 +83,7 @@ __all__ = [
     "DELETION_COST_ANNOTATION",
     "HANDOVER_MANAGER",
     "GroupPlan",
+    "Handover",
     "NotHonoured",
     "PodRef",
     "ScaleDown",
@@ -101,6 +102,15 @@ HANDOVER_MANAGER = "rayop-handover"
 
 _LABEL_GROUP = "ray.io/group"
 _LABEL_NODE_TYPE = "ray.io/node-type"
+
+
+class Handover(NamedTuple):
+    """A running workload whose replicas its new HPA is about to own."""
+
+    workload: ChildKey
+    hpa: ChildKey
+    replicas: int
+    """The observed replicas, kept through the hand-over."""
 
 
 class PodRef(NamedTuple):
@@ -148,8 +158,8 @@ class ScaleDownPlan:
     not_honoured: tuple[NotHonoured, ...] = ()
     ignored: tuple[tuple[str, str], ...] = ()
     """(group, name) pairs named in workersToDelete that are not pods of that group."""
-    handover: tuple[tuple[ChildKey, int], ...] = ()
-    """Workloads switching to an HPA, with the observed replicas to hand over."""
+    handover: tuple[Handover, ...] = ()
+    """Workloads switching to an HPA now."""
 
 
 def plan(
@@ -210,8 +220,8 @@ def _handover(
     group: WorkerGroupSpec,
     desired: Mapping[ChildKey, Mapping[str, Any]],
     observed: Mapping[ChildKey, Mapping[str, Any]],
-) -> tuple[ChildKey, int] | None:
-    """The workload and replicas to hand to the group's new HPA, if it is switching now."""
+) -> Handover | None:
+    """The hand-over to the group's new HPA, if the group is switching to it now."""
     if group.horizontal_pod_autoscaler is None:
         return None
     name = cluster.metadata.name
@@ -222,9 +232,10 @@ def _handover(
     replicas = _replicas(have)
     if want is None or have is None or replicas is None or "replicas" in (want.get("spec") or {}):
         return None
-    if ChildKey("HorizontalPodAutoscaler", hpa_name(name, group.group_name)) in observed:
+    hpa = ChildKey("HorizontalPodAutoscaler", hpa_name(name, group.group_name))
+    if hpa in observed:
         return None  # the HPA runs already: the field is its own
-    return (key, replicas) if needs_apply(want, have) else None
+    return Handover(key, hpa, replicas) if needs_apply(want, have) else None
 
 
 def _deployment_plan(
@@ -348,10 +359,11 @@ class ScaleDown:
         self._warn_not_honoured(involved, memory, decided.not_honoured)
         errors: list[KubeError] = []
         result = dict(desired)
-        for workload, replicas in decided.handover:
-            if not await self._hand_over(workload, cluster.metadata.namespace or "", replicas,
-                                         errors):  # fmt: skip
-                result[workload] = _hold(desired[workload], replicas)
+        for handover in decided.handover:
+            if not await self._hand_over(handover, cluster.metadata.namespace or "", errors):
+                # Keep owning replicas, and keep the HPA away so the next round tries again.
+                result[handover.workload] = _hold(desired[handover.workload], handover.replicas)
+                result.pop(handover.hpa, None)
         for group_plan in decided.groups:
             failed = await self._annotate(group_plan, memory, errors)
             if failed and group_plan.hold_at is not None:
@@ -366,10 +378,9 @@ class ScaleDown:
             self._memory.pop(key, None)
         return result, errors
 
-    async def _hand_over(
-        self, workload: ChildKey, namespace: str, replicas: int, errors: list[KubeError]
-    ) -> bool:
+    async def _hand_over(self, handover: Handover, namespace: str, errors: list[KubeError]) -> bool:
         """Apply ``replicas`` as :data:`HANDOVER_MANAGER` (no force); True if rayop may let go."""
+        workload, replicas = handover.workload, handover.replicas
         ref = resource_for("apps/v1", workload.kind)
         body = {
             "apiVersion": "apps/v1",
@@ -418,7 +429,7 @@ class ScaleDown:
         if cost is not None:
             meta["annotations"] = {DELETION_COST_ANNOTATION: cost}
         try:
-            await self.client.apply({"apiVersion": "v1", "kind": "Pod", "metadata": meta})
+            stored = await self.client.apply({"apiVersion": "v1", "kind": "Pod", "metadata": meta})
         except (NotFound, Conflict, Invalid):
             # Invalid: an apply to a vanished pod would create one without a spec.
             return True
@@ -426,7 +437,12 @@ class ScaleDown:
             log.warning("could not write the deletion cost", pod=ref.name, error=exc.message)
             errors.append(exc)
             return False
-        return True
+        # The stored pod is what the ReplicaSet ranks: only lower replicas once it has our cost
+        # (a mutating webhook could have dropped it).
+        seen = ((stored.get("metadata") or {}).get("annotations") or {}).get(
+            DELETION_COST_ANNOTATION
+        )
+        return cost is None or seen == cost
 
     async def _delete(
         self, involved: Mapping[str, Any], group_plan: GroupPlan, errors: list[KubeError]

@@ -17,7 +17,12 @@ from controller.caches import ChildKey
 from controller.diff import HASH_ANNOTATION, stamp
 from controller.events import EventRecorder
 from controller.kube import KubeClient, ServerError
-from controller.scaledown import DELETION_COST, DELETION_COST_ANNOTATION, ScaleDown
+from controller.scaledown import (
+    DELETION_COST,
+    DELETION_COST_ANNOTATION,
+    HANDOVER_MANAGER,
+    ScaleDown,
+)
 from kubesim import KubeSim
 
 NS = "default"
@@ -139,3 +144,52 @@ async def test_replicas_are_held_when_the_cost_cannot_be_written(
     desired, errors = await _run(sim, scaledown, ["w-b"])
     assert errors == []
     assert desired[WORKLOAD]["spec"]["replicas"] == 2
+
+
+async def test_hand_over_to_an_hpa_keeps_replicas_and_waits_for_it_to_succeed(
+    sim: KubeSim, api_client: ApiClient
+) -> None:
+    """A failed hand-over keeps replicas applied and the HPA away; a good one leaves an owner."""
+    template = {"spec": {"containers": [{"name": "ray", "image": "rayproject/ray:2.9.0",
+                                         "resources": {"requests": {"cpu": "1"}}}]}}  # fmt: skip
+    result = parse_raycluster({
+        "apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "rc", "namespace": NS, "uid": "rc-uid", "generation": 1},
+        "spec": {"headGroupSpec": {"template": template}, "workerGroupSpecs": [
+            {"groupName": "g0", "minReplicas": 1, "maxReplicas": 5, "template": template,
+             "horizontalPodAutoscaler": {}}]},
+    })  # fmt: skip
+    cluster = result.cluster
+    assert cluster is not None, result.problems
+    children = {ChildKey(c["kind"], c["metadata"]["name"]): c for c in build_children(cluster)}
+    workload, hpa = (
+        ChildKey("StatefulSet", "rc-g0-worker"),
+        ChildKey("HorizontalPodAutoscaler", "rc-g0-worker"),
+    )
+    client = KubeClient(api_client, qps=0)
+    # The group as it ran with fixed replicas (no owner: there is no RayCluster for the
+    # garbage collector to find here).
+    meta = {k: v for k, v in children[workload]["metadata"].items() if k != "ownerReferences"}
+    running = {**children[workload], "metadata": meta,
+               "spec": {**children[workload]["spec"], "replicas": 3}}  # fmt: skip
+    await client.apply(running)
+    desired = {key: stamp(child) for key, child in children.items()}
+    observed = {workload: running}
+    involved = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc", "namespace": NS, "uid": "rc-uid"}}  # fmt: skip
+    scaledown = ScaleDown(client, EventRecorder(client))
+
+    rule = sim.faults.add(verb="patch", resource="statefulsets", error=500)
+    result_desired, errors = await scaledown.run(involved, cluster, desired, observed, [])
+    assert [type(e) for e in errors] == [ServerError]
+    assert result_desired[workload]["spec"]["replicas"] == 3
+    assert hpa not in result_desired
+    sim.faults.remove(rule)
+
+    result_desired, errors = await scaledown.run(involved, cluster, desired, observed, [])
+    assert errors == []
+    assert "replicas" not in result_desired[workload]["spec"]
+    assert hpa in result_desired
+    stored = sim.cluster.get(sim.cluster.resource("statefulsets", "apps"), NS, workload.name)
+    owners = [m["manager"] for m in stored["metadata"]["managedFields"]
+              if "f:replicas" in str(m.get("fieldsV1"))]  # fmt: skip
+    assert HANDOVER_MANAGER in owners

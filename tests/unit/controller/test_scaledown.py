@@ -8,7 +8,7 @@ from controller.api import RayCluster, parse_raycluster
 from controller.builders import build_children
 from controller.caches import ChildKey
 from controller.diff import stamp
-from controller.scaledown import GroupPlan, NotHonoured, PodRef, plan
+from controller.scaledown import GroupPlan, Handover, NotHonoured, PodRef, plan
 
 NS = "default"
 DEPLOYMENT = ChildKey("Deployment", "rc-g0-worker")
@@ -181,7 +181,8 @@ def test_a_running_group_switching_to_an_hpa_hands_its_replicas_over() -> None:
     decided = plan(
         cluster, desired=_desired(cluster), observed=_observed(STATEFULSET, 3), pods=PODS
     )
-    assert decided.handover == ((STATEFULSET, 3),)
+    hpa = ChildKey("HorizontalPodAutoscaler", "rc-g0-worker")
+    assert decided.handover == (Handover(STATEFULSET, hpa, 3),)
 
 
 def test_no_hand_over_once_the_hpa_runs() -> None:
