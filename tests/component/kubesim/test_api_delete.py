@@ -73,7 +73,7 @@ async def test_finalizers_hold_the_object_until_removed(raw: Any, make: Any) -> 
     code, _, _ = await raw.get(f"{CMS}/f")
     assert code == 404
     events = await raw.watch_lines(
-        f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1", max_events=2
+        f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=5", max_events=1
     )
     assert [e["type"] for e in events] == ["DELETED"]
 
@@ -136,7 +136,7 @@ async def test_foreground_deletion_waits_for_dependents(raw: Any, make: Any) -> 
         code, _, _ = await raw.get(f"{CMS}/{name}")
         assert code == 404
     events = await raw.watch_lines(
-        f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=1", max_events=5
+        f"{CMS}?watch=1&resourceVersion={rv}&timeoutSeconds=5", max_events=4
     )
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "dep"),
