@@ -74,6 +74,19 @@ class Env:
         """Every write the operator made (applies, deletes, events), from the audit log."""
         return self.sim.audit.writes(user_agent=USER_AGENT)
 
+    async def quiet(self, period: float = 0.3, within: float = 10.0) -> int:
+        """Wait until rayop has written nothing for ``period`` seconds; return the write count."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        count = len(self.rayop_writes())
+        while loop.time() < deadline:
+            await asyncio.sleep(period)
+            now = len(self.rayop_writes())
+            if now == count:
+                return count
+            count = now
+        raise AssertionError(f"rayop kept writing for {within} s")
+
     async def settle(self, seconds: float = 0.5) -> None:
         """Let the operator react to whatever just happened."""
         await asyncio.sleep(seconds)

@@ -167,6 +167,7 @@ async def test_deleted_or_edited_child_is_restored_and_foreign_label_kept(env: E
     await wait_for(lambda: env.get("v1", "Service", service), what="the Service to be recreated")
 
     labeler = KubeClient(env.user.api_client, field_manager="labeler", qps=0)
+    writes = await env.quiet()
     await labeler.apply(
         {
             "apiVersion": "apps/v1",
@@ -174,8 +175,6 @@ async def test_deleted_or_edited_child_is_restored_and_foreign_label_kept(env: E
             "metadata": {"name": head, "namespace": "default", "labels": {"team": "ml"}},
         }
     )
-    await env.settle(0.3)
-    writes = len(env.rayop_writes())
     await env.settle(0.5)
     assert len(env.rayop_writes()) == writes, "a foreign label made rayop write"
 

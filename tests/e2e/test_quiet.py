@@ -25,8 +25,7 @@ async def test_idle_period_and_forced_resync_of_many_clusters_make_no_writes(env
     for name in names:
         await env.apply(small_cluster(name, replicas=1))
     await _all_ready(env, names)
-    await env.settle(0.5)
-    before = len(env.rayop_writes())
+    before = await env.quiet()
     await env.settle(1.0)
     idle = len(env.rayop_writes()) - before
 
@@ -64,8 +63,7 @@ async def test_invalid_spec_is_reported_once_without_a_hot_loop(env: Env) -> Non
     events = await wait_for(lambda: env.events("InvalidRayClusterSpec"), what="a Warning event")
     assert events[0]["type"] == "Warning"
     assert "at least one container" in events[0]["message"]
-    await env.settle(0.3)
-    writes = len(env.rayop_writes())
+    writes = await env.quiet(period=0.5)
     await env.settle(1.0)
     assert len(env.rayop_writes()) == writes, "rayop kept writing for an invalid spec"
     assert await env.pods("bad") == []
