@@ -56,6 +56,13 @@ class WorkloadsConfig:
         300.0, "default scale-down stabilization window when an HPA sets no behavior"
     )
     record_events: bool = _opt(True, "write Events from controllers, scheduler and kubelet")
+    hpa_cpu_initialization_period: float = _opt(
+        300.0, "horizontal-pod-autoscaler-cpu-initialization-period"
+    )
+    hpa_initial_readiness_delay: float = _opt(
+        30.0, "horizontal-pod-autoscaler-initial-readiness-delay"
+    )
+    hpa_metric_window: float = _opt(30.0, "the metrics window of the simulated metrics-server")
     pod_cidr: str = _opt("10.244.0.0/16", "pod IPs are allocated from this range")
     node_cidr: str = _opt("10.0.0.0/24", "node internal IPs are allocated from this range")
 
@@ -73,6 +80,9 @@ class WorkloadsConfig:
             "image_pull_backoff_max": 0.5,
             "hpa_sync_period": 0.05,
             "hpa_downscale_stabilization": 0.0,
+            "hpa_cpu_initialization_period": 0.0,
+            "hpa_initial_readiness_delay": 0.0,
+            "hpa_metric_window": 0.0,
         }
         base.update(overrides)
         return cls(**base)

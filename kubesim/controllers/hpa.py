@@ -17,6 +17,7 @@ from kubesim.controllers.base import Controller
 from kubesim.controllers.clock import Clock
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.hpa_algo import (
+    CpuTrust,
     Limited,
     MetricProposal,
     MetricsError,
@@ -68,6 +69,11 @@ class HPAController(Controller):
         self.pods = pods
         self.usage = usage
         self._history: dict[ObjectKey, _History] = {}
+        self._trust = CpuTrust(
+            initialization=config.hpa_cpu_initialization_period,
+            readiness_delay=config.hpa_initial_readiness_delay,
+            window=config.hpa_metric_window,
+        )
         self.watch_owners(hpas)
 
     def reconcile(self, key: ObjectKey) -> float | None:
@@ -213,6 +219,7 @@ class HPAController(Controller):
                 current_replicas=current,
                 tolerance=self.config.hpa_tolerance,
                 now=self.clock.now(),
+                trust=self._trust,
             )
             statuses.append(proposal.status)
             if best is None or proposal.replicas > best.replicas:

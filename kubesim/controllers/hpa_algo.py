@@ -20,6 +20,7 @@ from kubesim.controllers.podutil import is_terminating
 from kubesim.controllers.quantity import parse_quantity
 
 __all__ = [
+    "CpuTrust",
     "Limited",
     "MetricProposal",
     "MetricsError",
@@ -71,6 +72,16 @@ class ScaleEvent:
 
 
 @dataclass(frozen=True)
+class CpuTrust:
+    """When CPU samples of a starting pod are trusted: the controller's
+    cpu-initialization-period and initial-readiness-delay, and the metrics window."""
+
+    initialization: float = 300.0
+    readiness_delay: float = 30.0
+    window: float = 30.0
+
+
+@dataclass(frozen=True)
 class Limited:
     """The outcome of normalization: replicas plus AbleToScale/ScalingLimited reasons."""
 
@@ -105,6 +116,7 @@ def resource_proposal(
     current_replicas: int,
     tolerance: float,
     now: float | None = None,
+    trust: CpuTrust = CpuTrust(),
 ) -> MetricProposal:
     """Replicas for one `type: Resource` metric.
 
@@ -119,7 +131,7 @@ def resource_proposal(
             "FailedGetResourceMetric",
             f"failed to get {name} utilization: unable to get metrics for resource {name}: no metrics returned from resource metrics API",
         )
-    ready, unready, missing = _group_pods(pods, usage, resource_name=name, now=now)
+    ready, unready, missing = _group_pods(pods, usage, resource_name=name, now=now, trust=trust)
     if not ready:
         raise MetricsError(
             "FailedGetResourceMetric",
@@ -200,14 +212,7 @@ def _replicas(
     return proposed
 
 
-# cpuInitializationPeriod, delayOfInitialReadinessStatus (controller flags) and the metrics
-# window of metrics-server.
-_CPU_INITIALIZATION = 300.0
-_INITIAL_READINESS_DELAY = 30.0
-_METRIC_WINDOW = 30.0
-
-
-def _cpu_unready(pod: dict[str, Any], now: float | None) -> bool:
+def _cpu_unready(pod: dict[str, Any], now: float | None, trust: CpuTrust) -> bool:
     """groupPods' CPU rule: distrust samples of pods starting up or never ready."""
     status = pod.get("status") or {}
     ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
@@ -217,11 +222,11 @@ def _cpu_unready(pod: dict[str, Any], now: float | None) -> bool:
     if now is None:
         return bool(ready.get("status") == "False")
     transition = parse_time(ready.get("lastTransitionTime")) or started
-    if started + _CPU_INITIALIZATION > now:
+    if started + trust.initialization > now:
         # Within the initialization period: unready, or no full metric window since it turned ready.
-        return bool(ready.get("status") == "False" or now < transition + _METRIC_WINDOW)
+        return bool(ready.get("status") == "False" or now < transition + trust.window)
     # Afterwards: only a pod that is not ready and has never been ready.
-    return bool(ready.get("status") == "False" and started + _INITIAL_READINESS_DELAY > transition)
+    return bool(ready.get("status") == "False" and started + trust.readiness_delay > transition)
 
 
 def _group_pods(
@@ -230,6 +235,7 @@ def _group_pods(
     *,
     resource_name: str,
     now: float | None = None,
+    trust: CpuTrust = CpuTrust(),
 ) -> tuple[list[str], list[str], list[str]]:
     """(ready, unready, missing) pod names; deleted and failed pods are left out (ignored)."""
     ready: list[str] = []
@@ -244,7 +250,7 @@ def _group_pods(
             unready.append(name)
         elif name not in usage:
             missing.append(name)
-        elif resource_name == "cpu" and _cpu_unready(pod, now):
+        elif resource_name == "cpu" and _cpu_unready(pod, now, trust):
             unready.append(name)
         else:
             ready.append(name)
