@@ -247,10 +247,8 @@ class RayClusterController:
             await self._report_invalid(obj, involved, [str(p) for p in parsed.problems])
             return Result()
         cluster = parsed.cluster
-        first_look = (obj.get("status") or {}).get(
-            "observedGeneration"
-        ) != cluster.metadata.generation
-        if first_look:
+        seen = self._previous_status(obj).get("observedGeneration")
+        if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
             for warning in parsed.warnings:
                 self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
 
