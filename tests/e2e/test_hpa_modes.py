@@ -80,7 +80,7 @@ async def _replicas(env: Env) -> int | None:
 
 
 async def test_hpa_scales_the_group_and_rayop_never_writes_its_replicas(env: Env) -> None:
-    """Under load the HPA scales 1 → 4 → 1 and rayop writes the workload not once meanwhile."""
+    """Under load the HPA scales 1 → 3 → 4, then back to 1; rayop never writes the workload."""
     await env.apply(_hpa_cluster())
     await _ready_workers(env, 1, "StatefulSet")
     hpa = await wait_for(
@@ -96,6 +96,7 @@ async def test_hpa_scales_the_group_and_rayop_never_writes_its_replicas(env: Env
 
     workloads = env.sim.workloads
     assert workloads is not None
+    # 200% of the request against an 80% target: the HPA grows the group in steps to its max.
     workloads.set_pod_usage(NS, selector={"ray.io/group": "g0"}, cpu_percent=200)
     await _ready_workers(env, 4, "StatefulSet")
     assert await _replicas(env) == 4
@@ -103,7 +104,7 @@ async def test_hpa_scales_the_group_and_rayop_never_writes_its_replicas(env: Env
     await _ready_workers(env, 1, "StatefulSet")
     await env.settle(0.3)  # a fight would show as a write right after a rescale
 
-    assert len(_rescales(env, mark)) >= 2
+    assert len(_rescales(env, mark)) >= 3
     assert await _replicas(env) == 1
     rayop_workload_writes = [
         e
