@@ -46,6 +46,7 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 _WRITE_METHODS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 _METRIC_VERBS = {
     "get": "GET",
     "list": "LIST",
@@ -208,45 +209,46 @@ class Dispatcher:
             rp.subresource and verb in ("get", "update", "patch")
         ):
             raise errors.method_not_allowed(rp.info.plural, rp.info.group, verb)
+        audited_before = self.cluster.audit.total
+        try:
+            return await self._dispatch(request, rp, verb)
+        except StatusError as exc:
+            # Writes the Cluster saw are audited there; these failed before reaching it
+            # (injected faults, oversized or undecodable bodies, bad options).
+            if verb in _WRITE_VERBS and self.cluster.audit.total == audited_before:
+                self._audit_failure(verb, rp, request, exc.code)
+            raise
+
+    async def _dispatch(
+        self, request: web.Request, rp: ResourcePath, verb: str
+    ) -> web.StreamResponse:
         latency, failure = self.faults.decide(verb, rp.info.plural, rp.subresource)
         if latency:
             await asyncio.sleep(latency)
         ctx = await self._context(request)
         if failure is not None:
-            if verb in ("create", "update", "patch", "delete", "deletecollection"):
-                self._audit_failure(verb, rp, ctx, failure.code)
             raise failure
         if rp.subresource == "log":
             return self._pod_log(rp, verb)
         handlers = self.handlers
-        audited_before = self.cluster.audit.total
-        try:
-            if verb in ("get", "list"):
-                handlers.check_list_options(ctx.query, watch=False)
-                await handlers.wait_for_resource_version(ctx.query)
-                return handlers.get(rp, ctx) if verb == "get" else handlers.list(rp, ctx)
-            if verb == "watch":
-                handlers.check_list_options(ctx.query, watch=True)
-                return await self.watches.serve(request, rp, ctx)
-            if verb == "create":
-                return handlers.create(rp, ctx)
-            if verb == "update":
-                return handlers.update(rp, ctx)
-            if verb == "patch":
-                return handlers.patch(rp, ctx)
-            if verb == "delete":
-                return handlers.delete(rp, ctx)
-            return handlers.delete_collection(rp, ctx)
-        except StatusError as exc:
-            # Writes the Cluster saw are audited there; these failed before reaching it.
-            if (
-                verb in ("create", "update", "patch", "delete")
-                and self.cluster.audit.total == audited_before
-            ):
-                self._audit_failure(verb, rp, ctx, exc.code)
-            raise
+        if verb in ("get", "list"):
+            handlers.check_list_options(ctx.query, watch=False)
+            await handlers.wait_for_resource_version(ctx.query)
+            return handlers.get(rp, ctx) if verb == "get" else handlers.list(rp, ctx)
+        if verb == "watch":
+            handlers.check_list_options(ctx.query, watch=True)
+            return await self.watches.serve(request, rp, ctx)
+        if verb == "create":
+            return handlers.create(rp, ctx)
+        if verb == "update":
+            return handlers.update(rp, ctx)
+        if verb == "patch":
+            return handlers.patch(rp, ctx)
+        if verb == "delete":
+            return handlers.delete(rp, ctx)
+        return handlers.delete_collection(rp, ctx)
 
-    def _audit_failure(self, verb: str, rp: ResourcePath, ctx: RequestContext, code: int) -> None:
+    def _audit_failure(self, verb: str, rp: ResourcePath, request: web.Request, code: int) -> None:
         self.cluster.audit.record(
             verb=verb,
             group=rp.info.group,
@@ -256,8 +258,8 @@ class Dispatcher:
             name=rp.name,
             code=code,
             user=USER,
-            user_agent=ctx.user_agent,
-            field_manager=ctx.query.get("fieldManager"),
+            user_agent=request.headers.get("User-Agent", ""),
+            field_manager=request.query.get("fieldManager"),
         )
 
     async def _context(self, request: web.Request) -> RequestContext:

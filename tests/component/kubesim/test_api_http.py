@@ -116,8 +116,8 @@ async def test_protobuf_body_gets_a_clear_415(raw: Any) -> None:
     assert "kubectl create namespace" in body["message"]
 
 
-async def test_oversized_body_is_413(raw: Any) -> None:
-    """Bodies above 3 MiB get the real server's 413 RequestEntityTooLarge."""
+async def test_oversized_body_is_413(raw: Any, sim: KubeSim) -> None:
+    """Bodies above 3 MiB get the real server's 413 RequestEntityTooLarge (and the refused write is audited)."""
     big = b'{"metadata":{"name":"big"},"data":{"x":"' + b"a" * (3 * 1024 * 1024) + b'"}}'
     code, body, _ = await raw.post(CMS, data=io.BytesIO(big))
     assert (code, body["reason"], body["message"]) == (
@@ -125,6 +125,9 @@ async def test_oversized_body_is_413(raw: Any) -> None:
         "RequestEntityTooLarge",
         "Request entity too large: limit is 3145728",
     )
+    assert [(w["verb"], w["resource"], w["code"]) for w in sim.audit.writes()] == [
+        ("create", "configmaps", 413)
+    ]
 
 
 async def test_method_not_allowed(raw: Any) -> None:
