@@ -68,6 +68,18 @@ async def test_invalid_spec_is_reported_once_without_a_hot_loop(env: Env) -> Non
     assert len(env.rayop_writes()) == writes, "rayop kept writing for an invalid spec"
     assert await env.pods("bad") == []
 
+    # Another edit with the same problem: the same Event's count goes up, no second Event.
+    manifest["spec"]["rayVersion"] = "2.9.1"
+    await env.apply(copy.deepcopy(manifest))
+
+    async def counted_twice() -> list[dict[str, Any]] | None:
+        events = await env.events("InvalidRayClusterSpec")
+        return events if events and events[0].get("count") == 2 else None
+
+    events = await wait_for(counted_twice, what="the invalid-spec event to aggregate")
+    assert len(events) == 1
+    assert events[0]["lastTimestamp"] >= events[0]["firstTimestamp"]
+
     manifest["spec"]["workerGroupSpecs"][0]["template"] = good_template
     await env.apply(copy.deepcopy(manifest))
 
