@@ -144,7 +144,7 @@ class Reflector:
                 if version == "" and token is None:
                     raise
                 # The continue token or the version expired: start over, consistently.
-                version, paginate, items, token = "", True, [], None
+                version, paginate, items, token, list_version = "", True, [], None, ""
                 continue
             metadata = page.get("metadata") or {}
             _fill_type_meta(page)

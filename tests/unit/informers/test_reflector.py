@@ -87,3 +87,70 @@ def test_a_malformed_line_is_a_lost_connection(garbage: bytes) -> None:
     with pytest.raises(ConnectionLost, match="malformed watch event"):
         r._deliver([garbage])
     assert r.last_resource_version == "5"
+
+
+class ScriptedLists:
+    """Stands in for the HTTP client's list_page: answers from a script, records requests."""
+
+    def __init__(self, answers: list[dict[str, Any] | Exception]) -> None:
+        self.answers = answers
+        self.requests: list[tuple[str, int | None, str | None]] = []
+
+    async def list_page(self, **kwargs: Any) -> dict[str, Any]:
+        self.requests.append(
+            (kwargs["resource_version"], kwargs["limit"], kwargs["continue_token"])
+        )
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class ListSink(Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.replaced: list[tuple[list[str], str]] = []
+        self.objects: list[dict[str, Any]] = []
+
+    def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None:
+        self.objects = objects
+        self.replaced.append(([o["metadata"]["name"] for o in objects], resource_version))
+
+
+def page(names: list[str], rv: str, token: str = "") -> dict[str, Any]:
+    return {
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": rv, "continue": token},
+        "items": [{"metadata": {"name": n}} for n in names],
+    }
+
+
+async def test_an_expired_continue_token_restarts_the_list_consistently() -> None:
+    """A 410 on a continue page restarts the whole list at "" and uses the new list's version."""
+    lists = ScriptedLists(
+        [
+            page(["a", "b"], "10", token="t1"),
+            Expired(410, "Expired", "continue token expired"),
+            page(["b", "c"], "20", token="t2"),
+            page(["d"], "20"),
+        ]
+    )
+    sink = ListSink()
+    r = Reflector(lists, sink, name="test", page_size=2)  # type: ignore[arg-type]
+    r._version_unavailable = True  # a relist after a 410: paginated at ""
+    await r._list()
+    assert lists.requests == [("", 2, None), ("", 2, "t1"), ("", 2, None), ("", 2, "t2")]
+    assert sink.replaced == [(["b", "c", "d"], "20")]
+    assert r.last_resource_version == "20"
+
+
+async def test_the_first_list_asks_for_version_zero_and_fills_in_kind() -> None:
+    """The first list is at RV "0"; listed items get the list's apiVersion and item kind."""
+    lists = ScriptedLists([page(["a"], "7")])
+    sink = ListSink()
+    r = Reflector(lists, sink, name="test")  # type: ignore[arg-type]
+    await r._list()
+    assert lists.requests == [("0", 500, None)]
+    assert r.last_resource_version == "7"
+    assert sink.objects == [{"metadata": {"name": "a"}, "kind": "Pod", "apiVersion": "v1"}]
