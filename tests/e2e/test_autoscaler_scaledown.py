@@ -16,7 +16,7 @@ from kubernetes_asyncio.client import CustomObjectsApi
 
 from controller.api.names import worker_workload_name
 from controller.dev import CRD_DIR, load_manifests
-from tests.e2e.harness import NS, Env, small_cluster, wait_for
+from tests.e2e.harness import NS, Env, fast_probes, small_cluster, wait_for
 
 JSON_PATCH = "application/json-patch+json"
 
@@ -180,3 +180,29 @@ async def test_statefulset_group_scales_by_count_with_one_warning(env: Env) -> N
     assert warnings[0]["type"] == "Warning"
     assert warnings[0].get("count", 1) == 1
     assert f"{workload}-0 named in workersToDelete" in warnings[0]["message"]
+
+
+async def test_an_unready_worker_goes_first_then_rayop_deletes_the_named_one(env: Env) -> None:
+    """A not-ready worker goes before the named one, rayop deletes the named pod, the rest live."""
+    await env.apply(fast_probes(small_cluster("sick", replicas=3, enableInTreeAutoscaling=True)))
+    before = await _ready_workers(env, "sick", 3)
+    victim, sick, healthy = _oldest_first(before)
+    assert env.sim.workloads is not None
+    env.sim.workloads.set_not_ready(sick, NS)
+
+    async def unready() -> bool:
+        return not _ready((await _workers(env, "sick"))[sick])
+
+    await wait_for(unready, what=f"{sick} to report not ready")
+    mark = len(env.sim.audit.entries)
+    await _patch(env, "sick", [_replicas(0, 2), _delete(0, [victim])])
+
+    async def settled() -> dict[str, Any] | None:
+        pods = await _workers(env, "sick")
+        done = victim not in pods and sick not in pods and len(pods) == 2
+        return pods if done and all(map(_ready, pods.values())) else None
+
+    after = await wait_for(settled, what="the named and the unready worker to be replaced")
+    assert after[healthy]["metadata"]["uid"] == before[healthy]["metadata"]["uid"]
+    assert _pod_deletes(env, mark) == {victim, sick}
+    assert any(victim in e["message"] for e in await env.events("DeletedWorkerPod"))
