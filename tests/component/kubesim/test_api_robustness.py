@@ -50,6 +50,31 @@ def _mutate(obj: dict[str, Any], rng: random.Random) -> Any:
     return mutated
 
 
+def _mutate_keeping_types(obj: dict[str, Any], rng: random.Random) -> Any:
+    """Change one random node of `obj` to another value of the same JSON type, or drop it."""
+    mutated = copy.deepcopy(obj)
+    path = rng.choice(_paths(mutated)[1:])
+    node = mutated
+    for step in path[:-1]:
+        node = node[step]
+    old = node[path[-1]]
+    if rng.random() < 0.3 and isinstance(node, dict):
+        del node[path[-1]]
+    elif isinstance(old, bool):
+        node[path[-1]] = not old
+    elif isinstance(old, int):
+        node[path[-1]] = rng.choice([-1, 0, 2, 10**9])
+    elif isinstance(old, str):
+        node[path[-1]] = rng.choice(
+            ["", "X", "Upper.Case", "a" * 300, "v2", "Namespaced", "Cluster", "ü"]
+        )
+    elif isinstance(old, list):
+        node[path[-1]] = old * 2 if rng.random() < 0.5 else []
+    else:
+        node[path[-1]] = {}
+    return mutated
+
+
 async def test_mutated_bodies_get_client_errors(raw: Any, sim: KubeSim, make: Any) -> None:
     """Hundreds of bodies with one wrong node: each is accepted or refused with a 4xx, never a 500."""
     rng = random.Random(20261125)
@@ -58,9 +83,10 @@ async def test_mutated_bodies_get_client_errors(raw: Any, sim: KubeSim, make: An
         "sts": make.statefulset("s", replicas=2),
     }
     codes: list[int] = []
-    for i in range(150):
+    for i in range(200):
         kind = rng.choice(["pod", "sts"])
-        body = _mutate(base[kind], rng)
+        mutate = _mutate if i % 2 else _mutate_keeping_types
+        body = mutate(base[kind], rng)
         if isinstance(body.get("metadata"), dict) and isinstance(body["metadata"].get("name"), str):
             body["metadata"]["name"] = f"m{i}"
         code, answer, _ = await raw.post(PODS if kind == "pod" else STS, body)
@@ -180,3 +206,33 @@ async def test_bad_query_parameters_are_client_errors(raw: Any, make: Any) -> No
     code, pod, _ = await raw.get(f"{PODS}/p")
     assert code == 200
     assert pod["metadata"]["name"] == "p"
+
+
+async def test_mutated_crds_never_break_the_server(raw: Any, make: Any) -> None:
+    """Broken CustomResourceDefinitions are refused or served, never a 500, and discovery keeps working."""
+    rng = random.Random(99)
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    accepted = 0
+    for _ in range(100):
+        body = _mutate_keeping_types(make.widget_crd(), rng)
+        code, answer, _ = await raw.post(crds, body)
+        assert code < 500, (body, answer)
+        if code == 201:
+            for path in (
+                "/apis/example.com/v1/namespaces/default/widgets",
+                "/apis/example.com/v1/widgets",
+            ):
+                code, listed, _ = await raw.post(path, make.widget("w", replicas=1))
+                assert code < 500, (body, listed)
+                code, listed, _ = await raw.get(path)
+                assert code < 500, (body, listed)
+            accepted += 1
+            code, _, _ = await raw.delete(f"{crds}/{answer['metadata']['name']}")
+            assert code == 200
+    assert accepted >= 10  # the run exercised serving odd but valid CRDs, not only rejections
+    for path in ("/apis", "/api/v1", "/openapi/v3"):
+        code, _, _ = await raw.get(path)
+        assert code == 200, path
+    accept = {"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
+    code, _, _ = await raw.get("/apis", headers=accept)
+    assert code == 200
