@@ -400,8 +400,26 @@ def _finish(status: dict[str, Any], previous: Mapping[str, Any], now: str) -> di
         transitions[state] = now
     if transitions:
         status["stateTransitionTimes"] = transitions
-    comparable = {k: v for k, v in previous.items() if k != "lastUpdateTime"}
-    if comparable == status:
+    if _unchanged(previous, status):
         return dict(previous)
     status["lastUpdateTime"] = now
     return status
+
+
+def _unchanged(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """True when every field rayop sets already has rayop's value.
+
+    Only rayop's fields count: a field or condition another writer left (KubeRay's
+    ``RayClusterSuspending`` on a migrated cluster, say) is not rayop's to remove, and must not
+    make every reconcile write. Conditions are matched by type, as the list-map they are.
+    """
+    for key, value in status.items():
+        if key == "lastUpdateTime":
+            continue
+        if key == "conditions":
+            before = {c.get("type"): c for c in previous.get("conditions") or []}
+            if any(before.get(c["type"]) != c for c in value):
+                return False
+        elif previous.get(key) != value:
+            return False
+    return True

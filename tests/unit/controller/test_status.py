@@ -308,3 +308,19 @@ def test_unschedulable_pods_say_why_in_the_reason() -> None:
         "0/2 workers ready"
     )
     assert _cond(status, "HeadPodReady")["reason"] == "Unschedulable"
+
+
+def test_fields_and_conditions_left_by_other_writers_do_not_cause_writes() -> None:
+    """A migrated KubeRay status with an extra condition is 'unchanged' once rayop's fields match."""
+    first = compute_status(SHAPE, pods=[HEAD, W1, W2], head_service=SERVICE, previous=None, now=T0)
+    migrated = {
+        **first,
+        "conditions": [
+            *first["conditions"],
+            {"type": "RayClusterSuspending", "status": "False", "reason": "x", "message": ""},
+        ],
+    }
+    again = compute_status(
+        SHAPE, pods=[HEAD, W1, W2], head_service=SERVICE, previous=migrated, now=T1
+    )
+    assert again == migrated
