@@ -165,16 +165,45 @@ def audit_time(text: str) -> float:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def read_audit(path: Path) -> list[dict[str, Any]]:
-    """Every entry of a JSON-lines audit file, each with ``t`` (epoch seconds) added."""
-    entries: list[dict[str, Any]] = []
-    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        for line in handle:
-            if line.endswith(b"\n"):
+class AuditReader:
+    """Reads a growing JSON-lines audit file incrementally (only the new complete lines)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[dict[str, Any]] = []
+        self._offset = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every entry so far, each with ``t`` (epoch seconds) added."""
+        with contextlib.suppress(FileNotFoundError), self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read()
+            end = chunk.rfind(b"\n") + 1  # a line being written is read next time
+            for line in chunk[:end].splitlines():
                 entry = orjson.loads(line)
                 entry["t"] = audit_time(entry["time"])
-                entries.append(entry)
-    return entries
+                self.entries.append(entry)
+            self._offset += end
+        return self.entries
+
+
+_readers: dict[Path, AuditReader] = {}
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    """Every entry of a JSON-lines audit file so far, each with ``t`` (epoch seconds) added.
+
+    Repeated calls for one path read only what was appended since the last call.
+    """
+    reader = _readers.get(path)
+    if reader is None:
+        reader = _readers[path] = AuditReader(path)
+    return reader.read()
+
+
+def forget_audit(path: Path) -> None:
+    """Drop the entries kept for ``path`` (its kubesim is gone)."""
+    _readers.pop(path, None)
 
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})

@@ -64,6 +64,7 @@ from benchmarks._harness import (
     ReadyTracker,
     Sim,
     cluster_watch,
+    forget_audit,
     free_port,
     kind_of,
     machine,
@@ -133,6 +134,7 @@ class Run:
         await self.target.proc.stop()
         await self.driver.close()
         await self.sim.proc.stop()
+        forget_audit(self.sim.audit)
 
 
 # ---------------------------------------------------------------------- processes
@@ -417,8 +419,17 @@ async def _count_pods(driver: KubeClient, selector: str) -> tuple[int, int]:
 
 
 async def memory(run: Run, first: Mapping[str, Any], *, pads: int, tag: str) -> dict[str, Any]:
-    """Phase 4: RSS per cached pod from two restarts, before and after ``pads`` extra pods."""
+    """Phase 4: RSS per cached pod, two ways, before and after ``pads`` extra pods.
+
+    ``watch``: the running operator's RSS before the pads and once it has seen them all, one
+    watch event at a time (what a long-running operator retains per pod). ``restart``: RSS
+    after a restart (initial list) with and without them, which also holds the high-water
+    mark of decoding the whole list, so it reads higher.
+    """
     pods_a = first["pods_cached"]
+    pods_live_a, _ = await _count_pods(run.driver, "ray.io/cluster")
+    await asyncio.sleep(2.0)
+    rss_live_a = run.target.proc.usage().rss
     template = next(
         p
         for p in await run.driver.list("v1", "Pod", "bench-0", label_selector="ray.io/cluster")
@@ -449,16 +460,27 @@ async def memory(run: Run, first: Mapping[str, Any], *, pads: int, tag: str) -> 
         if ready >= pads:
             break
         await asyncio.sleep(1.0)
+    pods_live_b, _ = await _count_pods(run.driver, "ray.io/cluster")
+    await asyncio.sleep(3.0)  # the operator's watch delivers the last status updates
+    rss_live_b = run.target.proc.usage().rss
     second = await restart(run, tag=tag)
     pods_b, _ = await _count_pods(run.driver, "ray.io/cluster")
     delta_pods = pods_b - pods_a
     delta_rss = second["rss_bytes"] - first["rss_bytes"]
+    live_pods = pods_live_b - pods_live_a
     return {
         "pods_cached_before": pods_a,
         "pods_cached_after": pods_b,
         "rss_before_bytes": first["rss_bytes"],
         "rss_after_bytes": second["rss_bytes"],
-        "bytes_per_cached_pod": round(delta_rss / delta_pods) if delta_pods else None,
+        "bytes_per_cached_pod_restart": round(delta_rss / delta_pods) if delta_pods else None,
+        "watch_pods_before": pods_live_a,
+        "watch_pods_after": pods_live_b,
+        "watch_rss_before_bytes": rss_live_a,
+        "watch_rss_after_bytes": rss_live_b,
+        "bytes_per_cached_pod_watch": (
+            round((rss_live_b - rss_live_a) / live_pods) if live_pods else None
+        ),
         "restart_after_pads": second,
     }
 
@@ -550,9 +572,13 @@ def print_tables(result: Mapping[str, Any]) -> None:
               f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")  # fmt: skip
     if "memory" in result:
         m = result["memory"]
-        print(f"memory: RSS {_mib(m['rss_before_bytes'])} MiB with {main['clusters']} clusters, "
-              f"{m['pods_cached_before']} pods; {_mib(m['rss_after_bytes'])} MiB with "
-              f"{m['pods_cached_after']} pods → {m['bytes_per_cached_pod']} bytes per cached pod")  # fmt: skip
+        print(f"memory after restart: RSS {_mib(m['rss_before_bytes'])} MiB with "
+              f"{main['clusters']} clusters, {m['pods_cached_before']} pods; "
+              f"{_mib(m['rss_after_bytes'])} MiB with {m['pods_cached_after']} pods → "
+              f"{m['bytes_per_cached_pod_restart']} bytes per cached pod")  # fmt: skip
+        print(f"memory while running (pods arrive by watch): {_mib(m['watch_rss_before_bytes'])} "
+              f"→ {_mib(m['watch_rss_after_bytes'])} MiB for {m['watch_pods_before']} → "
+              f"{m['watch_pods_after']} pods → {m['bytes_per_cached_pod_watch']} bytes per pod")  # fmt: skip
     if result.get("sweep"):
         print(f"\nconcurrency sweep ({result['sweep'][0]['clusters']} clusters, medians):")
         print(f"{'concurrency':>12}{'floor s':>10}{'rayop s':>10}{'ratio':>8}"
