@@ -180,10 +180,9 @@ def plan(
     not_honoured: list[NotHonoured] = []
     ignored: list[tuple[str, str]] = []
     named_uids: set[str] = set()
-    handover = []
+    handover: list[Handover] = []
     for group in cluster.spec.worker_group_specs:
-        found_handover = _handover(cluster, group, desired, observed)
-        if found_handover is not None:
+        if (found_handover := _handover(cluster, group, desired, observed)) is not None:
             handover.append(found_handover)
         names = list(dict.fromkeys(group.scale_strategy.workers_to_delete))
         mine = {n: by_name[n] for n in names if n in by_name and _in_group(by_name[n], group)}
@@ -279,11 +278,8 @@ def _not_honoured(
 
 
 def _left_alone(cluster: RayCluster, group: WorkerGroupSpec) -> bool:
-    if group.horizontal_pod_autoscaler is not None:
-        log.debug("workersToDelete ignored: an HPA owns this group's replicas",
-                  group=group.group_name)  # fmt: skip
-        return True
-    return group_suspended(cluster, group)
+    """An HPA owns the group's size, or the group is going to zero anyway."""
+    return group.horizontal_pod_autoscaler is not None or group_suspended(cluster, group)
 
 
 def _in_group(pod: Mapping[str, Any], group: WorkerGroupSpec) -> bool:

@@ -194,3 +194,13 @@ def test_no_hand_over_once_the_hpa_runs() -> None:
     }
     decided = plan(cluster, desired=_desired(cluster), observed=observed, pods=PODS)
     assert decided.handover == ()
+
+
+def test_a_group_under_an_hpa_ignores_workers_to_delete() -> None:
+    """The HPA owns the size: naming pods neither annotates, deletes nor warns."""
+    cluster = _cluster(hpa=True, names=["rc-g0-worker-0"])
+    pods = [_pod(f"rc-g0-worker-{i}") for i in range(3)]
+    decided = plan(
+        cluster, desired=_desired(cluster), observed=_observed(STATEFULSET, 3), pods=pods
+    )
+    assert (decided.groups, decided.not_honoured) == ((), ())
