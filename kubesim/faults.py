@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 
 __all__ = ["FaultRule", "Faults"]
 
+#: Status reasons of the codes a rule may answer with (apimachinery's StatusReason names).
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    504: "Timeout",
+}
 VERBS = frozenset(
     {"*", "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 )
@@ -74,11 +88,8 @@ class FaultRule:
             )
         if code == 500:
             return errors.internal_error(self.message or "injected fault")
-        return errors.StatusError(
-            code,
-            "InternalError" if code >= 500 else "BadRequest",
-            self.message or f"injected fault ({code})",
-        )
+        reason = _REASONS.get(code, "InternalError" if code >= 500 else "BadRequest")
+        return errors.StatusError(code, reason, self.message or f"injected fault ({code})")
 
 
 class Faults:

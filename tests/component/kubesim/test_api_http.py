@@ -324,3 +324,18 @@ async def test_chaos_endpoint_dispatches_to_workloads(sim_with_workloads: KubeSi
             assert resp.status == 400
     nodes, _ = sim.cluster.list("nodes")
     assert len(nodes) == 2
+
+
+async def test_fault_codes_carry_their_reasons(raw: Any, sim: KubeSim, make: Any) -> None:
+    """An injected 409 looks like a real Conflict (reason and code), so clients take their retry path."""
+    await raw.post(CMS, make.configmap("c"))
+    sim.faults.add(verb="patch", resource="configmaps", error=409, count=1)
+    code, body, _ = await raw.patch(
+        f"{CMS}/c", {"data": {"k": "2"}}, "application/merge-patch+json"
+    )
+    assert (code, body["reason"], body["code"]) == (409, "Conflict", 409)
+    code, body, _ = await raw.patch(
+        f"{CMS}/c", {"data": {"k": "2"}}, "application/merge-patch+json"
+    )
+    assert code == 200
+    assert body["data"] == {"k": "2"}
