@@ -1,0 +1,302 @@
+"""The user docs' commands work: every runnable block in them runs against kubesim with the
+operator running, and every command exits 0.
+
+Marker convention: a ``<!-- test: run -->`` comment on the line just before a
+```` ```console ```` fence marks that block runnable. Inside a console block a line starting
+with ``$ `` is a command; a trailing backslash continues it on the next line, and a
+here-document (``<<'EOF'``) runs to its terminator line. Every other line is sample output and
+is not compared (ages, IPs and generated names differ between runs). Blocks without the marker
+need a real cluster, Docker or a long-running process, and the docs say so next to them.
+
+One kubesim and one ``rayop run`` (with leader election on the ``rayop-system`` Lease, as
+installed) serve every doc; the kustomization in ``manifests/`` and the seed RayCluster are
+applied first, as a reader following ``install.md`` would have. Each doc's blocks run in
+order, by bash, in the repository root, with ``KUBECONFIG`` set, ``kubectl`` wrapped to pass
+``--cache-dir`` and ``rayop`` bound to this checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+MARKER = "<!-- test: run -->"
+PROGRAMS = ("kubectl", "rayop")
+
+# The pages whose commands this test runs, in reading order (later pages assume the install).
+USER_DOCS = (
+    "install.md",
+    "operations.md",
+    "troubleshooting.md",
+    "migrating-from-kuberay.md",
+)
+LINKED_DOCS = ("index.md", *USER_DOCS)
+
+_HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One runnable command: where it starts in its file, and its full text."""
+
+    line: int
+    text: str
+
+
+def runnable_commands(markdown: str) -> list[Command]:
+    """The commands of every console block marked runnable, in document order."""
+    lines = markdown.splitlines()
+    commands: list[Command] = []
+    index = 0
+    while index < len(lines):
+        if lines[index].strip() != MARKER:
+            index += 1
+            continue
+        fence = index + 1
+        if fence >= len(lines) or not lines[fence].strip().startswith("```console"):
+            raise ValueError(f"line {index + 1}: {MARKER} must be followed by a ```console block")
+        index = fence + 1
+        indent = len(lines[fence]) - len(lines[fence].lstrip())
+        while index < len(lines) and lines[index].strip() != "```":
+            line = lines[index][indent:]
+            if not line.startswith("$ "):
+                index += 1
+                continue
+            start = index
+            parts = [line[2:]]
+            while parts[-1].endswith("\\") and index + 1 < len(lines):
+                index += 1
+                parts.append(lines[index][indent:])
+            heredoc = _HEREDOC.search("\n".join(parts))
+            if heredoc:
+                terminator = heredoc.group(2)
+                while index + 1 < len(lines):
+                    index += 1
+                    parts.append(lines[index][indent:])
+                    if parts[-1].strip() == terminator:
+                        break
+            commands.append(Command(start + 1, "\n".join(parts)))
+            index += 1
+        index += 1
+    return commands
+
+
+# ------------------------------------------------------------------ the parser itself
+
+
+def test_commands_are_parsed_with_continuations_and_heredocs() -> None:
+    """A continued line and a here-document are one command each; output lines are skipped."""
+    markdown = "\n".join(
+        [
+            "text",
+            MARKER,
+            "```console",
+            "$ kubectl get pods",
+            "NAME   READY",
+            "$ kubectl patch x \\",
+            "    -p '{}'",
+            "x patched",
+            "$ kubectl apply -f - <<'EOF'",
+            "kind: RayCluster",
+            "$ not a command inside the heredoc",
+            "EOF",
+            "raycluster created",
+            "```",
+            "```console",
+            "$ docker build .",
+            "```",
+        ]
+    )
+    assert runnable_commands(markdown) == [
+        Command(4, "kubectl get pods"),
+        Command(6, "kubectl patch x \\\n    -p '{}'"),
+        Command(
+            9,
+            "kubectl apply -f - <<'EOF'\nkind: RayCluster\n$ not a command inside the heredoc\nEOF",
+        ),
+    ]
+
+
+def test_marker_must_precede_a_console_block() -> None:
+    """A misplaced marker is an error naming its line, not a silently skipped block."""
+    with pytest.raises(ValueError, match="line 1: "):
+        runnable_commands(f"{MARKER}\n```yaml\nkind: X\n```\n")
+
+
+@pytest.mark.parametrize("doc", USER_DOCS)
+def test_runnable_commands_are_kubectl_or_rayop(doc: str) -> None:
+    """Every user page has runnable commands, and each is a kubectl or rayop command (the
+    programs this test binds to kubesim and the checkout)."""
+    commands = runnable_commands((DOCS / doc).read_text())
+    assert commands, f"{doc} has no block marked {MARKER}"
+    for command in commands:
+        program = command.text.split(maxsplit=1)[0]
+        assert program in PROGRAMS, f"{doc}:{command.line}: {program!r} is not {PROGRAMS}"
+
+
+@pytest.mark.parametrize("doc", LINKED_DOCS)
+def test_relative_links_resolve(doc: str) -> None:
+    """Every relative link on the page points at a file or directory that exists."""
+    text = (DOCS / doc).read_text()
+    missing = [
+        target
+        for target in _LINK.findall(text)
+        if "://" not in target and not (DOCS / target).exists()
+    ]
+    assert not missing, f"{doc} links to missing files: {missing}"
+
+
+# ------------------------------------------------------------------ running them
+
+
+@dataclass(frozen=True)
+class DocsCluster:
+    """kubesim plus ``rayop run``, and the environment the docs' commands run in."""
+
+    env: dict[str, str]
+
+    def run(self, command: str, *, timeout: float = 50.0) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` with bash in the repository root."""
+        return subprocess.run(
+            ["bash", "-c", f"set -o pipefail\n{command}"],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: Callable[[], bool], *, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {within} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _spawn(module_args: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m MODULE ARGS...`` in the repository root, output to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def docs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsCluster]:
+    """kubesim with workloads, ``kubectl apply -k manifests/``, ``rayop run`` leading on the
+    ``rayop-system/rayop-leader`` Lease, and the seed RayCluster applied."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed; the docs' commands need it")
+    tmp = tmp_path_factory.mktemp("docs")
+    kubeconfig = tmp / "kubeconfig.yaml"
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    wrappers = {
+        "kubectl": f'exec {kubectl} --cache-dir={tmp / "kubectl-cache"} "$@"',
+        "rayop": f'exec {sys.executable} -m controller "$@"',
+    }
+    for name, body in wrappers.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(kubeconfig),
+        "PYTHONUNBUFFERED": "1",
+    }
+    cluster = DocsCluster(env)
+    health = _free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        fast = "--container-create-delay 0.1 --image-pull-delay 0.1 --start-to-ready-delay 0.2"
+        kubesim = ["kubesim", "serve", "--kubeconfig-out", str(kubeconfig), *fast.split()]
+        procs.append(_spawn(kubesim, log=tmp / "kubesim.log", env=env))
+        _wait(
+            lambda: kubeconfig.exists() and cluster.run("kubectl get ns").returncode == 0,
+            within=20,
+            what="kubesim to serve",
+        )
+        setup = cluster.run("kubectl apply -k manifests/")
+        assert setup.returncode == 0, setup.stderr
+        flags = "--leader-elect --lease-namespace rayop-system --metrics-addr 0 --log-format json"
+        rayop = ["controller", "run", "--kubeconfig", str(kubeconfig), *flags.split()]
+        rayop += ["--health-addr", f"127.0.0.1:{health}"]
+        procs.append(_spawn(rayop, log=tmp / "rayop.log", env=env))
+        _wait(
+            lambda: _ready(f"http://127.0.0.1:{health}/readyz"),
+            within=30,
+            what="rayop's /readyz",
+        )
+        _wait(
+            lambda: cluster.run("kubectl -n rayop-system get lease rayop-leader").returncode == 0,
+            within=20,
+            what="rayop to take the Lease",
+        )
+        seed = cluster.run("kubectl apply -f manifests/samples/seed-basic-ray-cluster.yaml")
+        assert seed.returncode == 0, seed.stderr
+        yield cluster
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.mark.kubectl
+@pytest.mark.parametrize("doc", USER_DOCS)
+def test_doc_commands_succeed_against_kubesim(docs_cluster: DocsCluster, doc: str) -> None:
+    """Each runnable command of the page, run in order against kubesim and the operator,
+    exits 0."""
+    for command in runnable_commands((DOCS / doc).read_text()):
+        done = docs_cluster.run(command.text)
+        assert done.returncode == 0, (
+            f"docs/{doc}:{command.line}: `{command.text}` exited {done.returncode}\n"
+            f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-2000:]}"
+        )
