@@ -26,6 +26,9 @@ remove another busy worker in their place (KubeRay's bugs #1192 and #1238 did bo
    present is deleted directly; its ReplicaSet then creates a fresh replacement with a new
    name, so the group keeps its size and the named pod is gone, as the autoscaler expects.
 
+Known gap: during a rolling update the Deployment has two ReplicaSets and splits a scale-down
+between them by size, so the one without the named pod may remove one of its own pods.
+
 rayop never edits ``workersToDelete``: the autoscaler owns it (kuberay#733). Names that are not
 pods of the group (the head, another group's pod, a typo) are ignored with a debug log; names
 of pods already gone are simply done.
