@@ -187,20 +187,33 @@ class ChaosMixin:
         return {"pod": str(key), "phase": "Failed", "reason": "Evicted", "message": message}
 
     def stall_startup(
-        self, pod: str, namespace: str = "default", stalled: bool = True
+        self,
+        pod: str | None = None,
+        namespace: str = "default",
+        stalled: bool = True,
+        selector: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Hold a pod (existing or created later with this name) in ContainerCreating."""
-        name_key = (namespace, pod)
+        """Hold pods in ContainerCreating: one by name (existing or created later), or every pod
+        of the namespace whose labels include `selector`. `stalled=False` releases them."""
+        if (pod is None) == (selector is None):
+            raise ValueError("chaos stall_startup: give exactly one of pod= or selector=")
+        rule = (
+            (namespace, pod)
+            if pod is not None
+            else (namespace, tuple(sorted((selector or {}).items())))
+        )
         if stalled:
-            self.faults.stalled_names.add(name_key)
-        else:
-            self.faults.stalled_names.discard(name_key)
-            stored = self.pods.get(ObjectKey(namespace, pod))
-            node = ((stored or {}).get("spec") or {}).get("nodeName")
-            kubelet = self.kubelets.get(node or "")
-            if stored is not None and kubelet is not None:
+            self.faults.stalled.add(rule)
+            return {"namespace": namespace, "pod": pod, "selector": selector or {}, "stalled": True}
+        self.faults.stalled.discard(rule)
+        for stored in self.pods:
+            if stored["metadata"].get("namespace") != namespace or self.faults.is_stalled(stored):
+                continue
+            node = (stored.get("spec") or {}).get("nodeName") or ""
+            kubelet = self.kubelets.get(node)
+            if kubelet is not None:
                 kubelet.runtime.unstall(str(stored["metadata"]["uid"]))
-        return {"pod": f"{namespace}/{pod}", "stalled": bool(stalled)}
+        return {"namespace": namespace, "pod": pod, "selector": selector or {}, "stalled": False}
 
     def fail_image_pull(self, image: str, failing: bool = True) -> dict[str, Any]:
         """Make pulls of `image` fail (ErrImagePull, then ImagePullBackOff), or succeed again."""

@@ -35,13 +35,28 @@ class CrashPlan:
 
 @dataclass
 class Faults:
-    """Injected failures, shared by a node's runtime and consulted as containers progress."""
+    """Injected failures, shared by the nodes' runtimes and consulted as containers progress."""
 
     failing_images: set[str] = field(default_factory=set)
-    #: (namespace, pod name) of pods whose sandbox never comes up while listed.
-    stalled_names: set[tuple[str, str]] = field(default_factory=set)
+    #: Pods whose sandbox never comes up while listed: (namespace, pod name) or
+    #: (namespace, sorted label pairs a pod's labels must include).
+    stalled: set[tuple[str, str | tuple[tuple[str, str], ...]]] = field(default_factory=set)
     crashes: dict[tuple[str, str], CrashPlan] = field(default_factory=dict)
     not_ready: set[tuple[str, str]] = field(default_factory=set)
+
+    def is_stalled(self, pod: dict[str, Any]) -> bool:
+        """Whether a stall rule holds `pod` in ContainerCreating."""
+        if not self.stalled:
+            return False
+        meta = pod["metadata"]
+        namespace = meta.get("namespace", "")
+        if (namespace, meta["name"]) in self.stalled:
+            return True
+        labels = meta.get("labels") or {}
+        return any(
+            ns == namespace and isinstance(rule, tuple) and all(labels.get(k) == v for k, v in rule)
+            for ns, rule in self.stalled
+        )
 
 
 def normalize_image(image: str) -> str:
@@ -126,8 +141,7 @@ class SimulatedRuntime:
             for c in spec.get("containers") or []
         ]
         self._pods[uid] = _Pod(pod=pod, record=SandboxRecord(uid=uid, containers=containers))
-        meta = pod["metadata"]
-        if (meta.get("namespace", ""), meta["name"]) not in self._faults.stalled_names:
+        if not self._faults.is_stalled(pod):
             self._later(uid, "sandbox", self._config.container_create_delay, self._sandbox_ready)
 
     def restart_container(self, uid: str, name: str) -> None:

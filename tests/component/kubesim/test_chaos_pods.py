@@ -283,3 +283,35 @@ async def test_partitioned_node_strands_terminating_pods_until_healed(
     await eventually(replaced)
     node = await v1.read_node("kubesim-node-0")
     assert not node.spec.taints
+
+
+async def test_stall_by_selector_holds_every_matching_pod(
+    env: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """A selector stall holds all of a StatefulSet's pods in ContainerCreating until released."""
+    sim, v1, apps = env
+    sim.workloads.stall_startup(selector={"app": "web"})
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "serviceName": "web",
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod_manifest()["spec"]},
+        },
+    }
+    await apps.create_namespaced_stateful_set("default", sts)
+    await asyncio.sleep(60)
+    pods = (await v1.list_namespaced_pod("default")).items
+    assert sorted(p.metadata.name for p in pods) == ["web-0", "web-1"]
+    assert {p.status.container_statuses[0].state.waiting.reason for p in pods} == {
+        "ContainerCreating"
+    }
+    sim.workloads.stall_startup(selector={"app": "web"}, stalled=False)
+    await eventually(lambda: ready(v1, "web-0"))
+    await eventually(lambda: ready(v1, "web-1"))
+    with pytest.raises(ValueError, match="exactly one of pod= or selector="):
+        sim.workloads.stall_startup()
