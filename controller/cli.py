@@ -200,7 +200,7 @@ async def _run(args: argparse.Namespace) -> int:
     from controller.kube import ConfigError, KubeClient, load_api_client
     from controller.kube.lease import KubeLeaseClient
     from controller.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
-    from controller.operator import Operator
+    from controller.operator import Operator, PreflightError
 
     try:
         api_client = await load_api_client(
@@ -231,7 +231,10 @@ async def _run(args: argparse.Namespace) -> int:
             )
         )
     _install_signal_handlers(operator.stop)
-    await operator.run()
+    try:
+        await operator.run()
+    except PreflightError as exc:
+        raise UserError(str(exc)) from None
     return 0
 
 

@@ -24,15 +24,20 @@ from controller.builders import BuildConfig
 from controller.caches import Caches
 from controller.controller import RayClusterController
 from controller.events import EventRecorder
-from controller.kube import KubeClient, RestClientMetrics
+from controller.kube import KubeClient, KubeError, NotFound, RestClientMetrics, TransportError
 from controller.leaderelection import LeaderElector
 from controller.server import HttpServers, parse_addr
 
-__all__ = ["USER_AGENT", "Operator", "OperatorOptions"]
+__all__ = ["USER_AGENT", "Operator", "OperatorOptions", "PreflightError"]
 
 USER_AGENT = "rayop/0.1.0"
 
 log = structlog.get_logger(__name__)
+
+
+class PreflightError(Exception):
+    """The cluster cannot run rayop as it is (unreachable, or no RayCluster CRD); the message
+    says what to do."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,8 +109,36 @@ class Operator:
         """Begin the graceful stop (safe to call from a signal handler, more than once)."""
         self._stop.set()
 
+    async def preflight(self) -> None:
+        """Check the API server answers and serves ``ray.io/v1``; raise :class:`PreflightError`.
+
+        Without this, a missing CRD shows only as informers retrying forever and a /readyz
+        that never turns ready.
+        """
+        try:
+            await self.client.request("GET", "/apis/ray.io/v1")
+        except NotFound:
+            raise PreflightError(
+                "the RayCluster CRD (rayclusters.ray.io, version v1) is not installed; "
+                "install it with: kubectl apply -f manifests/crd/"
+            ) from None
+        except TransportError as exc:
+            raise PreflightError(f"cannot reach the API server: {exc}") from None
+        except KubeError as exc:
+            raise PreflightError(
+                f"the API server refused rayop: {exc.code} {exc.message}"
+            ) from None
+
     async def run(self) -> None:
-        """Run until :meth:`stop`; return once everything has shut down."""
+        """Run until :meth:`stop`; return once everything has shut down.
+
+        Raises :class:`PreflightError` (before starting anything) if the cluster cannot run rayop.
+        """
+        try:
+            await self.preflight()
+        except PreflightError:
+            await self.client.close()
+            raise
         await self.servers.start()
         log.info("operator starting", namespaces=list(self.options.namespaces) or "all",
                  concurrency=self.options.concurrency, ports=self.servers.ports)  # fmt: skip

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from controller.kube import KubeClient, load_api_client
+from controller.operator import Operator, OperatorOptions, PreflightError
 from kubesim import KubeSim
 
 
@@ -37,3 +39,29 @@ async def test_context_flag_picks_the_named_context(sim: KubeSim, tmp_path: Path
 
 def _read(path: Path) -> str:
     return path.read_text()
+
+
+async def test_missing_crd_is_a_clear_error_before_anything_starts(sim: KubeSim) -> None:
+    """Without the RayCluster CRD, the operator says how to install it instead of retrying forever."""
+    operator = Operator(
+        await load_api_client(kubeconfig=str(sim.kubeconfig_path)),
+        OperatorOptions(health_addr="0", metrics_addr="0"),
+    )
+    with pytest.raises(
+        PreflightError,
+        match=r"CRD .* is not installed; install it with: kubectl apply -f manifests/crd/",
+    ):
+        await operator.run()
+
+
+async def test_unreachable_api_server_is_a_clear_error(sim: KubeSim, tmp_path: Path) -> None:
+    """A kubeconfig pointing at nothing fails fast with 'cannot reach the API server'."""
+    path = tmp_path / "dead.yaml"
+    live, _ = _two_contexts(Path(sim.kubeconfig_path), path)
+    operator = Operator(
+        await load_api_client(kubeconfig=str(path)),
+        OperatorOptions(health_addr="0", metrics_addr="0"),
+    )
+    with pytest.raises(PreflightError, match="cannot reach the API server"):
+        await operator.run()
+    assert live  # the dead context was the current one
