@@ -102,7 +102,7 @@ class ChaosMixin:
             self.faults.crashes[(uid, name)] = plan
         else:
             self.faults.crashes.pop((uid, name), None)
-        if not kubelet.runtime.crash(uid, name, plan):
+        if not _simulated_runtime(kubelet).crash(uid, name, plan):
             raise ValueError(
                 f"chaos crash_container: container {name!r} of pod {key} is not running"
             )
@@ -121,7 +121,7 @@ class ChaosMixin:
             self.faults.not_ready.discard((uid, name))
         else:
             self.faults.not_ready.add((uid, name))
-        kubelet.runtime.readiness_changed(uid, name)
+        _simulated_runtime(kubelet).readiness_changed(uid, name)
         return {"pod": str(key), "container": name, "ready": bool(ready)}
 
     def fail_liveness(
@@ -130,7 +130,7 @@ class ChaosMixin:
         """Fail a container's liveness probe failureThreshold times; the kubelet then kills and
         restarts it (Unhealthy events, Killing, exit 137, restartCount + 1)."""
         kubelet, key, uid, name = self._locate(namespace, pod, container)
-        if not kubelet.runtime.fail_liveness(uid, name):
+        if not _simulated_runtime(kubelet).fail_liveness(uid, name):
             raise ValueError(f"chaos fail_liveness: container {name!r} of pod {key} is not running")
         return {"pod": str(key), "container": name}
 
@@ -212,7 +212,7 @@ class ChaosMixin:
             node = (stored.get("spec") or {}).get("nodeName") or ""
             kubelet = self.kubelets.get(node)
             if kubelet is not None:
-                kubelet.runtime.unstall(str(stored["metadata"]["uid"]))
+                _simulated_runtime(kubelet).unstall(str(stored["metadata"]["uid"]))
         return {"namespace": namespace, "pod": pod, "selector": selector or {}, "stalled": False}
 
     def fail_image_pull(self, image: str, failing: bool = True) -> dict[str, Any]:
@@ -352,3 +352,11 @@ class ChaosMixin:
                     f"chaos: pod {key} has no container {container!r}; containers: {', '.join(names)}"
                 )
         return kubelet, key, uid, name
+
+
+def _simulated_runtime(kubelet: Kubelet) -> _simulated.SimulatedRuntime:
+    """The node's runtime, if it is the simulated one (container faults need it)."""
+    runtime = kubelet.runtime
+    if not isinstance(runtime, _simulated.SimulatedRuntime):
+        raise ValueError(f"chaos: node {kubelet.name} does not run the simulated runtime")
+    return runtime

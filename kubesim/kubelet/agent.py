@@ -10,6 +10,7 @@ status write; a write is skipped when the status would not change.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from kubesim.controllers.podutil import ObjectKey, is_terminating
 from kubesim.controllers.queue import KeyQueue, QueueShutDown
 from kubesim.controllers.store import Cache
 from kubesim.kubelet.nodes import IPAllocator, node_ip, pod_cidr
-from kubesim.kubelet.runtime import RunState
+from kubesim.kubelet.runtime import ContainerRuntime, RunState
 from kubesim.kubelet.simulated import Faults, SimulatedRuntime
 from kubesim.kubelet.status import PodView, build_status
 
@@ -72,6 +73,7 @@ class Kubelet:
         name: str,
         pods: Cache,
         faults: Faults,
+        runtime_factory: Callable[[Kubelet], ContainerRuntime] | None = None,
     ) -> None:
         self.name = name
         self.index = index
@@ -97,8 +99,14 @@ class Kubelet:
         self.faults = faults
         #: While partitioned the kubelet cannot reach the API: it syncs nothing.
         self.partitioned = False
-        self.runtime = SimulatedRuntime(
-            node=name, config=config, clock=clock, faults=faults, listener=self
+        # The kubelet only ever calls ContainerRuntime methods on its runtime; a process-based
+        # runtime plugs in through `runtime_factory`.
+        self.runtime: ContainerRuntime = (
+            runtime_factory(self)
+            if runtime_factory is not None
+            else SimulatedRuntime(
+                node=name, config=config, clock=clock, faults=faults, listener=self
+            )
         )
 
     # ------------------------------------------------------------------ RuntimeListener
