@@ -131,9 +131,9 @@ def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
                         help="RayClusters reconciled in parallel (default %(default)s; "
                         "KubeRay's is 1)")  # fmt: skip
-    parser.add_argument("--qps", type=float, default=50.0,
+    parser.add_argument("--qps", type=float, default=100.0,
                         help="client-side API request rate; <= 0 disables (default %(default)s)")  # fmt: skip
-    parser.add_argument("--burst", type=_positive_int, default=100,
+    parser.add_argument("--burst", type=_positive_int, default=200,
                         help="client-side API burst (default %(default)s)")  # fmt: skip
     parser.add_argument("--resync-period", type=float, default=300.0, metavar="SECONDS",
                         help="re-reconcile every cached RayCluster this often, from the cache "

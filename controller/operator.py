@@ -46,8 +46,8 @@ class OperatorOptions:
 
     namespaces: tuple[str, ...] = ()
     concurrency: int = 8
-    qps: float = 50.0
-    burst: int = 100
+    qps: float = 100.0
+    burst: int = 200
     health_addr: str = "0.0.0.0:8081"
     metrics_addr: str = "0.0.0.0:8080"
     drain_timeout: float = 30.0

@@ -49,8 +49,8 @@ class KubeClient:
         self,
         api_client: ApiClient,
         *,
-        qps: float = 50.0,
-        burst: int = 100,
+        qps: float = 100.0,
+        burst: int = 200,
         metrics: RestClientMetrics | None = None,
         field_manager: str = FIELD_MANAGER,
     ) -> None:
