@@ -16,7 +16,7 @@ NEEDS_TPU = "ray-cluster.tpu-v6e-16-multihost"
 
 async def test_every_sample_reaches_ready_or_says_why_not(tmp_path: Path) -> None:
     """Each sample in its own namespace: all become Ready (with Ray's real probes), except the
-    TPU one, whose status says why its workers cannot be scheduled."""
+    TPU one, whose status says why its workers cannot be scheduled; a resync then writes nothing."""
     async with running_env(
         tmp_path, probes=True, nodes=4, node_cpu="64", node_memory="512Gi", node_gpus=8
     ) as env:
@@ -52,6 +52,12 @@ async def test_every_sample_reaches_ready_or_says_why_not(tmp_path: Path) -> Non
         for stem in clusters:
             if stem != NEEDS_TPU:
                 assert condition(await status(stem), "Ready")["status"] == "True", stem
+
+        # Steady state: reconciling every sample again changes nothing, so nothing is written.
+        before = await env.quiet(period=0.5)
+        env.operator.controller.enqueue_all()
+        await env.settle(1.0)
+        assert env.rayop_writes()[before:] == []
 
         tpu = await status(NEEDS_TPU)
         assert tpu["state"] == ""
