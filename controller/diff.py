@@ -63,7 +63,11 @@ def contains(observed: object, desired: object) -> bool:
     if isinstance(desired, Mapping):
         if not isinstance(observed, Mapping):
             return False
-        return all(k in observed and contains(observed[k], v) for k, v in desired.items())
+        # A null in an apply means "not set": it matches an absent field.
+        return all(
+            observed.get(k) is None if v is None else k in observed and contains(observed[k], v)
+            for k, v in desired.items()
+        )
     if isinstance(desired, list | tuple):
         # Read-only caches may hold lists as tuples.
         return isinstance(observed, list | tuple) and _list_contains(observed, desired)

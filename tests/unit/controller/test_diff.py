@@ -104,3 +104,9 @@ def test_type_mismatch_is_drift() -> None:
     """A boolean is not the string 'true', and a dict is not a list."""
     assert not contains({"x": "true"}, {"x": True})
     assert not contains({"x": []}, {"x": {}})
+
+
+def test_null_in_desired_matches_an_absent_field() -> None:
+    """A desired null (unset) is satisfied by a missing field, not by a present one."""
+    assert contains({"metadata": {"name": "a"}}, {"metadata": {"name": "a", "labels": None}})
+    assert not contains({"x": 1}, {"x": None})
