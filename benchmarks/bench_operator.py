@@ -252,6 +252,7 @@ async def converge(
         manifest = yaml.safe_load(SEED.read_text())
         clusters = seed_clusters(manifest, settings.clusters, settings.namespaces)
         before = target.proc.usage()
+        sim_before = sim.proc.usage().cpu
         t0 = time.time()
         gate = asyncio.Semaphore(16)
 
@@ -266,8 +267,9 @@ async def converge(
         await asyncio.wait_for(tracker.reached.wait(), timeout=settings.timeout)
         t1 = time.time()
         after = target.proc.usage()
+        sim_cpu = sim.proc.usage().cpu - sim_before
         settled = await _wait_quiet(sim.audit, FLOOR_UA if kind == "floor" else OPERATOR_UA)
-        run.result = _converge_result(
+        run.result = {"kubesim_cpu_s": round(sim_cpu, 2)} | _converge_result(
             kind, settings, sim.audit, t0=t0, t1=t1, settled=settled, created=created,
             before=before.cpu, after=after,
         )  # fmt: skip
@@ -490,7 +492,7 @@ async def memory(run: Run, first: Mapping[str, Any], *, pads: int, tag: str) -> 
 
 def _median_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     keys = ("wall_to_ready_s", "last_child_write_s", "cpu_s", "peak_rss_bytes",
-            "writes_per_cluster")  # fmt: skip
+            "writes_per_cluster", "kubesim_cpu_s")  # fmt: skip
     return {k: statistics.median(float(r[k]) for r in rows) for k in keys} | {"runs": len(rows)}
 
 
@@ -552,6 +554,7 @@ def print_tables(result: Mapping[str, Any]) -> None:
         ("last child write (s)", f["last_child_write_s"], o["last_child_write_s"]),
         ("client CPU (s)", f["cpu_s"], o["cpu_s"]),
         ("client peak RSS (MiB)", f["peak_rss_bytes"] / 2**20, o["peak_rss_bytes"] / 2**20),
+        ("kubesim CPU (s)", f["kubesim_cpu_s"], o["kubesim_cpu_s"]),
         ("writes per RayCluster", f["writes_per_cluster"], o["writes_per_cluster"]),
     ]
     for name, a, b in rows:
