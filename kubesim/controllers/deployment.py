@@ -20,7 +20,7 @@ from typing import Any
 
 from kubesim.controllers.api import ClusterAPI, StatusError
 from kubesim.controllers.base import Controller
-from kubesim.controllers.clock import Clock
+from kubesim.controllers.clock import Clock, parse_time
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.podutil import ObjectKey, controller_uid, is_active, owner_reference
 from kubesim.controllers.revision import pod_template_hash
@@ -126,8 +126,7 @@ class DeploymentController(Controller):
                 else:
                     self._rolling(deploy, new_rs, olds)
                 self._cleanup(deploy, olds)
-        self._write_status(deploy, new_rs, olds)
-        return None
+        return self._write_status(deploy, new_rs, olds)
 
     def _matches(self, deploy: dict[str, Any], rs: dict[str, Any]) -> bool:
         template = (rs.get("spec") or {}).get("template") or {}
@@ -314,7 +313,8 @@ class DeploymentController(Controller):
 
     def _write_status(
         self, deploy: dict[str, Any], new_rs: dict[str, Any] | None, olds: list[dict[str, Any]]
-    ) -> None:
+    ) -> float | None:
+        """Write status and conditions; seconds until the progress deadline check, if rolling."""
         spec = deploy.get("spec") or {}
         replicas = int(spec.get("replicas", 1))
         _, unavailable = resolve_fenceposts(spec.get("strategy") or {}, replicas)
@@ -360,6 +360,7 @@ class DeploymentController(Controller):
                 "Deployment does not have minimum availability.",
             )
         conditions = [self._condition(previous, "Available", *available_cond, now=now)]
+        requeue: float | None = None
         if fresh_new is not None:
             rs_name = fresh_new["metadata"]["name"]
             complete = (
@@ -368,21 +369,48 @@ class DeploymentController(Controller):
                 and total == updated
                 and int((fresh_new.get("spec") or {}).get("replicas", 0)) == replicas
             )
+            prior = previous.get("Progressing") or {}
+            deadline = float(spec.get("progressDeadlineSeconds", 600))
+            since = parse_time(prior.get("lastUpdateTime"))
+            # Progress, or a rollout that just started, refreshes lastUpdateTime, which restarts
+            # the progress deadline (DeploymentProgressing / DeploymentTimedOut).
+            fresh = (
+                _progressed(old_status, status)
+                or since is None
+                or prior.get("reason") == "NewReplicaSetAvailable"
+                or f'"{rs_name}"' not in str(prior.get("message", ""))
+            )
+            updating = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
             if complete:
                 progressing = (
                     "True",
                     "NewReplicaSetAvailable",
                     f'ReplicaSet "{rs_name}" has successfully progressed.',
                 )
-            else:
+            elif fresh:
+                progressing = updating
+            elif prior.get("reason") == "ProgressDeadlineExceeded" or (
+                since is not None and since + deadline <= self.clock.now()
+            ):
                 progressing = (
-                    "True",
-                    "ReplicaSetUpdated",
-                    f'ReplicaSet "{rs_name}" is progressing.',
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{rs_name}" has timed out progressing.',
                 )
-            conditions.append(self._condition(previous, "Progressing", *progressing, now=now))
+            else:
+                progressing = updating
+                assert since is not None
+                requeue = since + deadline - self.clock.now()
+            conditions.append(
+                self._condition(
+                    previous, "Progressing", *progressing, now=now, touch=fresh and not complete
+                )
+            )
+            if progressing[1] == "ReplicaSetUpdated" and requeue is None:
+                requeue = deadline
         status["conditions"] = conditions
         self.write_status(self.deployments.resource, deploy, status)
+        return requeue
 
     @staticmethod
     def _condition(
@@ -393,10 +421,12 @@ class DeploymentController(Controller):
         message: str,
         *,
         now: str,
+        touch: bool = False,
     ) -> dict[str, Any]:
         prior = previous.get(kind) or {}
         same = (
-            prior.get("status") == status
+            not touch
+            and prior.get("status") == status
             and prior.get("reason") == reason
             and prior.get("message") == message
         )
@@ -410,6 +440,22 @@ class DeploymentController(Controller):
             "reason": reason,
             "message": message,
         }
+
+
+def _progressed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """DeploymentProgressing: more updated, ready or available pods, or fewer old ones."""
+
+    def count(status: dict[str, Any], field: str) -> int:
+        return int(status.get(field, 0) or 0)
+
+    if any(
+        count(new, f) > count(old, f)
+        for f in ("updatedReplicas", "readyReplicas", "availableReplicas")
+    ):
+        return True
+    old_left = count(old, "replicas") - count(old, "updatedReplicas")
+    new_left = count(new, "replicas") - count(new, "updatedReplicas")
+    return new_left < old_left
 
 
 def _replicas(rs: dict[str, Any]) -> int:

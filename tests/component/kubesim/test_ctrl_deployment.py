@@ -189,3 +189,34 @@ async def test_scale_down_deletes_the_cheapest_pod_first(
     assert f"Deleted pod: {pods[1].metadata.name}" in [
         e.message for e in rs_events if e.reason == "SuccessfulDelete"
     ]
+
+
+async def test_a_stuck_rollout_exceeds_its_progress_deadline(
+    apis: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """Pods that never start make Progressing False/ProgressDeadlineExceeded after the deadline."""
+    sim, _, apps = apis
+    sim.workloads.fail_image_pull("nginx:0.0.0")
+    await apps.create_namespaced_deployment(
+        "default", deployment(2, "nginx:0.0.0", progressDeadlineSeconds=60)
+    )
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def timed_out() -> Any:
+        d = await apps.read_namespaced_deployment("web", "default")
+        conds = {c.type: c for c in (d.status.conditions or ())}
+        progressing = conds.get("Progressing")
+        return d if progressing is not None and progressing.status == "False" else None
+
+    d = await eventually(timed_out)
+    # lastUpdateTime has second precision, as in a real cluster.
+    assert 59 <= loop.time() - start <= 65
+    conds = {c.type: (c.status, c.reason, c.message) for c in d.status.conditions}
+    (rs,) = (await apps.list_namespaced_replica_set("default")).items
+    assert conds["Progressing"] == (
+        "False",
+        "ProgressDeadlineExceeded",
+        f'ReplicaSet "{rs.metadata.name}" has timed out progressing.',
+    )
+    assert conds["Available"][:2] == ("False", "MinimumReplicasUnavailable")
