@@ -5,8 +5,9 @@ and template, and the annotations `deployment.kubernetes.io/revision`, `desired-
 `max-replicas`. RollingUpdate follows NewRSNewReplicas / reconcileOldReplicaSets (maxSurge
 rounds up, maxUnavailable down); Recreate scales old sets to zero and waits for their pods to
 go before scaling the new one up. Status and the Available/Progressing conditions are what
-`kubectl rollout status deploy` reads. Not simulated: proportional scaling of several live
-ReplicaSets, rollback, progress-deadline expiry, and the `deployment.kubernetes.io/revision`
+`kubectl rollout status deploy` reads, including ProgressDeadlineExceeded. (`kubectl rollout
+undo` works: it is a template change.) Not simulated: proportional scaling of several live
+ReplicaSets, and the `deployment.kubernetes.io/revision`
 annotation on the Deployment itself: upstream writes it through /status (whose strategy keeps
 annotation changes for Deployments); kubesim's /status keeps only status, and a main-endpoint
 write would bump the Deployment's generation, which a real cluster does not do.
