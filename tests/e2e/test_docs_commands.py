@@ -17,6 +17,7 @@ order, by bash, in the repository root, with ``KUBECONFIG`` set, ``kubectl`` wra
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,17 +173,26 @@ class DocsCluster:
 
     env: dict[str, str]
 
-    def run(self, command: str, *, timeout: float = 50.0) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: str, *, stdin: str | None = None, timeout: float = 50.0
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` with bash in the repository root."""
         return subprocess.run(
             ["bash", "-c", f"set -o pipefail\n{command}"],
             cwd=REPO,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+    def json(self, command: str, *, stdin: str | None = None) -> Any:
+        """Run a kubectl command that prints JSON; fail the test if it fails."""
+        done = self.run(command, stdin=stdin)
+        assert done.returncode == 0, f"`{command}`: {done.stderr}"
+        return json.loads(done.stdout)
 
 
 def _free_port() -> int:
@@ -300,3 +311,84 @@ def test_doc_commands_succeed_against_kubesim(docs_cluster: DocsCluster, doc: st
             f"docs/{doc}:{command.line}: `{command.text}` exited {done.returncode}\n"
             f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-2000:]}"
         )
+
+
+def _kuberay_children(cluster: str, uid: str) -> str:
+    """What KubeRay leaves behind for ``cluster``: bare head and worker pods with its names and
+    labels, and a headless head Service, all controlled by the RayCluster."""
+    owner = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": cluster, "uid": uid,
+             "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+    items: list[dict[str, Any]] = []
+    for name, node_type, group in (
+        (f"{cluster}-head-x7k2p", "head", "headgroup"),
+        (f"{cluster}-workers-worker-abcde", "worker", "workers"),
+    ):
+        labels = {"ray.io/cluster": cluster, "ray.io/node-type": node_type,
+                  "ray.io/group": group, "ray.io/is-ray-node": "yes",
+                  "app.kubernetes.io/name": "kuberay",
+                  "app.kubernetes.io/created-by": "kuberay-operator"}  # fmt: skip
+        items.append(
+            {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": name, "labels": labels, "ownerReferences": [owner]},
+             "spec": {"containers": [{"name": "ray", "image": "rayproject/ray:2.52.0"}]}}
+        )  # fmt: skip
+    items.append(
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": f"{cluster}-head-svc", "ownerReferences": [owner],
+                      "labels": {"ray.io/cluster": cluster, "ray.io/node-type": "head"}},
+         "spec": {"clusterIP": "None", "selector": {"ray.io/cluster": cluster,
+                                                     "ray.io/node-type": "head"},
+                  "ports": [{"name": "gcs-server", "port": 6379}]}}
+    )  # fmt: skip
+    # A stream of JSON objects (kubectl reads several from one input): kubesim's OpenAPI has no
+    # schema for a v1 List, so kubectl's validation of a List fails there.
+    return "\n".join(json.dumps(item) for item in items)
+
+
+@pytest.mark.kubectl
+def test_kuberay_pods_are_left_running_as_the_migration_guide_says(
+    docs_cluster: DocsCluster,
+) -> None:
+    """migrating-from-kuberay.md's warning holds: rayop neither adopts nor deletes KubeRay's
+    pods, counts them in status, and its head Service selects KubeRay's head pod too."""
+    cluster = "migrated"
+    manifest = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": cluster},
+        "spec": {
+            "rayVersion": "2.52.0",
+            "workerGroupSpecs": [
+                {"groupName": "workers", "replicas": 1, "minReplicas": 1, "maxReplicas": 2}
+            ],
+        },
+    }
+    # KubeRay's objects must exist before rayop first reconciles the cluster: apply it first
+    # with a spec rayop refuses to act on (state failed, nothing created), add KubeRay's
+    # children, then make the spec valid, which is when rayop takes over.
+    refused = {**manifest, "spec": {**manifest["spec"], "authOptions": {"mode": "token"}}}
+    docs_cluster.json("kubectl apply -o json -f -", stdin=json.dumps(refused))
+    uid = docs_cluster.json(f"kubectl get raycluster {cluster} -o json")["metadata"]["uid"]
+    created = docs_cluster.run("kubectl create -f -", stdin=_kuberay_children(cluster, uid))
+    assert created.returncode == 0, created.stderr
+    try:
+        docs_cluster.json("kubectl apply -o json -f -", stdin=json.dumps(manifest))
+
+        def counted() -> bool:
+            status = docs_cluster.json(f"kubectl get raycluster {cluster} -o json").get("status")
+            workers = (status or {}).get("availableWorkerReplicas", 0)
+            return bool(workers >= 2)  # KubeRay's worker and rayop's own
+
+        _wait(counted, within=30, what="status to count KubeRay's worker next to rayop's")
+        pods = docs_cluster.json(f"kubectl get pods -l ray.io/cluster={cluster} -o json")
+        names = {pod["metadata"]["name"] for pod in pods["items"]}
+        assert {f"{cluster}-head-x7k2p", f"{cluster}-workers-worker-abcde"} <= names
+        assert f"{cluster}-head-0" in names
+        service = docs_cluster.json(f"kubectl get service {cluster}-head-svc -o json")
+        assert service["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rayop"
+        assert service["spec"]["clusterIP"] == "None"
+        kuberay_head = next(p for p in pods["items"] if p["metadata"]["name"].endswith("x7k2p"))
+        selector = service["spec"]["selector"].items()
+        assert selector <= kuberay_head["metadata"]["labels"].items()
+    finally:
+        docs_cluster.run(f"kubectl delete raycluster {cluster} --wait=false")
