@@ -199,7 +199,12 @@ class UserError(Exception):
 async def _run(args: argparse.Namespace) -> int:
     from controller.kube import ConfigError, KubeClient, load_api_client
     from controller.kube.lease import KubeLeaseClient
-    from controller.leaderelection import LeaderElectionConfig, LeaderElector, default_identity
+    from controller.leaderelection import (
+        LeaderElectionConfig,
+        LeaderElector,
+        LeadershipLost,
+        default_identity,
+    )
     from controller.operator import Operator, PreflightError
 
     try:
@@ -235,6 +240,10 @@ async def _run(args: argparse.Namespace) -> int:
         await operator.run()
     except PreflightError as exc:
         raise UserError(str(exc)) from None
+    except LeadershipLost:
+        # controller-runtime exits too: a process that may still hold writes must not go on.
+        log.error("leader election lost; exiting")
+        return 1
     return 0
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from kubernetes_asyncio.client import ApiClient
@@ -145,11 +147,19 @@ class Operator:
         try:
             async with asyncio.TaskGroup() as group:
                 background = [
-                    group.create_task(inf.run(), name=f"informer-{index}")
+                    group.create_task(
+                        _guarded(f"informer-{index}", inf.run()), name=f"informer-{index}"
+                    )
                     for index, inf in enumerate(self.caches.all())
                 ]
-                background.append(group.create_task(self.recorder.run(), name="event-recorder"))
-                work = group.create_task(self._lead(), name="raycluster-controller")
+                background.append(
+                    group.create_task(
+                        _guarded("event-recorder", self.recorder.run()), name="event-recorder"
+                    )
+                )
+                work = group.create_task(
+                    _guarded("raycluster-controller", self._lead()), name="raycluster-controller"
+                )
                 stop = group.create_task(self._stop.wait(), name="stop-signal")
                 await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
                 await self._drain(work)
@@ -158,6 +168,10 @@ class Operator:
                     await self.recorder.flush()
                 for task in background:
                     task.cancel()
+        except ExceptionGroup as group:
+            # One task failed and the TaskGroup stopped the rest: surface the first cause
+            # itself (e.g. LeadershipLost), not a group the caller must unpack.
+            raise group.exceptions[0] from group
         finally:
             await self.servers.stop()
             await self.client.close()
@@ -182,3 +196,14 @@ class Operator:
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
+
+
+async def _guarded(name: str, work: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived task, logging an unexpected exit (cancellation is the expected one)."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("task failed; stopping the operator", task=name)
+        raise

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
 from controller.operator import Operator, OperatorOptions, PreflightError
 from kubesim import KubeSim
@@ -65,3 +66,17 @@ async def test_unreachable_api_server_is_a_clear_error(sim: KubeSim, tmp_path: P
     with pytest.raises(PreflightError, match="cannot reach the API server"):
         await operator.run()
     assert live  # the dead context was the current one
+
+
+async def test_a_failed_task_stops_the_operator_with_its_own_error(sim: KubeSim) -> None:
+    """If the caches cannot sync in time, run() raises that error itself (not a task group)."""
+    user = KubeClient(await load_api_client(kubeconfig=str(sim.kubeconfig_path)))
+    for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
+        await user.apply(crd)
+    await user.close()
+    operator = Operator(
+        await load_api_client(kubeconfig=str(sim.kubeconfig_path)),
+        OperatorOptions(health_addr="0", metrics_addr="0", sync_timeout=0.0),
+    )
+    with pytest.raises(RuntimeError, match=r"caches did not sync within 0\.0 s"):
+        await operator.run()
