@@ -352,27 +352,25 @@ def test_kuberay_pods_are_left_running_as_the_migration_guide_says(
     """migrating-from-kuberay.md's warning holds: rayop neither adopts nor deletes KubeRay's
     pods, counts them in status, and its head Service selects KubeRay's head pod too."""
     cluster = "migrated"
-    manifest = {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayCluster",
-        "metadata": {"name": cluster},
-        "spec": {
-            "rayVersion": "2.52.0",
-            "workerGroupSpecs": [
-                {"groupName": "workers", "replicas": 1, "minReplicas": 1, "maxReplicas": 2}
-            ],
-        },
+    spec: dict[str, Any] = {
+        "rayVersion": "2.52.0",
+        "workerGroupSpecs": [
+            {"groupName": "workers", "replicas": 1, "minReplicas": 1, "maxReplicas": 2}
+        ],
     }
+    manifest = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": cluster}}
     # KubeRay's objects must exist before rayop first reconciles the cluster: apply it first
     # with a spec rayop refuses to act on (state failed, nothing created), add KubeRay's
     # children, then make the spec valid, which is when rayop takes over.
-    refused = {**manifest, "spec": {**manifest["spec"], "authOptions": {"mode": "token"}}}
+    refused = {**manifest, "spec": {**spec, "authOptions": {"mode": "token"}}}
     docs_cluster.json("kubectl apply -o json -f -", stdin=json.dumps(refused))
     uid = docs_cluster.json(f"kubectl get raycluster {cluster} -o json")["metadata"]["uid"]
     created = docs_cluster.run("kubectl create -f -", stdin=_kuberay_children(cluster, uid))
     assert created.returncode == 0, created.stderr
     try:
-        docs_cluster.json("kubectl apply -o json -f -", stdin=json.dumps(manifest))
+        docs_cluster.json(
+            "kubectl apply -o json -f -", stdin=json.dumps({**manifest, "spec": spec})
+        )
 
         def counted() -> bool:
             status = docs_cluster.json(f"kubectl get raycluster {cluster} -o json").get("status")
