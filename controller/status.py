@@ -76,7 +76,6 @@ class ClusterShape:
     suspend: bool
     groups: Sequence[GroupShape]
     head_resources: Mapping[str, Decimal] = field(default_factory=dict)
-    head_service_name: str = ""
 
 
 @dataclass(frozen=True)
