@@ -73,8 +73,7 @@ class Cluster(WriteVerbs):
             rng=rng,
         )
         self.engine = Engine()
-        #: fieldValidation=Strict for the write in progress (set per call; calls never await).
-        self._strict = False
+        self._strict = ""
         self.last_patch_created = False
         self.gc = GarbageCollector(self)
         self.crds = CrdRegistrar(self)
@@ -119,7 +118,7 @@ class Cluster(WriteVerbs):
 
         set in `self.last_patch_created` (the HTTP layer answers 201 then)."""
         info = self._info(res)
-        self._strict = field_validation == "Strict"
+        self._strict = "patch" if field_validation == "Strict" else ""
         manager = field_manager or (
             "" if patch_type == "apply" else default_manager(user_agent, user)
         )
@@ -150,7 +149,7 @@ class Cluster(WriteVerbs):
             )
             raise
         finally:
-            self._strict = False
+            self._strict = ""
         code = 201 if self.last_patch_created else 200
         self._audit(
             "patch",

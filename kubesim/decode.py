@@ -14,6 +14,7 @@ from typing import Any
 
 from kubesim import errors
 from kubesim.resources import ResourceInfo
+from kubesim.structural import strict_decoding_message
 
 __all__ = ["decode_builtin"]
 
@@ -134,16 +135,21 @@ def decode_builtin(
     schema: Any,
     *,
     strict: bool = False,
+    whole_body: bool = True,
     old: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Type-check `obj` (in place) against its schema, dropping undeclared fields.
 
-    Raises the decoder's 400 on a type error, or on unknown fields when `strict`."""
+    Raises the decoder's 400 on a type error, or on unknown fields when `strict` (worded with
+    the decoder's prefix for `whole_body` create/update bodies, without it for patches)."""
     if schema is None:
         return obj
     decoder = _Decoder(info, strict)
     decoder.walk(schema, obj, None, old)
     if strict and decoder.unknown:
-        listed = ", ".join(f'unknown field "{p}"' for p in decoder.unknown)
-        raise errors.bad_request(f"strict decoding error: {listed}")
+        if whole_body:
+            raise errors.bad_request(
+                strict_decoding_message(decoder.unknown, kind=info.kind, version=info.version)
+            )
+        raise errors.bad_request(strict_decoding_message(decoder.unknown))
     return obj

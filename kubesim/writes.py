@@ -28,7 +28,7 @@ from kubesim.errors import Cause, StatusError
 from kubesim.resources import ResourceInfo
 from kubesim.scale import scale_of, set_scale_replicas
 from kubesim.store import CRD_KEY, clone
-from kubesim.structural import prune_and_default
+from kubesim.structural import prune_and_default, strict_decoding_message, unknown_fields
 from kubesim.structural import validate as validate_structural
 from kubesim.validation import check_metadata_types, validate_object_meta
 from kubesim.watch import ADDED, DELETED, MODIFIED
@@ -85,8 +85,9 @@ class WriteVerbs(DeletionVerbs):
 
     engine: Engine
     crds: CrdRegistrar
-    #: fieldValidation=Strict for the write in progress (set per call; calls never await).
-    _strict: bool
+    #: fieldValidation=Strict for the write in progress: "body" (create, update), "patch", or ""
+    #: when off. Set per call; calls never await.
+    _strict: str
 
     # ------------------------------------------------------------------ create
 
@@ -106,7 +107,7 @@ class WriteVerbs(DeletionVerbs):
     ) -> dict[str, Any]:
         """Create an object (POST). `owned=True` hands `obj` over (kubesim may keep it)."""
         info = self._info(res)
-        self._strict = field_validation == "Strict"
+        self._strict = "body" if field_validation == "Strict" else ""
         manager = field_manager or default_manager(user_agent, user)
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
@@ -137,7 +138,7 @@ class WriteVerbs(DeletionVerbs):
             )
             raise
         finally:
-            self._strict = False
+            self._strict = ""
         self._audit(
             "create",
             info,
@@ -256,10 +257,23 @@ class WriteVerbs(DeletionVerbs):
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Server defaults (built-ins) or structural pruning and defaulting (custom resources)."""
+        whole_body = self._strict == "body"
         if info.custom:
             schema = info.extra.get("schema")
+            if self._strict and schema:
+                unknown = unknown_fields(self.engine.schema_for(info), obj)
+                if unknown:
+                    kind = {"kind": info.kind, "version": info.version} if whole_body else {}
+                    raise errors.bad_request(strict_decoding_message(unknown, **kind))
             return prune_and_default(schema, obj) if schema else obj
-        decode_builtin(info, obj, self.engine.schema_for(info), strict=self._strict, old=old)
+        decode_builtin(
+            info,
+            obj,
+            self.engine.schema_for(info),
+            strict=bool(self._strict),
+            whole_body=whole_body,
+            old=old,
+        )
         return apply_defaults(info.group, info.version, info.kind, obj)
 
     def _validate(
@@ -329,7 +343,7 @@ class WriteVerbs(DeletionVerbs):
     ) -> dict[str, Any]:
         """Replace an object (PUT), or its status or scale with `subresource`."""
         info = self._info(res)
-        self._strict = field_validation == "Strict"
+        self._strict = "body" if field_validation == "Strict" else ""
         manager = field_manager or default_manager(user_agent, user)
         try:
             body = obj if owned else clone(obj)
@@ -359,7 +373,7 @@ class WriteVerbs(DeletionVerbs):
             )
             raise
         finally:
-            self._strict = False
+            self._strict = ""
         self._audit(
             "update",
             info,

@@ -184,3 +184,22 @@ async def test_invalid_crd_name_is_rejected(raw: Any, make: Any) -> None:
     code, err, _ = await raw.post(CRDS, crd)
     assert code == 422
     assert 'must be spec.names.plural+"."+spec.group' in err["message"]
+
+
+async def test_strict_field_validation_rejects_unknown_fields(raw: Any, make: Any) -> None:
+    """With fieldValidation=Strict (kubectl's default) unknown fields are a 400, not silently pruned."""
+    await install(raw, make.widget_crd())
+    body = make.widget("w", replicas=1, replcias=2)
+    code, err, _ = await raw.post(f"{WIDGETS}?fieldValidation=Strict", body)
+    assert code == 400
+    assert err["message"] == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.replcias"'
+    )
+    code, created, _ = await raw.post(f"{WIDGETS}?fieldValidation=Ignore", body)
+    assert code == 201
+    assert created["spec"] == {"replicas": 1, "size": "small"}
+    code, err, _ = await raw.patch(
+        f"{WIDGETS}/w?fieldValidation=Strict", {"spec": {"colour": "red"}}, MERGE
+    )
+    assert code == 400
+    assert err["message"] == 'strict decoding error: unknown field "spec.colour"'

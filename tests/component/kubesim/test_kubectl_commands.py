@@ -288,3 +288,11 @@ async def test_discovery_explain_and_dry_run(kubectl: Kubectl, sim: KubeSim) -> 
     assert out.strip() == "statefulset.apps/web annotated"
     code, out, _ = await kubectl("get", "all")
     assert "statefulset.apps/web" in out
+
+
+async def test_kubectl_reports_unknown_fields(kubectl: Kubectl) -> None:
+    """A typo in a manifest fails `kubectl apply` (strict server-side field validation), as on a cluster."""
+    typo = STS_YAML.replace("  serviceName: web", "  serviceName: web\n  replcias: 3")
+    code, _, err = await kubectl("apply", "-f", "-", stdin=typo)
+    assert code != 0
+    assert 'strict decoding error: unknown field "spec.replcias"' in err
