@@ -185,6 +185,8 @@ class RayClusterController:
                 raycluster=str(key),
                 error=str(error) or type(error).__name__,
                 retries=self.queue.num_requeues(key),
+                # API failures explain themselves; anything else is a bug: keep its traceback.
+                exc_info=None if isinstance(error, KubeError | TimeoutError) else error,
             )
         elif result is not None and result.requeue_after:
             self.queue.forget(key)
