@@ -24,7 +24,7 @@ from kubesim.controllers.base import Controller
 from kubesim.controllers.clock import Clock, parse_time
 from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.podutil import ObjectKey, controller_uid, is_active, owner_reference
-from kubesim.controllers.revision import pod_template_hash
+from kubesim.controllers.revision import go_template, pod_template_hash
 from kubesim.controllers.store import Cache
 
 __all__ = ["DeploymentController", "resolve_fenceposts"]
@@ -33,6 +33,7 @@ HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX = "deployment.kubernetes.io/max-replicas"
+HISTORY = "deployment.kubernetes.io/revision-history"
 
 
 def _scaled(value: Any, total: int, *, round_up: bool) -> int:
@@ -53,7 +54,8 @@ def resolve_fenceposts(strategy: dict[str, Any], replicas: int) -> tuple[int, in
 
 
 def _template_without_hash(template: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(template)
+    """EqualIgnoreHash's view of a template: Go-normalized, without pod-template-hash."""
+    out = go_template(template)
     labels = (out.get("metadata") or {}).get("labels")
     if labels is not None:
         labels.pop(HASH_LABEL, None)
@@ -122,12 +124,38 @@ class DeploymentController(Controller):
             if new_rs is None:
                 new_rs = self._create_new(deploy, olds)
             if new_rs is not None:
+                new_rs = self._bump_revision(new_rs, olds)
                 if (spec.get("strategy") or {}).get("type") == "Recreate":
                     self._recreate(deploy, new_rs, olds)
                 else:
                     self._rolling(deploy, new_rs, olds)
                 self._cleanup(deploy, olds)
         return self._write_status(deploy, new_rs, olds)
+
+    def _bump_revision(self, rs: dict[str, Any], olds: list[dict[str, Any]]) -> dict[str, Any]:
+        """An old ReplicaSet that becomes the new one again (rollback) takes the next revision,
+        and remembers its previous ones in `revision-history`."""
+        annotations = dict(rs["metadata"].get("annotations") or {})
+        current = int(annotations.get(REVISION, 0) or 0)
+        newest = max((_revision(o) for o in olds), default=0)
+        if current > newest:
+            return rs
+        history = [h for h in str(annotations.get(HISTORY, "")).split(",") if h]
+        annotations[HISTORY] = ",".join([*history, str(current)])
+        annotations[REVISION] = str(newest + 1)
+        body = {**rs, "metadata": {**rs["metadata"], "annotations": annotations}}
+        try:
+            return self.cluster.update(
+                self.sets.resource,
+                rs["metadata"]["namespace"],
+                rs["metadata"]["name"],
+                body,
+                user=self.user,
+            )
+        except StatusError as exc:
+            if exc.code not in (404, 409):
+                raise
+            return rs
 
     def _matches(self, deploy: dict[str, Any], rs: dict[str, Any]) -> bool:
         template = (rs.get("spec") or {}).get("template") or {}
@@ -186,9 +214,15 @@ class DeploymentController(Controller):
                 self.sets.resource, deploy["metadata"]["namespace"], rs, user=self.user, owned=True
             )
         except StatusError as exc:
-            if exc.code == 409:
-                return None
-            raise
+            if exc.code != 409:
+                raise
+            existing = self.sets.get(ObjectKey(deploy["metadata"]["namespace"], name))
+            if existing is not None and self._matches(deploy, existing):
+                return existing
+            # A different template hashed to the same name: bump collisionCount and retry.
+            status = {**(deploy.get("status") or {}), "collisionCount": collisions + 1}
+            self.write_status(self.deployments.resource, deploy, status)
+            return None
         self.events.normal(
             deploy, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {initial}"
         )
@@ -457,6 +491,13 @@ def _progressed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     old_left = count(old, "replicas") - count(old, "updatedReplicas")
     new_left = count(new, "replicas") - count(new, "updatedReplicas")
     return new_left < old_left
+
+
+def _revision(rs: dict[str, Any]) -> int:
+    try:
+        return int((rs["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+    except ValueError:
+        return 0
 
 
 def _replicas(rs: dict[str, Any]) -> int:

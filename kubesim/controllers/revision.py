@@ -25,6 +25,7 @@ __all__ = [
     "fnv1_32",
     "fnv1a_32",
     "go_json",
+    "go_template",
     "new_controller_revision",
     "pod_template_hash",
     "revision_hash",
@@ -74,8 +75,10 @@ def go_json(value: Any) -> bytes:
     return text.encode()
 
 
-def _go_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as Go's typed encoder writes it: struct fields that are never omitted."""
+def go_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as Go's typed encoder writes it: struct fields that are never omitted
+    (`metadata.creationTimestamp: null`, containers' `resources: {}`). Two templates that are
+    equal this way are equal to Go, whichever of them a client sent with explicit nulls."""
     out = copy.deepcopy(template)
     metadata = out.setdefault("metadata", {})
     metadata.setdefault("creationTimestamp", None)
@@ -88,7 +91,7 @@ def _go_template(template: dict[str, Any]) -> dict[str, Any]:
 
 def statefulset_patch(sts: dict[str, Any]) -> dict[str, Any]:
     """The data of a StatefulSet ControllerRevision (getPatch)."""
-    template = _go_template(sts["spec"]["template"])
+    template = go_template(sts["spec"]["template"])
     template["$patch"] = "replace"
     return {"spec": {"template": template}}
 
@@ -142,7 +145,7 @@ def new_controller_revision(
 
 def pod_template_hash(template: dict[str, Any], collision_count: int | None = None) -> str:
     """A Deployment's `pod-template-hash` label value (see the module docstring on fidelity)."""
-    raw = go_json(_go_template(template))
+    raw = go_json(go_template(template))
     if collision_count is not None:
         raw += (collision_count & 0xFFFFFFFF).to_bytes(4, "little")
     return safe_encode(str(fnv1a_32(raw)))

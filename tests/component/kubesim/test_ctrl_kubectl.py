@@ -178,3 +178,21 @@ async def test_rollout_undo_renumbers_the_old_revision(kubectl: Kubectl) -> None
         "--sort-by=.revision",
     )
     assert out.split() == ["2", "3"]
+
+
+async def test_deployment_undo_reuses_the_old_replicaset(kubectl: Kubectl) -> None:
+    """`rollout undo deploy` scales the first ReplicaSet back up and gives it revision 3."""
+    assert (await kubectl("apply", "-f", "-", stdin=DEPLOY))[0] == 0
+    assert (await kubectl("rollout", "status", "deployment/api", "--timeout=30s"))[0] == 0
+    assert (await kubectl("set", "image", "deployment/api", "api=nginx:1.27"))[0] == 0
+    assert (await kubectl("rollout", "status", "deployment/api", "--timeout=30s"))[0] == 0
+    code, out, err = await kubectl("rollout", "undo", "deployment/api")
+    assert code == 0, err
+    code, out, err = await kubectl("rollout", "status", "deployment/api", "--timeout=30s")
+    assert code == 0, err
+    columns = "custom-columns=R:.spec.replicas,REV:.metadata.annotations.deployment\\.kubernetes\\.io/revision,IMG:.spec.template.spec.containers[0].image"
+    code, out, _ = await kubectl(
+        "get", "rs", "-o", columns, "--no-headers", "--sort-by=.metadata.creationTimestamp"
+    )
+    rows = sorted(line.split() for line in out.splitlines())
+    assert rows == [["0", "2", "nginx:1.27"], ["2", "3", "nginx:1.25"]]
