@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.harness import Env, running_env
+
+if TYPE_CHECKING:
+    from tests.e2e.rbac_audit import Call
 
 
 @pytest.fixture
@@ -15,3 +19,13 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     """kubesim + CRD + operator, Ray probes off (pods are ready within ~0.1 s)."""
     async with running_env(tmp_path) as running:
         yield running
+
+
+@pytest.fixture(scope="session", autouse=True)
+def operator_calls() -> Iterator[set[Call]]:
+    """The RBAC calls behind every write rayop makes in this e2e session; at the end, fails the
+    session if the manifests in ``manifests/operator/`` do not grant one (``rbac_audit.py``)."""
+    from tests.e2e.rbac_audit import record_operator_calls
+
+    with record_operator_calls() as calls:
+        yield calls
