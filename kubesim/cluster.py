@@ -74,6 +74,8 @@ class Cluster(WriteVerbs):
         )
         self.engine = Engine()
         self._strict = ""
+        self._warn = False
+        self.warnings: list[str] = []
         self.last_patch_created = False
         self.gc = GarbageCollector(self)
         self.crds = CrdRegistrar(self)
@@ -119,6 +121,8 @@ class Cluster(WriteVerbs):
         set in `self.last_patch_created` (the HTTP layer answers 201 then)."""
         info = self._info(res)
         self._strict = "patch" if field_validation == "Strict" else ""
+        self._warn = field_validation == "Warn"
+        self.warnings = []
         manager = field_manager or (
             "" if patch_type == "apply" else default_manager(user_agent, user)
         )
@@ -150,6 +154,7 @@ class Cluster(WriteVerbs):
             raise
         finally:
             self._strict = ""
+            self._warn = False
         code = 201 if self.last_patch_created else 200
         self._audit(
             "patch",

@@ -137,13 +137,14 @@ def decode_builtin(
     strict: bool = False,
     whole_body: bool = True,
     old: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> list[str]:
     """Type-check `obj` (in place) against its schema, dropping undeclared fields.
 
-    Raises the decoder's 400 on a type error, or on unknown fields when `strict` (worded with
-    the decoder's prefix for `whole_body` create/update bodies, without it for patches)."""
+    Returns the paths of the dropped fields (for `fieldValidation=Warn`). Raises the decoder's
+    400 on a type error, or on unknown fields when `strict` (worded with the decoder's prefix for
+    `whole_body` create/update bodies, without it for patches)."""
     if schema is None:
-        return obj
+        return []
     decoder = _Decoder(info, strict)
     decoder.walk(schema, obj, None, old)
     if strict and decoder.unknown:
@@ -152,4 +153,4 @@ def decode_builtin(
                 strict_decoding_message(decoder.unknown, kind=info.kind, version=info.version)
             )
         raise errors.bad_request(strict_decoding_message(decoder.unknown))
-    return obj
+    return decoder.unknown

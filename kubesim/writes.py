@@ -88,6 +88,10 @@ class WriteVerbs(DeletionVerbs):
     #: fieldValidation=Strict for the write in progress: "body" (create, update), "patch", or ""
     #: when off. Set per call; calls never await.
     _strict: str
+    #: fieldValidation=Warn for the write in progress.
+    _warn: bool
+    #: Warnings of the last write (`unknown field "spec.x"`), sent as HTTP `Warning` headers.
+    warnings: list[str]
 
     # ------------------------------------------------------------------ create
 
@@ -108,6 +112,8 @@ class WriteVerbs(DeletionVerbs):
         """Create an object (POST). `owned=True` hands `obj` over (kubesim may keep it)."""
         info = self._info(res)
         self._strict = "body" if field_validation == "Strict" else ""
+        self._warn = field_validation == "Warn"
+        self.warnings = []
         manager = field_manager or default_manager(user_agent, user)
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
@@ -139,6 +145,7 @@ class WriteVerbs(DeletionVerbs):
             raise
         finally:
             self._strict = ""
+            self._warn = False
         self._audit(
             "create",
             info,
@@ -260,13 +267,14 @@ class WriteVerbs(DeletionVerbs):
         whole_body = self._strict == "body"
         if info.custom:
             schema = info.extra.get("schema")
-            if self._strict and schema:
+            if (self._strict or self._warn) and schema:
                 unknown = unknown_fields(self.engine.schema_for(info), obj)
-                if unknown:
+                if unknown and self._strict:
                     kind = {"kind": info.kind, "version": info.version} if whole_body else {}
                     raise errors.bad_request(strict_decoding_message(unknown, **kind))
+                self.warnings.extend(f'unknown field "{p}"' for p in unknown)
             return prune_and_default(schema, obj) if schema else obj
-        decode_builtin(
+        dropped = decode_builtin(
             info,
             obj,
             self.engine.schema_for(info),
@@ -274,6 +282,8 @@ class WriteVerbs(DeletionVerbs):
             whole_body=whole_body,
             old=old,
         )
+        if self._warn:
+            self.warnings.extend(f'unknown field "{p}"' for p in dropped)
         return apply_defaults(info.group, info.version, info.kind, obj)
 
     def _validate(
@@ -344,6 +354,8 @@ class WriteVerbs(DeletionVerbs):
         """Replace an object (PUT), or its status or scale with `subresource`."""
         info = self._info(res)
         self._strict = "body" if field_validation == "Strict" else ""
+        self._warn = field_validation == "Warn"
+        self.warnings = []
         manager = field_manager or default_manager(user_agent, user)
         try:
             body = obj if owned else clone(obj)
@@ -374,6 +386,7 @@ class WriteVerbs(DeletionVerbs):
             raise
         finally:
             self._strict = ""
+            self._warn = False
         self._audit(
             "update",
             info,

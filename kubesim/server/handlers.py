@@ -19,6 +19,7 @@ from kubesim.errors import Cause
 from kubesim.resources import ResourceInfo
 from kubesim.server.codec import decode_body, json_response, parse_bool, parse_int, wants_table
 from kubesim.server.paths import ResourcePath
+from kubesim.structural import go_quote
 from kubesim.tables import to_table
 
 __all__ = ["USER", "RequestContext", "ResourceHandlers"]
@@ -254,6 +255,12 @@ class ResourceHandlers:
 
     # ------------------------------------------------------------------ writes
 
+    def _with_warnings(self, response: web.Response) -> web.Response:
+        """Add the last write's warnings (fieldValidation=Warn) as `Warning: 299 - "..."` headers."""
+        for warning in self.cluster.warnings:
+            response.headers.add("Warning", f"299 - {go_quote(warning)}")
+        return response
+
     def _body(self, ctx: RequestContext, allowed: tuple[str, ...] = _BODY_TYPES) -> Any:
         media = ctx.content_type.split(";", 1)[0].strip().lower() or "application/json"
         if (
@@ -283,7 +290,7 @@ class ResourceHandlers:
             field_validation=_field_validation(ctx.query),
             owned=True,
         )
-        return json_response(obj, 201)
+        return self._with_warnings(json_response(obj, 201))
 
     def update(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:
         """PUT of an object, its status or its scale."""
@@ -302,7 +309,7 @@ class ResourceHandlers:
             field_validation=_field_validation(ctx.query),
             owned=True,
         )
-        return json_response(obj)
+        return self._with_warnings(json_response(obj))
 
     def patch(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:
         """PATCH with any of the four patch content types."""
@@ -329,7 +336,9 @@ class ResourceHandlers:
             dry_run=_dry_run(ctx.query),
             field_validation=_field_validation(ctx.query),
         )
-        return json_response(obj, 201 if self.cluster.last_patch_created else 200)
+        return self._with_warnings(
+            json_response(obj, 201 if self.cluster.last_patch_created else 200)
+        )
 
     def _delete_options(self, ctx: RequestContext) -> dict[str, Any]:
         options: dict[str, Any] = {}

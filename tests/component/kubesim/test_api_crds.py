@@ -203,3 +203,20 @@ async def test_strict_field_validation_rejects_unknown_fields(raw: Any, make: An
     )
     assert code == 400
     assert err["message"] == 'strict decoding error: unknown field "spec.colour"'
+
+
+async def test_warn_field_validation_sends_warning_headers(raw: Any, make: Any) -> None:
+    """fieldValidation=Warn accepts the object, drops unknown fields and warns in Warning headers."""
+    await install(raw, make.widget_crd())
+    code, created, resp = await raw.post(
+        f"{WIDGETS}?fieldValidation=Warn", make.widget("w", replicas=1, replcias=2)
+    )
+    assert code == 201
+    assert "replcias" not in created["spec"]
+    assert resp.headers.getall("Warning") == ['299 - "unknown field \\"spec.replcias\\""']
+    code, _, resp = await raw.post(
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+        {"metadata": {"name": "c"}, "dta": {}},
+    )
+    assert code == 201
+    assert resp.headers.getall("Warning") == ['299 - "unknown field \\"dta\\""']
