@@ -37,7 +37,7 @@ _log = structlog.get_logger("kubesim.server")
 VERSION_INFO = {
     "major": "1",
     "minor": "32",
-    "gitVersion": "v1.32.0-kubesim",
+    "gitVersion": "v1.32.0+kubesim",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z",
