@@ -108,6 +108,11 @@ class RayClusterController:
         self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
         self.ready = asyncio.Event()
         self.memo = WriteMemo()
+        # (namespace, kind, name) -> (desired fingerprint, resourceVersion) of the last child
+        # version found to contain rayop's intent. A resourceVersion names one exact object
+        # state, so the same pair needs no second comparison: steady-state reconciles skip the
+        # (comparatively costly) deep containment check. Entries go when the child is deleted.
+        self._verified: dict[tuple[str, str, str], tuple[str, str | None]] = {}
         self.scaledown = ScaleDown(client, recorder)
         self.cluster_metrics = ClusterMetrics(
             registry, clusters=caches.list_clusters, enabled=self.ready.is_set
@@ -216,7 +221,9 @@ class RayClusterController:
         meta = obj.get("metadata") or {}
         if deleted:
             # A delete ends any write we were waiting to see: the next reconcile must recreate.
-            self.memo.forget((meta.get("namespace", ""), kind, meta.get("name", "")))
+            child = (meta.get("namespace", ""), kind, meta.get("name", ""))
+            self.memo.forget(child)
+            self._verified.pop(child, None)
         owner = owner_cluster(obj)
         if owner:
             self.queue.add(ClusterKey(meta.get("namespace", ""), owner))
@@ -297,11 +304,16 @@ class RayClusterController:
         now = asyncio.get_running_loop().time()
         for key, want in desired.items():
             have = observed.get(key)
-            if not needs_apply(want, have):
-                continue
             meta = want["metadata"]
             memo_key = (meta["namespace"], key.kind, key.name)
             fingerprint = meta["annotations"][HASH_ANNOTATION]
+            verified = (fingerprint, _rv(have))
+            if have is not None and self._verified.get(memo_key) == verified:
+                continue  # this very version already contained this very intent
+            if not needs_apply(want, have):
+                if have is not None:
+                    self._verified[memo_key] = verified
+                continue
             if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
                 continue  # our own write, not yet in the cache
             verb = "Created" if have is None else "Updated"
