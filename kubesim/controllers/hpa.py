@@ -63,11 +63,13 @@ class HPAController(Controller):
         hpas: Cache,
         pods: Cache,
         usage: UsageStore,
+        replicasets: Cache | None = None,
     ) -> None:
         super().__init__(cluster=cluster, config=config, clock=clock)
         self.hpas = hpas
         self.pods = pods
         self.usage = usage
+        self.replicasets = replicasets
         self._history: dict[ObjectKey, _History] = {}
         self._trust = CpuTrust(
             initialization=config.hpa_cpu_initialization_period,
@@ -182,6 +184,13 @@ class HPAController(Controller):
             return []
         uid = (scale.get("metadata") or {}).get("uid")
         owned = self.pods.owned_by(str(uid)) if uid else []
+        if not owned and uid and self.replicasets is not None:
+            # A Deployment's pods belong to its ReplicaSets.
+            owned = [
+                p
+                for rs in self.replicasets.owned_by(str(uid))
+                for p in self.pods.owned_by(rs["metadata"]["uid"])
+            ]
         if owned:
             return [p for p in owned if selector.matches(p["metadata"].get("labels"))]
         return [

@@ -98,6 +98,7 @@ class Workloads(ChaosMixin):
             hpas=self.hpas,
             pods=self.pods,
             usage=self.usage,
+            replicasets=self.replicasets,
         )
         self.node_lifecycle = NodeLifecycle(
             cluster=cluster,

@@ -249,3 +249,28 @@ async def test_missing_target_is_reported(env: Env) -> None:
     assert 'statefulsets.apps "workers" not found' in able.message
     events = (await env.core.list_namespaced_event("default")).items
     assert [(e.type, e.reason) for e in events] == [("Warning", "FailedGetScale")]
+
+
+async def test_deployment_targets_scale_too(env: Env) -> None:
+    """An HPA on a Deployment reads its ReplicaSets' pods and scales it through /scale."""
+    deploy = workers(2)
+    deploy["kind"] = "Deployment"
+    for key in ("serviceName", "podManagementPolicy"):
+        del deploy["spec"][key]
+    await env.apps.create_namespaced_deployment("default", deploy)
+
+    async def available() -> Any:
+        d = await env.apps.read_namespaced_deployment("workers", "default")
+        return d if (d.status.available_replicas or 0) == 2 else None
+
+    await eventually(available)
+    env.sim.workloads.set_pod_usage(selector={"app": "workers"}, cpu="900m")
+    hpa = autoscaler()
+    hpa["spec"]["scaleTargetRef"]["kind"] = "Deployment"
+    await env.hpa.create_namespaced_horizontal_pod_autoscaler("default", hpa)
+
+    async def scaled() -> Any:
+        d = await env.apps.read_namespaced_deployment("workers", "default")
+        return d if d.spec.replicas >= 3 else None
+
+    await eventually(scaled)
