@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubesim import errors
 from kubesim.errors import Cause, StatusError, bad_request
 from kubesim.resources import ResourceInfo
 from kubesim.structural import go_quote
 
 __all__ = [
+    "check_kind",
     "check_metadata_types",
+    "check_namespace",
     "validate_labels",
     "validate_name",
     "validate_object_meta",
@@ -226,3 +229,37 @@ def check_metadata_types(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, A
     ):
         raise _unmarshal(info, refs, "ObjectMeta.metadata.ownerReferences", "[]v1.OwnerReference")
     return meta
+
+
+def check_kind(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """400 when a body's apiVersion or kind is not the endpoint's (CRs: any version of the group)."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if (
+        api_version
+        and api_version != info.api_version
+        and not (info.custom and str(api_version).startswith(info.group + "/"))
+    ):
+        raise errors.bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version ({info.api_version})"
+        )
+    if kind and kind != info.kind:
+        raise errors.bad_request(
+            f"the kind in the data ({kind}) does not match the expected kind ({info.kind})"
+        )
+
+
+def check_namespace(info: ResourceInfo, namespace: str, meta: dict[str, Any]) -> None:
+    """Fill in the request's namespace (400 on a mismatch); cluster-scoped objects have none."""
+    if not info.namespaced:
+        meta.pop("namespace", None)
+        return
+    body_ns = meta.get("namespace")
+    if body_ns and namespace and body_ns != namespace:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    if not namespace and not body_ns:
+        raise errors.bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    meta["namespace"] = namespace or body_ns

@@ -30,7 +30,12 @@ from kubesim.scale import scale_of, set_scale_replicas
 from kubesim.store import CRD_KEY, clone
 from kubesim.structural import prune_and_default, strict_decoding_message, unknown_fields
 from kubesim.structural import validate as validate_structural
-from kubesim.validation import check_metadata_types, validate_object_meta
+from kubesim.validation import (
+    check_kind,
+    check_metadata_types,
+    check_namespace,
+    validate_object_meta,
+)
 from kubesim.watch import ADDED, DELETED, MODIFIED
 
 __all__ = ["WriteVerbs", "default_manager"]
@@ -159,36 +164,6 @@ class WriteVerbs(DeletionVerbs):
         )
         return self._as_version(info, result)
 
-    def _check_kind(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
-        api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        if (
-            api_version
-            and api_version != info.api_version
-            and not (info.custom and str(api_version).startswith(info.group + "/"))
-        ):
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({info.api_version})"
-            )
-        if kind and kind != info.kind:
-            raise errors.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({info.kind})"
-            )
-
-    def _check_namespace(self, info: ResourceInfo, namespace: str, meta: dict[str, Any]) -> None:
-        if not info.namespaced:
-            meta.pop("namespace", None)
-            return
-        body_ns = meta.get("namespace")
-        if body_ns and namespace and body_ns != namespace:
-            raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-        if not namespace and not body_ns:
-            raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
-        meta["namespace"] = namespace or body_ns
-
     def _create(
         self,
         info: ResourceInfo,
@@ -204,11 +179,11 @@ class WriteVerbs(DeletionVerbs):
             raise errors.bad_request(
                 f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: json: cannot unmarshal into Go value of type {info.kind}'
             )
-        self._check_kind(info, obj)
+        check_kind(info, obj)
         obj["apiVersion"] = f"{info.group}/{info.storage_version}" if info.group else info.version
         obj["kind"] = info.kind
         meta = check_metadata_types(info, obj)
-        self._check_namespace(info, namespace, meta)
+        check_namespace(info, namespace, meta)
         if meta.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         generated = False
@@ -417,7 +392,7 @@ class WriteVerbs(DeletionVerbs):
             )
         if subresource == "scale":
             return self._update_scale(info, namespace, name, body, manager=manager, dry_run=dry_run)
-        self._check_kind(info, body)
+        check_kind(info, body)
         meta = check_metadata_types(info, body)
         if meta.get("name") != name:
             raise errors.bad_request(
