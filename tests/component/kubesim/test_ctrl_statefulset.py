@@ -437,3 +437,22 @@ async def test_min_ready_seconds_delays_availability(env: Env) -> None:
 
     await eventually(available)
     assert loop.time() - ready_at == pytest.approx(30, abs=2)
+
+
+async def test_revision_history_is_truncated(env: Env) -> None:
+    """Beyond revisionHistoryLimit the oldest unused ControllerRevisions are deleted."""
+    await env.apps.create_namespaced_stateful_set("default", statefulset(1, revisionHistoryLimit=1))
+    await eventually(settled(env, 1))
+    for image in ("nginx:1.26", "nginx:1.27", "nginx:1.28"):
+        patch = {
+            "spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": image}]}}}
+        }
+        before = (await env.sts()).status.update_revision
+        await env.apps.patch_namespaced_stateful_set("web", "default", patch)
+        await eventually(settled(env, 1, revision=before))
+    current = (await env.sts()).status.update_revision
+    revisions = (await env.apps.list_namespaced_controller_revision("default")).items
+    names = sorted(r.metadata.name for r in revisions)
+    assert len(names) == 2
+    assert current in names
+    assert sorted(r.revision for r in revisions) == [3, 4]
