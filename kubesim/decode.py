@@ -64,13 +64,25 @@ def _format(path: _Path) -> str:
     return "".join(reversed(parts)).lstrip(".")
 
 
+#: Per schema node: (the node, its type check, free-form object?). Built-in schema nodes live
+#: for the whole process (cached by `kubesim.schemas`); holding the node keeps its id unique.
+_NODES: dict[int, tuple[Any, Any, bool]] = {}
+
+
+def _node(schema: Any) -> tuple[Any, bool]:
+    found = _NODES.get(id(schema))
+    if found is None or found[0] is not schema:
+        check = _INT_OR_STRING if schema.int_or_string else _TYPE_CHECKS.get(schema.type)
+        free_form = bool(schema.preserve_unknown_fields or not schema.properties)
+        found = _NODES[id(schema)] = (schema, check, free_form)
+    return found[1], found[2]
+
+
 class _Decoder:
     def __init__(self, info: ResourceInfo, strict: bool) -> None:
         self.info = info
         self.strict = strict
         self.unknown: list[str] = []
-        #: Per schema node: (type check, free-form object?) — computed once per decode.
-        self._nodes: dict[int, tuple[Any, bool]] = {}
 
     def fail(self, path: _Path, value: Any, schema: Any) -> errors.StatusError:
         """The decoder's 400 for a value of the wrong JSON type."""
@@ -83,21 +95,13 @@ class _Decoder:
             f"json: cannot unmarshal {_json_kind(value)} into Go struct field {info.kind}.{_format(path)} of type {go_type}"
         )
 
-    def _node(self, schema: Any) -> tuple[Any, bool]:
-        found = self._nodes.get(id(schema))
-        if found is None:
-            check = _INT_OR_STRING if schema.int_or_string else _TYPE_CHECKS.get(schema.type)
-            free_form = schema.preserve_unknown_fields or not schema.properties
-            found = self._nodes[id(schema)] = (check, free_form)
-        return found
-
     def walk(self, schema: Any, value: Any, path: _Path, old: Any = None) -> None:
         """Check `value`; delete undeclared keys (the only mutation, never on valid data).
 
         Subtrees equal to the stored object's (`old`) were checked when stored: skipped."""
         if value is None or schema is None or schema.type is None:
             return
-        check, free_form = self._node(schema)
+        check, free_form = _node(schema)
         if check is not None and not check(value):
             raise self.fail(path, value, schema)
         if type(value) is dict:
