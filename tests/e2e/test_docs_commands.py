@@ -4,8 +4,9 @@ operator running, and every command exits 0.
 Marker convention: a ``<!-- test: run -->`` comment on the line just before a
 ```` ```console ```` fence marks that block runnable. Inside a console block a line starting
 with ``$ `` is a command; a trailing backslash continues it on the next line, and a
-here-document (``<<'EOF'``) runs to its terminator line. Every other line is sample output and
-is not compared (ages, IPs and generated names differ between runs). Blocks without the marker
+here-document (``<<'EOF'``) runs to its terminator line. Every other line is sample output:
+only a table's column names are compared with what kubectl prints (ages, IPs, generated names
+and, with timing, the rows themselves differ between runs). Blocks without the marker
 need a real cluster, Docker or a long-running process, and the docs say so next to them.
 
 One kubesim and one ``rayop run`` (with leader election on the ``rayop-system`` Lease, as
@@ -55,10 +56,12 @@ _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 @dataclass(frozen=True)
 class Command:
-    """One runnable command: where it starts in its file, and its full text."""
+    """One runnable command: where it starts in its file, its full text, and the sample output
+    the page shows under it."""
 
     line: int
     text: str
+    output: tuple[str, ...] = ()
 
 
 def runnable_commands(markdown: str) -> list[Command]:
@@ -75,9 +78,13 @@ def runnable_commands(markdown: str) -> list[Command]:
             raise ValueError(f"line {index + 1}: {MARKER} must be followed by a ```console block")
         index = fence + 1
         indent = len(lines[fence]) - len(lines[fence].lstrip())
+        block: list[Command] = []
         while index < len(lines) and lines[index].strip() != "```":
             line = lines[index][indent:]
             if not line.startswith("$ "):
+                if block:
+                    last = block[-1]
+                    block[-1] = Command(last.line, last.text, (*last.output, line))
                 index += 1
                 continue
             start = index
@@ -93,10 +100,19 @@ def runnable_commands(markdown: str) -> list[Command]:
                     parts.append(lines[index][indent:])
                     if parts[-1].strip() == terminator:
                         break
-            commands.append(Command(start + 1, "\n".join(parts)))
+            block.append(Command(start + 1, "\n".join(parts)))
             index += 1
+        commands.extend(block)
         index += 1
     return commands
+
+
+def table_header(output: str | tuple[str, ...]) -> list[str] | None:
+    """The column names of a kubectl table (its first line starts with ``NAME``), else None."""
+    lines = output.splitlines() if isinstance(output, str) else list(output)
+    if not lines or not lines[0].startswith("NAME "):
+        return None
+    return lines[0].split()
 
 
 # ------------------------------------------------------------------ the parser itself
@@ -126,11 +142,12 @@ def test_commands_are_parsed_with_continuations_and_heredocs() -> None:
         ]
     )
     assert runnable_commands(markdown) == [
-        Command(4, "kubectl get pods"),
-        Command(6, "kubectl patch x \\\n    -p '{}'"),
+        Command(4, "kubectl get pods", ("NAME   READY",)),
+        Command(6, "kubectl patch x \\\n    -p '{}'", ("x patched",)),
         Command(
             9,
             "kubectl apply -f - <<'EOF'\nkind: RayCluster\n$ not a command inside the heredoc\nEOF",
+            ("raycluster created",),
         ),
     ]
 
@@ -307,10 +324,18 @@ def test_doc_commands_succeed_against_kubesim(docs_cluster: DocsCluster, doc: st
     exits 0."""
     for command in runnable_commands((DOCS / doc).read_text()):
         done = docs_cluster.run(command.text)
+        where = f"docs/{doc}:{command.line}: `{command.text}`"
         assert done.returncode == 0, (
-            f"docs/{doc}:{command.line}: `{command.text}` exited {done.returncode}\n"
+            f"{where} exited {done.returncode}\n"
             f"stdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-2000:]}"
         )
+        # Where the page shows a table and kubectl printed one, the columns are the same (the
+        # rows depend on timing: a pod may not exist yet when the command runs).
+        documented, printed = table_header(command.output), table_header(done.stdout)
+        if documented is not None and printed is not None:
+            assert printed == documented, (
+                f"{where} prints columns {printed}, the page shows {documented}"
+            )
 
 
 def _kuberay_children(cluster: str, uid: str) -> str:
