@@ -311,3 +311,24 @@ async def test_stopping_leaves_no_task_behind(sim: KubeSim, make_informer: MakeI
             await informer.run()
     leftover = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("informer:")]
     assert leftover == []
+
+
+async def test_field_selector_caches_only_matching_objects(
+    sim: KubeSim, make_informer: MakeInformer
+) -> None:
+    """With a field selector, only the selected object is listed and watched."""
+    cms = sim.cluster.resource("configmaps")
+    sim.cluster.create(cms, "default", configmap("wanted"))
+    sim.cluster.create(cms, "default", configmap("other"))
+    informer = make_informer(field_selector="metadata.name=wanted")
+    recorder = Recorder().register(informer)
+    async with running(informer):
+        assert await wait_for_cache_sync(informer, timeout=5)
+        sim.cluster.patch(cms, "default", "other", {"data": {"k": "x"}}, patch_type="merge")
+        sim.cluster.patch(cms, "default", "wanted", {"data": {"k": "y"}}, patch_type="merge")
+        await eventually(lambda: len(recorder.events) == 2)
+    assert [(kind, name) for kind, name, _ in recorder.events] == [
+        ("add", "wanted"),
+        ("update", "wanted"),
+    ]
+    assert informer.store.keys() == ["default/wanted"]
