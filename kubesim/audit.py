@@ -21,9 +21,11 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 
 
 class AuditLog:
-    """In-memory audit entries (newest last), capped at `max_entries`, plus an optional file."""
+    """In-memory audit entries (newest last), capped at `max_entries`, plus an optional file.
 
-    def __init__(self, path: Path | str | None = None, *, max_entries: int = 200_000) -> None:
+    The cap bounds memory in long runs (an entry is ~0.5 KB); the file, when given, keeps all."""
+
+    def __init__(self, path: Path | str | None = None, *, max_entries: int = 100_000) -> None:
         self.entries: list[dict[str, Any]] = []
         #: Entries ever recorded (monotonic, unlike len(entries), which is capped).
         self.total = 0

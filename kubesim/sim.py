@@ -52,6 +52,7 @@ class KubeSim:
         history_size: int = 10_000,
         bookmark_interval: float = 60.0,
         audit_path: Path | str | None = None,
+        audit_max_entries: int = 100_000,
         seed: int | None = None,
         workloads_config: Any = None,
         **options: Any,
@@ -72,7 +73,7 @@ class KubeSim:
         self.cluster = Cluster(
             history_size=history_size,
             graceful_pod_deletion=controllers,
-            audit=AuditLog(audit_path),
+            audit=AuditLog(audit_path, max_entries=audit_max_entries),
             rng=random.Random(seed),
         )
         self.audit = self.cluster.audit
