@@ -21,12 +21,13 @@ kubesim are covered too) and checks at the end that the manifests grant all of t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
 
+from controller.kube import KubeClient
 from controller.operator import USER_AGENT
 from kubesim.audit import AuditLog
 
@@ -150,24 +151,24 @@ def ungranted(calls: Iterable[Call]) -> list[str]:
 
 
 class RequestLog:
-    """Wraps a ``KubeClient.request`` and records each request's RBAC attributes.
+    """Records the RBAC attributes of every request the attached clients send.
 
-    Only observes: every request still goes to the API server unchanged.
+    Only observes: each request still goes to the API server unchanged, through the client's
+    own ``request`` (the one door every KubeClient call goes through).
     """
 
     def __init__(self) -> None:
         self.calls: set[Call] = set()
 
-    def wrap(
-        self, send: Callable[..., Awaitable[dict[str, Any]]]
-    ) -> Callable[..., Awaitable[dict[str, Any]]]:
-        """``send`` with recording in front of it."""
+    def attach(self, client: KubeClient) -> None:
+        """Record every request ``client`` sends from now on."""
+        send = client.request
 
         async def request(method: str, path: str, **kw: Any) -> dict[str, Any]:
             self.calls.add(call_from_request(method, path, kw.get("query")))
             return await send(method, path, **kw)
 
-        return request
+        client.request = request  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
