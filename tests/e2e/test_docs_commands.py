@@ -189,6 +189,7 @@ class DocsCluster:
     """kubesim plus ``rayop run``, and the environment the docs' commands run in."""
 
     env: dict[str, str]
+    metrics_url: str
 
     def run(
         self, command: str, *, stdin: str | None = None, timeout: float = 50.0
@@ -281,8 +282,8 @@ def docs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsClust
         "KUBECONFIG": str(kubeconfig),
         "PYTHONUNBUFFERED": "1",
     }
-    cluster = DocsCluster(env)
-    health = _free_port()
+    health, metrics = _free_port(), _free_port()
+    cluster = DocsCluster(env, f"http://127.0.0.1:{metrics}/metrics")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         fast = "--container-create-delay 0.1 --image-pull-delay 0.1 --start-to-ready-delay 0.2"
@@ -295,9 +296,9 @@ def docs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsClust
         )
         setup = cluster.run("kubectl apply -k manifests/")
         assert setup.returncode == 0, setup.stderr
-        flags = "--leader-elect --lease-namespace rayop-system --metrics-addr 0 --log-format json"
+        flags = "--leader-elect --lease-namespace rayop-system --log-format json"
         rayop = ["controller", "run", "--kubeconfig", str(kubeconfig), *flags.split()]
-        rayop += ["--health-addr", f"127.0.0.1:{health}"]
+        rayop += ["--health-addr", f"127.0.0.1:{health}", "--metrics-addr", f"127.0.0.1:{metrics}"]
         procs.append(_spawn(rayop, log=tmp / "rayop.log", env=env))
         _wait(
             lambda: _ready(f"http://127.0.0.1:{health}/readyz"),
@@ -415,3 +416,26 @@ def test_kuberay_pods_are_left_running_as_the_migration_guide_says(
         assert selector <= kuberay_head["metadata"]["labels"].items()
     finally:
         docs_cluster.run(f"kubectl delete raycluster {cluster} --wait=false")
+
+
+def documented_metrics(markdown: str) -> set[str]:
+    """The metric names in the first column of operations.md's "Every metric" table."""
+    section = markdown.split("### Every metric", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+
+
+@pytest.mark.kubectl
+def test_every_exported_metric_is_documented_and_no_other(docs_cluster: DocsCluster) -> None:
+    """operations.md's metric table names exactly the families a leading rayop exports."""
+    with urllib.request.urlopen(docs_cluster.metrics_url, timeout=5) as response:
+        exposition = response.read().decode()
+    exported = {
+        name
+        for name in re.findall(r"^# HELP (\S+)", exposition, flags=re.MULTILINE)
+        if not name.endswith("_created")  # prometheus_client's creation-time series
+    }
+    documented = documented_metrics((DOCS / "operations.md").read_text())
+    assert documented == exported, (
+        f"exported but not documented: {sorted(exported - documented)}; "
+        f"documented but not exported: {sorted(documented - exported)}"
+    )
