@@ -439,3 +439,24 @@ def test_every_exported_metric_is_documented_and_no_other(docs_cluster: DocsClus
         f"exported but not documented: {sorted(exported - documented)}; "
         f"documented but not exported: {sorted(documented - exported)}"
     )
+
+
+def test_documented_tuning_flags_and_defaults_match_rayop_run() -> None:
+    """Every flag in operations.md's tuning table exists in `rayop run`, with the numeric
+    default the page states."""
+    from controller.cli import build_parser
+
+    parser = build_parser()
+    run = parser.parse_args(["run"])
+    text = (DOCS / "operations.md").read_text()
+    section = text.split("## Concurrency and API rate limits", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (`--[^|]+)\| ([^|]+)\|", section, flags=re.MULTILINE)
+    assert rows, "no flag table found"
+    for flags_cell, defaults_cell in rows:
+        flags = re.findall(r"--[a-z-]+", flags_cell)
+        defaults = [d.strip() for d in defaults_cell.split(",")]
+        for flag, default in zip(flags, defaults, strict=False):
+            dest = flag.removeprefix("--").replace("-", "_")
+            assert hasattr(run, dest), f"`rayop run` has no {flag}"
+            if default.replace(".", "", 1).isdigit():
+                assert float(getattr(run, dest)) == float(default), f"{flag} default"
