@@ -413,7 +413,13 @@ class ResourceHandlers:
             preconditions=options.get("preconditions"),
             dry_run=bool(options.get("dryRun")),
         )
-        return json_response(result)
+        # 202 Accepted only when the client asked orphanDependents=false and the object is
+        # still there (finalizers or grace pending), as `rest/delete.go` answers.
+        pending = result.get("kind") != "Status" and bool(
+            result["metadata"].get("deletionTimestamp")
+        )
+        accepted = options.get("orphanDependents") is False and pending
+        return json_response(result, 202 if accepted else 200)
 
     def delete_collection(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:
         """DELETE of a collection (deletecollection) with selectors."""

@@ -115,3 +115,26 @@ async def test_server_dry_run_persists_nothing(raw: Any, sim: KubeSim, make: Any
     code, _, _ = await raw.post(f"{CMS}?dryRun=All", make.configmap("Bad_Name"))
     assert code == 422
     assert sim.cluster.resource_version == rv
+
+
+async def test_watch_of_a_named_object(raw: Any, make: Any) -> None:
+    """A watch on an object's own URL sees only that object; a contradicting fieldSelector is a 400."""
+    await raw.post(CMS, make.configmap("a"))
+    await raw.post(CMS, make.configmap("b"))
+    events = await raw.watch_lines(f"{CMS}/b?watch=true&timeoutSeconds=5", max_events=1)
+    assert [e["object"]["metadata"]["name"] for e in events] == ["b"]
+    code, body, _ = await raw.get(f"{CMS}/b?watch=true&fieldSelector=metadata.name%3Da")
+    assert code == 400
+    assert body["message"] == "fieldSelector metadata.name doesn't match requested name"
+
+
+async def test_orphan_dependents_false_answers_202_while_pending(raw: Any, make: Any) -> None:
+    """DELETE with orphanDependents=false answers 202 when the object stays (a finalizer holds it)."""
+    await raw.post(CMS, make.configmap("held", finalizers=["example.com/x"]))
+    code, body, _ = await raw.delete(f"{CMS}/held", {"orphanDependents": False})
+    assert code == 202
+    assert body["metadata"]["deletionTimestamp"]
+    await raw.post(CMS, make.configmap("free"))
+    code, body, _ = await raw.delete(f"{CMS}/free", {"orphanDependents": False})
+    assert code == 200
+    assert body["status"] == "Success"
