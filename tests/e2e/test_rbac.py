@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes_asyncio.client import CustomObjectsApi
 
 from controller.api import parse_raycluster
@@ -396,3 +397,34 @@ def test_an_apply_that_creates_needs_create_too() -> None:
         Call("create", "apps", "deployments"),
         Call("patch", "ray.io", "rayclusters/status"),
     }
+
+
+def test_the_roles_are_bound_to_the_service_account_the_operator_runs_as() -> None:
+    """Both roles reach the Deployment's ServiceAccount; the Lease Role is in the Lease's
+    namespace (the Deployment's own: no --lease-namespace, so POD_NAMESPACE decides)."""
+    docs = [
+        obj
+        for path in sorted(CLUSTER_ROLE.parent.glob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if obj
+    ]
+    by_kind = {obj["kind"]: obj for obj in docs}
+    deployment, account = by_kind["Deployment"], by_kind["ServiceAccount"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    meta = account["metadata"]
+    subject = {"kind": "ServiceAccount", "name": meta["name"], "namespace": meta["namespace"]}
+    for binding, role in [("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")]:
+        assert by_kind[binding]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role,
+            "name": by_kind[role]["metadata"]["name"],
+        }
+        assert by_kind[binding]["subjects"] == [subject]
+    args = pod["containers"][0]["args"]
+    assert not any(a.startswith("--lease-namespace") for a in args)
+    assert {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    } in pod["containers"][0]["env"]
+    assert by_kind["Role"]["metadata"]["namespace"] == meta["namespace"]
