@@ -15,7 +15,8 @@ A call is the triple RBAC authorizes: ``(verb, apiGroup, resource)``, where ``re
 
 :func:`record_operator_calls` collects the writes of every in-process kubesim for a whole
 pytest session (it wraps ``AuditLog.record``, so tests that clear the log or start their own
-kubesim are covered too) and checks at the end that the manifests grant all of them.
+kubesim are covered too) and checks at the end that the manifests grant all of them. A kubesim
+run as a separate process (``python -m kubesim serve`` in the docs tests) is not seen.
 """
 
 from __future__ import annotations
