@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import pytest
@@ -269,8 +270,8 @@ def docs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsClust
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     wrappers = {
-        "kubectl": f'exec {kubectl} --cache-dir={tmp / "kubectl-cache"} "$@"',
-        "rayop": f'exec {sys.executable} -m controller "$@"',
+        "kubectl": f'exec {quote(kubectl)} --cache-dir={quote(str(tmp / "cache"))} "$@"',
+        "rayop": f'exec {quote(sys.executable)} -m controller "$@"',
     }
     for name, body in wrappers.items():
         path = bin_dir / name
