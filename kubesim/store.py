@@ -31,6 +31,7 @@ import structlog
 from kubesim import errors
 from kubesim.audit import AuditLog
 from kubesim.conversion import from_storage, has_conversion
+from kubesim.errors import StatusError
 from kubesim.resources import Registry, ResourceInfo
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.watch import DELETED, Broadcaster, Watcher, WatchEvent
@@ -43,6 +44,13 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 #: Where an object is stored: ((group, plural), namespace, name).
 ObjKey = tuple[tuple[str, str], str, str]
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+_CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
 
 
 def rfc3339(seconds: float) -> str:
@@ -215,7 +223,14 @@ class Store:
         pinned = fields.required_value("metadata.name")
         items: list[dict[str, Any]] = []
         source: Iterator[dict[str, Any]] | list[dict[str, Any]]
-        if pinned is not None and info.namespaced and namespace:
+        if continue_token:
+            try:
+                source = self._snapshot(info, namespace, rv)
+            except StatusError as exc:
+                if exc.code != 410:
+                    raise
+                raise errors.expired(_CONTINUE_EXPIRED)
+        elif pinned is not None and info.namespaced and namespace:
             found = self._objects.get(info.key, {}).get(namespace, {}).get(pinned)
             source = [found] if found is not None else []
         else:
@@ -236,6 +251,31 @@ class Store:
             token = self._encode_continue(rv, (last.get("namespace", ""), last["name"]))
         return items, str(rv), token, remaining
 
+    def _snapshot(
+        self, info: ResourceInfo, namespace: str | None, rv: int
+    ) -> builtins.list[dict[str, Any]]:
+        """The objects as they were at revision `rv`, in key order (what a continued list sees).
+
+        Rebuilt from the current objects by undoing the history after `rv`: each object changed
+        since then is replaced by its state before the first such change (absent if it was
+        created). Raises 410 Expired when that history is gone."""
+        before: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for event in self.broadcaster.history(info.key).since(rv, self._rv):
+            meta = event.obj["metadata"]
+            key = (meta.get("namespace", "") if info.namespaced else "", meta["name"])
+            if key not in before:
+                before[key] = None if event.type == "ADDED" else event.old
+        keyed: dict[tuple[str, str], dict[str, Any]] = {}
+        for obj in self.iter_objects(info, namespace):
+            meta = obj["metadata"]
+            keyed[(meta.get("namespace", "") if info.namespaced else "", meta["name"])] = obj
+        for key, old in before.items():
+            if old is None:
+                keyed.pop(key, None)
+            elif not (info.namespaced and namespace) or key[0] == namespace:
+                keyed[key] = old
+        return [keyed[key] for key in sorted(keyed)]
+
     @staticmethod
     def _encode_continue(rv: int, start: tuple[str, str]) -> str:
         raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(start)})
@@ -248,12 +288,6 @@ class Store:
         except Exception:
             raise errors.bad_request(
                 "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-            )
-        history = self.broadcaster.histories
-        oldest = min((h.compacted_rv for h in history.values()), default=0)
-        if rv < oldest:
-            raise errors.expired(
-                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
             )
         return rv, start
 

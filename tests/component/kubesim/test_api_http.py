@@ -161,18 +161,27 @@ async def test_label_and_field_selectors(raw: Any, make: Any) -> None:
     assert code == 400
 
 
-async def test_pagination_with_continue(raw: Any, make: Any) -> None:
-    """limit/continue pages through a consistent snapshot RV; the last page has no token."""
+async def test_pagination_with_continue(raw: Any, sim: KubeSim, make: Any) -> None:
+    """limit/continue pages through one snapshot; the last page has no token; old tokens get 410."""
     for i in range(5):
         await raw.post(CMS, make.configmap(f"c{i}"))
     _, first, _ = await raw.get(f"{CMS}?limit=2")
     assert [i["metadata"]["name"] for i in first["items"]] == ["c0", "c1"]
     assert first["metadata"]["remainingItemCount"] == 3
     token = first["metadata"]["continue"]
-    await raw.post(CMS, make.configmap("c5"))
+    # Changes after the first page do not show: later pages read the same snapshot.
+    await raw.post(CMS, make.configmap("c25"))
+    await raw.delete(f"{CMS}/c3")
+    await raw.patch(f"{CMS}/c4", {"data": {"k": "changed"}}, "application/merge-patch+json")
     _, second, _ = await raw.get(f"{CMS}?limit=2&continue={token}")
     assert [i["metadata"]["name"] for i in second["items"]] == ["c2", "c3"]
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    _, third, _ = await raw.get(f"{CMS}?limit=2&continue={second['metadata']['continue']}")
+    assert [(i["metadata"]["name"], i["data"]) for i in third["items"]] == [("c4", {"k": "v"})]
+    assert "continue" not in third["metadata"]
+    sim.faults.shrink_history("configmaps")
+    code, gone, _ = await raw.get(f"{CMS}?limit=2&continue={token}")
+    assert (code, gone["reason"]) == (410, "Expired")
     code, bad, _ = await raw.get(f"{CMS}?continue=garbage!!")
     assert code == 400
     assert bad["reason"] == "BadRequest"
