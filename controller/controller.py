@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import structlog
 from prometheus_client import CollectorRegistry
 
-from controller.api import parse_raycluster
+from controller.api import RayCluster, autoscaler_compat_apply, parse_raycluster
 from controller.builders import BuildConfig, build_children
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
 from controller.cluster_metrics import ClusterMetrics
@@ -260,6 +260,7 @@ class RayClusterController:
         if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
             for warning in parsed.warnings:
                 self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
+        await self._apply_autoscaler_compat(obj, cluster)
 
         desired = {
             _child_key(child): stamp(child)
@@ -293,6 +294,22 @@ class RayClusterController:
         if errors:
             raise errors[0]
         return Result()
+
+    async def _apply_autoscaler_compat(self, obj: Mapping[str, Any], cluster: RayCluster) -> None:
+        """Write the seed's autoscaler settings under the names the Ray autoscaler reads.
+
+        The autoscaler reads the RayCluster itself and knows only KubeRay's
+        ``idleTimeoutSeconds``/``upscalingMode``; a manifest written with the seed's
+        ``idleTimeoutMinutes``/``upscalingSpeed`` would otherwise be silently ignored. Nothing
+        is written once the stored object agrees (controller/api/compat.py).
+        """
+        body = autoscaler_compat_apply(dict(obj), cluster)
+        if body is None:
+            return
+        await self.client.apply(body)
+        log.info(
+            "applied autoscaler option names", fields=sorted(body["spec"]["autoscalerOptions"])
+        )
 
     async def _apply_children(
         self,
