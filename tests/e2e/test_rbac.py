@@ -164,9 +164,11 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
 
 
 def _cluster() -> dict[str, Any]:
-    """Two groups: g0 under the in-tree autoscaler (a Deployment), g1 a fixed StatefulSet."""
+    """Two groups: g0 under the in-tree autoscaler (a Deployment), g1 a fixed StatefulSet; the
+    seed's idleTimeoutMinutes makes rayop write the autoscaler's own field name (a patch)."""
     manifest = small_cluster(NAME, replicas=2, groups=2, enableInTreeAutoscaling=True)
     manifest["spec"]["workerGroupSpecs"][1].update(replicas=1, workloadKind="StatefulSet")
+    manifest["spec"]["autoscalerOptions"] = {"idleTimeoutMinutes": 1}
     return manifest
 
 
