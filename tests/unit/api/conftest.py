@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+# The seed and KubeRay samples, copied into the repository byte for byte (tests/golden/README.md).
+SAMPLES = Path(__file__).resolve().parents[2] / "golden" / "samples"
 SEED = SAMPLES / "seed-basic-ray-cluster.yaml"
-KUBERAY_SAMPLES = sorted((SAMPLES / "kuberay").glob("*.yaml"))
+KUBERAY_SAMPLES = sorted(SAMPLES.glob("ray-cluster.*.yaml"))
 
 Manifest = dict[str, Any]
 

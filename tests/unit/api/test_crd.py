@@ -17,10 +17,11 @@ from controller.api import parse_raycluster
 from controller.api.crd import CRD_PATH, build_crd, main, render_crd
 from kubesim.structural import prune_and_default
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+# The seed and KubeRay samples, copied into the repository byte for byte (tests/golden/README.md).
+SAMPLES = Path(__file__).resolve().parents[2] / "golden" / "samples"
 ALL_SAMPLES = [
     SAMPLES / "seed-basic-ray-cluster.yaml",
-    *sorted((SAMPLES / "kuberay").glob("*.yaml")),
+    *sorted(SAMPLES.glob("ray-cluster.*.yaml")),
 ]
 Manifest = dict[str, Any]
 

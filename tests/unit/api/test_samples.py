@@ -11,8 +11,9 @@ import pytest
 from controller.api import Problem, RayCluster, parse_raycluster
 from controller.api.defaults import HEAD_RESOURCES, WORKER_RESOURCES
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
-KUBERAY = SAMPLES / "kuberay"
+# The seed and KubeRay samples, copied into the repository byte for byte (tests/golden/README.md).
+SAMPLES = Path(__file__).resolve().parents[2] / "golden" / "samples"
+KUBERAY = SAMPLES
 
 
 def _parse(load: Callable[[Path], dict[str, Any]], path: Path) -> tuple[RayCluster, list[Problem]]:
@@ -24,11 +25,11 @@ def _parse(load: Callable[[Path], dict[str, Any]], path: Path) -> tuple[RayClust
 
 def test_every_kuberay_sample_is_present() -> None:
     """The samples the tests below rely on are all there (a missing one would hide a gap)."""
-    names = sorted(path.name for path in KUBERAY.glob("*.yaml"))
+    names = sorted(path.name for path in KUBERAY.glob("ray-cluster.*.yaml"))
     assert len(names) == 9
 
 
-@pytest.mark.parametrize("path", sorted(KUBERAY.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(KUBERAY.glob("ray-cluster.*.yaml")), ids=lambda p: p.name)
 def test_every_kuberay_sample_is_accepted(
     load: Callable[[Path], dict[str, Any]], path: Path
 ) -> None:
