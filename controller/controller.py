@@ -260,6 +260,8 @@ class RayClusterController:
         if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
             for warning in parsed.warnings:
                 self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
+        if not cluster.spec.managed_by_rayop:
+            return Result()  # another controller (MultiKueue) owns this cluster: hands off
         await self._apply_autoscaler_compat(obj, cluster)
 
         desired = {
