@@ -30,7 +30,6 @@ client implements and tests may replace with anything that speaks real HTTP to k
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import random
 import socket
@@ -284,20 +283,39 @@ class LeaderElector:
         return {**lease, "spec": spec}
 
     async def _release(self) -> None:
-        """Hand the lease back so a standby need not wait for it to expire."""
-        if self._observed is None:
-            return
-        spec = dict(self._observed.get("spec") or {})
-        if spec.get("holderIdentity") != self.identity:
-            return
-        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=_micro_time(self._clock()))
-        released = {**self._observed, "spec": spec}
-        with contextlib.suppress(Exception):
+        """Hand the lease back so a standby need not wait for it to expire.
+
+        A renewal cancelled mid-flight may have landed without our seeing its answer, leaving
+        our copy one resourceVersion behind; so on a conflict, read the lease again and retry
+        while it is still ours (client-go retries the release on conflict too).
+        """
+        lease = self._observed
+        try:
             async with asyncio.timeout(self._config.renew_deadline):
-                await self._client.replace_lease(self._config.namespace, released)
-                log.info(
-                    "leader_election.released", lease=self._config.name, identity=self.identity
-                )
+                for _ in range(5):
+                    spec = dict((lease or {}).get("spec") or {})
+                    if lease is None or spec.get("holderIdentity") != self.identity:
+                        return
+                    spec.update(
+                        holderIdentity="",
+                        leaseDurationSeconds=1,
+                        renewTime=_micro_time(self._clock()),
+                    )
+                    try:
+                        await self._client.replace_lease(
+                            self._config.namespace, {**lease, "spec": spec}
+                        )
+                    except LeaseConflictError:
+                        lease = await self._client.get_lease(
+                            self._config.namespace, self._config.name
+                        )
+                        continue
+                    log.info(
+                        "leader_election.released", lease=self._config.name, identity=self.identity
+                    )
+                    return
+        except Exception as exc:  # the lease then simply expires; nothing else to do
+            log.warning("leader_election.release_failed", lease=self._config.name, error=repr(exc))
 
     def _set_leader(self, leader: bool) -> None:
         self._is_leader = leader

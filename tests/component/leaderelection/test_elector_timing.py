@@ -212,3 +212,20 @@ def test_inconsistent_durations_are_rejected(
             renew_deadline=renew,
             retry_period=retry,
         )
+
+
+@pytest.mark.looptime
+async def test_release_survives_a_renewal_whose_answer_was_lost() -> None:
+    """If the lease moved on since we last saw it (a renewal landed unseen), release still works."""
+    leases = MemoryLeases()
+    started = asyncio.Event()
+    a = asyncio.create_task(LeaderElector(leases, _config("a")).run(lambda: _lead_forever(started)))
+    await started.wait()
+    # A write of our own that we never saw the answer to: the stored resourceVersion moves on.
+    leases._store((NS, NAME), leases.leases[(NS, NAME)])
+
+    a.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await a
+    assert leases.spec()["holderIdentity"] == ""
+    assert leases.spec()["leaseDurationSeconds"] == 1
