@@ -27,7 +27,7 @@ from controller.caches import Caches
 from controller.controller import RayClusterController
 from controller.events import EventRecorder
 from controller.kube import KubeClient, KubeError, NotFound, RestClientMetrics, TransportError
-from controller.leaderelection import LeaderElector
+from controller.leaderelection import LeaderElector, LeadershipLost
 from controller.server import HttpServers, parse_addr
 
 __all__ = ["USER_AGENT", "Operator", "OperatorOptions", "PreflightError"]
@@ -204,6 +204,8 @@ async def _guarded(name: str, work: Coroutine[Any, Any, None]) -> None:
         await work
     except asyncio.CancelledError:
         raise
+    except LeadershipLost:
+        raise  # expected and logged where it is decided; the CLI exits 1 without a traceback
     except Exception:
         log.exception("task failed; stopping the operator", task=name)
         raise
