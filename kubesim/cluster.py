@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubesim import errors
+from kubesim.allocators import ServiceAllocator, kubernetes_service
 from kubesim.audit import AuditLog
 from kubesim.conversion import has_conversion, to_storage
 from kubesim.crd_registry import CrdRegistrar
@@ -43,6 +44,8 @@ from kubesim.watch import DELETED
 from kubesim.writes import WriteVerbs, default_manager
 
 __all__ = ["INITIAL_NAMESPACES", "PATCH_TYPES", "Cluster", "rfc3339"]
+
+SERVICES_KEY = ("", "services")
 
 #: Patch types and the content types that select them.
 PATCH_TYPES = {
@@ -79,6 +82,7 @@ class Cluster(WriteVerbs):
         self.last_patch_created = False
         self.gc = GarbageCollector(self)
         self.crds = CrdRegistrar(self)
+        self.services = ServiceAllocator()
         ns_info = self.resource("namespaces")
         for name in INITIAL_NAMESPACES:
             self._create(
@@ -88,10 +92,24 @@ class Cluster(WriteVerbs):
                 manager="kube-apiserver",
                 subresource=None,
             )
+        svc_info = self.resource("services")
+        self._create(
+            svc_info, "default", kubernetes_service(), manager="kube-apiserver", subresource=None
+        )
+
+    def _validate(
+        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        # Upstream allocates after managedFields are recorded: the allocated values are unowned.
+        if info.key == SERVICES_KEY:
+            self.services.prepare(obj, old)
+        super()._validate(info, obj, old)
 
     def _before_publish(self, info: ResourceInfo, event_type: str, obj: dict[str, Any]) -> None:
         if info.key == CRD_KEY and event_type != DELETED:
             self.crds.serve(obj)
+        elif info.key == SERVICES_KEY:
+            self.services.observe(event_type, obj)
 
     def _after_publish(
         self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
