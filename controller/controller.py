@@ -160,14 +160,18 @@ class RayClusterController:
             gauge = self.metrics.active_workers.labels(controller=self.name)
             gauge.inc()
             started = asyncio.get_running_loop().time()
-            try:
-                result = await self._reconcile_with_context(key)
-            except Exception as exc:  # every failure is an outcome for the queue
-                self._finish(key, None, exc, started)
-            else:
-                self._finish(key, result, None, started)
-            finally:
-                gauge.dec()
+            # Every log line of this reconcile, its outcome included, carries both fields.
+            with structlog.contextvars.bound_contextvars(
+                raycluster=str(key), reconcile_id=f"{next(self._ids):06x}"
+            ):
+                try:
+                    result = await self._reconcile_with_timeout(key)
+                except Exception as exc:  # every failure is an outcome for the queue
+                    self._finish(key, None, exc, started)
+                else:
+                    self._finish(key, result, None, started)
+                finally:
+                    gauge.dec()
         finally:
             self.queue.done(key)
         return True
@@ -201,13 +205,9 @@ class RayClusterController:
             self.queue.forget(key)
             self.metrics.finished("success", seconds)
 
-    async def _reconcile_with_context(self, key: ClusterKey) -> Result:
-        reconcile_id = f"{next(self._ids):06x}"
-        with structlog.contextvars.bound_contextvars(
-            raycluster=str(key), reconcile_id=reconcile_id
-        ):
-            async with asyncio.timeout(self.reconcile_timeout):
-                return await self.reconcile(key)
+    async def _reconcile_with_timeout(self, key: ClusterKey) -> Result:
+        async with asyncio.timeout(self.reconcile_timeout):
+            return await self.reconcile(key)
 
     # ------------------------------------------------------------------ event handlers
 
