@@ -185,6 +185,14 @@ class ServiceAllocator:
     def _carry_over(spec: Obj, old_spec: Obj) -> None:
         """What the client left out of an update keeps its stored value; type changes drop."""
         if _needs_cluster_ip(old_spec) and _needs_cluster_ip(spec):
+            if (
+                spec.get("clusterIP")
+                and spec["clusterIP"] != old_spec.get("clusterIP")
+                and spec.get("clusterIPs") == old_spec.get("clusterIPs")
+            ):
+                # A new clusterIP with the old clusterIPs means the client changed the singular
+                # field only (upstream's NormalizeClusterIPs); validation then refuses it.
+                spec["clusterIPs"] = [spec["clusterIP"]]
             if not spec.get("clusterIP") and old_spec.get("clusterIP"):
                 spec["clusterIP"] = old_spec["clusterIP"]
             if not spec.get("clusterIPs") and old_spec.get("clusterIPs"):
