@@ -199,7 +199,11 @@ class _Conn:
 
 
 def _measured(server: Server, clients: int, seconds: float, verb: str) -> tuple[float, float]:
-    """(writes/s, server CPU microseconds per write) of one write run against `server`."""
+    """(writes/s, server CPU microseconds per write) of one write run against `server`.
+
+    A short unmeasured run first warms the server up (kubesim loads a type's schemas on its
+    first write, which is not what a steady-state throughput figure should include)."""
+    asyncio.run(_write_load(server.url, clients, min(1.0, seconds), verb))
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
     rate = asyncio.run(_write_load(server.url, clients, seconds, verb))
