@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import shutil
@@ -75,6 +76,8 @@ from benchmarks._harness import (
     start_kubesim,
     writes_of,
 )
+from controller.api import parse_raycluster
+from controller.builders import build_children
 from controller.kube import KubeClient, load_api_client
 
 RESULTS = Path(__file__).parent / "results" / "bench_operator.json"
@@ -420,71 +423,109 @@ async def _count_pods(driver: KubeClient, selector: str) -> tuple[int, int]:
     return len(pods), ready
 
 
-async def memory(run: Run, first: Mapping[str, Any], *, pads: int, tag: str) -> dict[str, Any]:
-    """Phase 4: RSS per cached pod, two ways, before and after ``pads`` extra pods.
+def _worker_pod_template() -> dict[str, Any]:
+    """A Ray worker pod as rayop's builders make it (the seed's worker Deployment template)."""
+    obj = yaml.safe_load(SEED.read_text())
+    obj["metadata"] |= {"namespace": "bench-0", "uid": "pad", "generation": 1}
+    parsed = parse_raycluster(obj)
+    assert parsed.cluster is not None, parsed.problems
+    workload = next(c for c in build_children(parsed.cluster) if c["kind"] == "Deployment")
+    template = workload["spec"]["template"]
+    meta = template.get("metadata") or {}
+    return {
+        "metadata": {
+            "labels": {**(meta.get("labels") or {}), "ray.io/cluster": PAD_CLUSTER},
+            "annotations": meta.get("annotations") or {},
+        },
+        "spec": template["spec"],
+    }
 
-    ``watch``: the running operator's RSS before the pads and once it has seen them all, one
-    watch event at a time (what a long-running operator retains per pod). ``restart``: RSS
-    after a restart (initial list) with and without them, which also holds the high-water
-    mark of decoding the whole list, so it reads higher.
-    """
-    pods_a = first["pods_cached"]
-    pods_live_a, _ = await _count_pods(run.driver, "ray.io/cluster")
-    await asyncio.sleep(2.0)
-    rss_live_a = run.target.proc.usage().rss
-    template = next(
-        p
-        for p in await run.driver.list("v1", "Pod", "bench-0", label_selector="ray.io/cluster")
-        if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"
-    )
-    meta = template["metadata"]
-    labels = {**meta["labels"], "ray.io/cluster": PAD_CLUSTER}
-    spec = {k: v for k, v in template["spec"].items() if k != "nodeName"}
+
+async def create_pads(
+    driver: KubeClient, template: Mapping[str, Any], *, first: int, count: int
+) -> None:
+    """Create ``count`` copies of ``template`` named ``bench-pad-<index>`` in ``bench-0``."""
     gate = asyncio.Semaphore(16)
 
     async def create(index: int) -> None:
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"{PAD_CLUSTER}-{index:05d}", "namespace": "bench-0",
-                         "labels": labels, "annotations": meta.get("annotations") or {}},
-            "spec": spec,
-        }  # fmt: skip
+        meta = {**template["metadata"], "name": f"{PAD_CLUSTER}-{index:05d}",
+                "namespace": "bench-0"}  # fmt: skip
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
         async with gate:
-            await run.driver.request("POST", "/api/v1/namespaces/bench-0/pods", body=body)
+            await driver.request("POST", "/api/v1/namespaces/bench-0/pods", body=body)
 
     async with asyncio.TaskGroup() as group:
-        for index in range(pads):
+        for index in range(first, first + count):
             group.create_task(create(index))
-    deadline = time.time() + run.settings.timeout
+
+
+async def wait_pads_ready(driver: KubeClient, total: int, *, within: float) -> None:
+    """Wait until ``total`` pad pods are Ready."""
+    deadline = time.time() + within
     while time.time() < deadline:
-        _, ready = await _count_pods(run.driver, f"ray.io/cluster={PAD_CLUSTER}")
-        if ready >= pads:
-            break
+        _, ready = await _count_pods(driver, f"ray.io/cluster={PAD_CLUSTER}")
+        if ready >= total:
+            return
         await asyncio.sleep(1.0)
-    pods_live_b, _ = await _count_pods(run.driver, "ray.io/cluster")
-    await asyncio.sleep(3.0)  # the operator's watch delivers the last status updates
-    rss_live_b = run.target.proc.usage().rss
+    raise TimeoutError(f"{total} pad pods not Ready within {within} s")
+
+
+async def memory(run: Run, first: Mapping[str, Any], *, pads: int, tag: str) -> dict[str, Any]:
+    """Phase 4a: RSS after a restart, before and after ``pads`` extra pods (initial list).
+
+    This includes the high-water mark of decoding the whole list at start, which the
+    allocator keeps, so it is an upper bound per pod; :func:`pod_memory` is the clean figure.
+    """
+    pods_a = first["pods_cached"]
+    await create_pads(run.driver, _worker_pod_template(), first=0, count=pads)
+    await wait_pads_ready(run.driver, pads, within=run.settings.timeout)
     second = await restart(run, tag=tag)
     pods_b, _ = await _count_pods(run.driver, "ray.io/cluster")
     delta_pods = pods_b - pods_a
     delta_rss = second["rss_bytes"] - first["rss_bytes"]
-    live_pods = pods_live_b - pods_live_a
     return {
         "pods_cached_before": pods_a,
         "pods_cached_after": pods_b,
         "rss_before_bytes": first["rss_bytes"],
         "rss_after_bytes": second["rss_bytes"],
         "bytes_per_cached_pod_restart": round(delta_rss / delta_pods) if delta_pods else None,
-        "watch_pods_before": pods_live_a,
-        "watch_pods_after": pods_live_b,
-        "watch_rss_before_bytes": rss_live_a,
-        "watch_rss_after_bytes": rss_live_b,
-        "bytes_per_cached_pod_watch": (
-            round((rss_live_b - rss_live_a) / live_pods) if live_pods else None
-        ),
         "restart_after_pads": second,
     }
+
+
+async def pod_memory(settings: Settings, *, per_step: int, steps: int) -> dict[str, Any]:
+    """Phase 4b: a fresh operator with empty caches; ``steps`` batches of ``per_step`` Ray pods
+    (for no RayCluster) arrive by watch; RSS after each batch is Ready and seen.
+
+    Nothing is listed after the start, so no list decoding inflates RSS; the increments are
+    what the operator retains per cached pod (slim pod, store and index entries, informer).
+    """
+    sim, driver, _ = await _prepare_cluster(settings, tag="pod-memory")
+    target: Target | None = None
+    try:
+        target = await start_operator(settings, sim, tag="pod-memory")
+        await asyncio.sleep(3.0)
+        rss = [target.proc.usage().rss]
+        template = _worker_pod_template()
+        for step in range(steps):
+            await create_pads(driver, template, first=step * per_step, count=per_step)
+            await wait_pads_ready(driver, (step + 1) * per_step, within=settings.timeout)
+            await asyncio.sleep(3.0)  # the watch delivers the last Ready updates
+            rss.append(target.proc.usage().rss)
+        increments = [round((b - a) / per_step) for a, b in itertools.pairwise(rss)]
+        return {
+            "pods_per_step": per_step,
+            "rss_bytes": rss,
+            "bytes_per_pod_by_step": increments,
+            "bytes_per_cached_pod": round((rss[-1] - rss[0]) / (per_step * steps)),
+            "peak_rss_bytes": target.proc.usage().peak_rss,
+        }
+    finally:
+        if target is not None:
+            await target.proc.stop()
+        await driver.close()
+        await sim.proc.stop()
+        forget_audit(sim.audit)
 
 
 # ---------------------------------------------------------------------- driver
@@ -579,9 +620,12 @@ def print_tables(result: Mapping[str, Any]) -> None:
               f"{main['clusters']} clusters, {m['pods_cached_before']} pods; "
               f"{_mib(m['rss_after_bytes'])} MiB with {m['pods_cached_after']} pods → "
               f"{m['bytes_per_cached_pod_restart']} bytes per cached pod")  # fmt: skip
-        print(f"memory while running (pods arrive by watch): {_mib(m['watch_rss_before_bytes'])} "
-              f"→ {_mib(m['watch_rss_after_bytes'])} MiB for {m['watch_pods_before']} → "
-              f"{m['watch_pods_after']} pods → {m['bytes_per_cached_pod_watch']} bytes per pod")  # fmt: skip
+    if "pod_memory" in result:
+        pm = result["pod_memory"]
+        print(f"memory per cached pod (fresh operator, pods by watch, {pm['pods_per_step']} per "
+              f"step): RSS {[_mib(v) for v in pm['rss_bytes']]} MiB → "
+              f"{pm['bytes_per_pod_by_step']} bytes per pod per step, "
+              f"{pm['bytes_per_cached_pod']} overall")  # fmt: skip
     if result.get("sweep"):
         print(f"\nconcurrency sweep ({result['sweep'][0]['clusters']} clusters, medians):")
         print(f"{'concurrency':>12}{'floor s':>10}{'rayop s':>10}{'ratio':>8}"
@@ -632,6 +676,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  memory: {result['memory']}", flush=True)
         finally:
             await run.close()
+    if args.pod_memory:
+        result["pod_memory"] = await pod_memory(settings, per_step=args.pod_memory, steps=3)
+        print(f"  pod memory: {result['pod_memory']}", flush=True)
     result["sweep"] = []
     for concurrency in args.sweep:
         swept = Settings(**{**settings.__dict__, "clusters": args.sweep_clusters,
@@ -670,7 +717,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=None, help="client burst (default: rayop's)")
     parser.add_argument("--latency-samples", type=int, default=20)
     parser.add_argument("--edit-interval", type=float, default=0.25)
-    parser.add_argument("--pad-pods", type=int, default=300, help="0 skips the memory phase")
+    parser.add_argument("--pad-pods", type=int, default=300,
+                        help="pods added for the restart memory figure; 0 skips it")  # fmt: skip
+    parser.add_argument("--pod-memory", type=int, default=500,
+                        help="pods per step (3 steps) for bytes per cached pod; 0 skips it")  # fmt: skip
     parser.add_argument("--sweep", type=_concurrencies, default=[1, 4, 8, 16, 32],
                         help="concurrencies for phase 5 (default 1,4,8,16,32)")  # fmt: skip
     parser.add_argument("--no-sweep", dest="sweep", action="store_const", const=[])
