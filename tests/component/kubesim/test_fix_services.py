@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from kubesim import KubeSim
+
 APPLY = "application/apply-patch+yaml"
 NS = "default"
 CIDR = ipaddress.IPv4Network("10.96.0.0/12")
+KubectlRunner = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
 def _svc(name: str, **spec: Any) -> dict[str, Any]:
@@ -184,3 +188,100 @@ async def test_apply_keeps_cluster_ip_unowned(api_client: client.ApiClient) -> N
     for entry in raw["metadata"]["managedFields"]:
         assert "f:clusterIP" not in entry["fieldsV1"].get("f:spec", {})
         assert "f:clusterIPs" not in entry["fieldsV1"].get("f:spec", {})
+
+
+async def test_type_changes_allocate_and_drop_node_ports(api_client: client.ApiClient) -> None:
+    """ClusterIP to NodePort allocates node ports; back to ClusterIP drops them, freeing the port."""
+    core = client.CoreV1Api(api_client)
+    created = await core.create_namespaced_service(NS, _svc("web"))
+    merge = "application/merge-patch+json"
+    as_np = await core.patch_namespaced_service(
+        "web", NS, {"spec": {"type": "NodePort"}}, _content_type=merge
+    )
+    port = as_np.spec.ports[0].node_port
+    assert 30000 <= port <= 32767
+    assert as_np.spec.cluster_ip == created.spec.cluster_ip
+    back = await core.patch_namespaced_service(
+        "web", NS, {"spec": {"type": "ClusterIP"}}, _content_type=merge
+    )
+    assert back.spec.ports[0].node_port is None
+    ports = [{"port": 80, "nodePort": port}]
+    other = await core.create_namespaced_service(NS, _svc("other", type="NodePort", ports=ports))
+    assert other.spec.ports[0].node_port == port
+
+
+async def test_external_name_to_cluster_ip_allocates(api_client: client.ApiClient) -> None:
+    """Turning an ExternalName Service into a ClusterIP one gives it a cluster IP."""
+    core = client.CoreV1Api(api_client)
+    body = _svc("ext", type="ExternalName", externalName="example.com")
+    await core.create_namespaced_service(NS, body)
+    patch = {"spec": {"type": "ClusterIP", "externalName": None}}
+    svc = await core.patch_namespaced_service(
+        "ext", NS, patch, _content_type="application/merge-patch+json"
+    )
+    assert ipaddress.IPv4Address(svc.spec.cluster_ip) in CIDR
+    assert svc.spec.cluster_ips == [svc.spec.cluster_ip]
+
+
+async def test_dry_run_holds_no_ip(api_client: client.ApiClient) -> None:
+    """A dry-run create shows the IP it would get but keeps nothing allocated."""
+    core = client.CoreV1Api(api_client)
+    dry = await core.create_namespaced_service(
+        NS, _svc("web", clusterIP="10.96.0.30"), dry_run="All"
+    )
+    assert dry.spec.cluster_ip == "10.96.0.30"
+    real = await core.create_namespaced_service(NS, _svc("web2", clusterIP="10.96.0.30"))
+    assert real.spec.cluster_ip == "10.96.0.30"
+
+
+async def test_local_load_balancer_gets_health_check_port(api_client: client.ApiClient) -> None:
+    """A LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort in range."""
+    core = client.CoreV1Api(api_client)
+    svc = await core.create_namespaced_service(
+        NS, _svc("lb", type="LoadBalancer", externalTrafficPolicy="Local")
+    )
+    hc = svc.spec.health_check_node_port
+    assert 30000 <= hc <= 32767
+    assert hc != svc.spec.ports[0].node_port
+
+
+async def test_out_of_range_ip_is_422(api_client: client.ApiClient) -> None:
+    """A requested cluster IP outside 10.96.0.0/12 is refused naming the valid range."""
+    core = client.CoreV1Api(api_client)
+    with pytest.raises(ApiException) as exc:
+        await core.create_namespaced_service(NS, _svc("web", clusterIP="192.168.0.10"))
+    assert exc.value.status == 422
+    assert _status(exc.value)["message"] == (
+        'Service "web" is invalid: spec.clusterIP: Invalid value: "192.168.0.10": the provided IP '
+        "(192.168.0.10) is not in the valid range. The range of valid IPs is 10.96.0.0/12"
+    )
+
+
+@pytest.mark.kubectl
+async def test_kubectl_get_svc_shows_cluster_ip(
+    sim: KubeSim, kubectl_for: Callable[[KubeSim], KubectlRunner]
+) -> None:
+    """`kubectl get svc` prints each Service's allocated CLUSTER-IP and node ports."""
+    kubectl = kubectl_for(sim)
+    code, _, err = await kubectl("apply", "--server-side", "-f", "-", stdin=WEB_YAML)
+    assert code == 0, err
+    code, out, err = await kubectl("get", "svc", "-o", "wide")
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert rows["kubernetes"][2] == "10.96.0.1"
+    assert ipaddress.IPv4Address(rows["web"][2]) in CIDR
+    assert rows["web"][1] == "NodePort"
+    assert rows["web"][4].startswith("80:3")
+
+
+WEB_YAML = """
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - port: 80
+"""
