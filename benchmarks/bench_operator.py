@@ -22,10 +22,12 @@ Phases:
 3. **latency** (rayop, N clusters cached): edit ``replicas`` of a sample of RayClusters, one
    every ``--edit-interval`` s; latency = audit time of rayop's apply of the worker
    Deployment − audit time of the edit. p50, p99.
-4. **memory** (rayop): RSS after the restart with N clusters and their pods cached; then
-   ``--pad-pods`` more Ray-labelled pods (copies of a real worker pod, labelled for a
-   RayCluster that does not exist, so status and writes are unaffected), another restart,
-   and bytes per cached pod = ΔRSS / Δpods.
+4. **memory** (rayop): (a) RSS after the restart with N clusters and their pods cached;
+   then ``--pad-pods`` more Ray-labelled pods (copies of the seed's worker pod, labelled for
+   a RayCluster that does not exist, so status and writes are unaffected), another restart,
+   and ΔRSS / Δpods (an upper bound: a restart's RSS keeps the list-decoding high-water
+   mark). (b) bytes per cached pod: a fresh operator on an empty kubesim, three batches of
+   ``--pod-memory`` such pods arriving by watch, ΔRSS / pods per batch.
 5. **sweep**: phase 1 at ``--sweep-clusters`` for each ``--sweep`` concurrency.
 
 Prints tables and writes JSON to benchmarks/results/bench_operator.json (``--out``).
