@@ -36,6 +36,7 @@ from kubesim.crd_registry import CrdRegistrar
 from kubesim.engines import ApplyConflict, Engine, PatchError
 from kubesim.errors import Cause, StatusError
 from kubesim.gc import GarbageCollector
+from kubesim.omitempty import strip_zero_values
 from kubesim.resources import ResourceInfo
 from kubesim.scale import scale_of
 from kubesim.store import CRD_KEY, INITIAL_NAMESPACES, rfc3339
@@ -96,6 +97,13 @@ class Cluster(WriteVerbs):
         self._create(
             svc_info, "default", kubernetes_service(), manager="kube-apiserver", subresource=None
         )
+
+    def _defaults(
+        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        result = super()._defaults(info, obj, old)
+        # The real server's Go round trip drops omitempty zero values before managedFields.
+        return result if info.custom else strip_zero_values(info.group, info.kind, result)
 
     def _validate(
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
