@@ -135,7 +135,7 @@ def _frozen(obj: Mapping[str, Any], fields: Sequence[str]) -> FrozenDict:
 
 
 def _key(obj: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(obj.get(k) for k in fields)
+    return tuple(map(obj.get, fields))
 
 
 def _container_state(cs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
