@@ -83,7 +83,7 @@ class Cluster(WriteVerbs):
         self.last_patch_created = False
         self.gc = GarbageCollector(self)
         self.crds = CrdRegistrar(self)
-        self.services = ServiceAllocator()
+        self.service_allocator = ServiceAllocator()
         ns_info = self.resource("namespaces")
         for name in INITIAL_NAMESPACES:
             self._create(
@@ -110,14 +110,14 @@ class Cluster(WriteVerbs):
     ) -> None:
         # Upstream allocates after managedFields are recorded: the allocated values are unowned.
         if info.key == SERVICES_KEY:
-            self.services.prepare(obj, old)
+            self.service_allocator.prepare(obj, old)
         super()._validate(info, obj, old)
 
     def _before_publish(self, info: ResourceInfo, event_type: str, obj: dict[str, Any]) -> None:
         if info.key == CRD_KEY and event_type != DELETED:
             self.crds.serve(obj)
         elif info.key == SERVICES_KEY:
-            self.services.observe(event_type, obj)
+            self.service_allocator.observe(event_type, obj)
 
     def _after_publish(
         self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
