@@ -312,10 +312,17 @@ class ServiceAllocator:
             taken_here.add(port)
         if causes:
             return causes
+        # Ports with the same number (e.g. 53/TCP and 53/UDP) share one node port, as upstream.
+        by_number = {
+            p.get("port"): p["nodePort"] for _, p, key in wanted if key == "nodePort" and p.get(key)
+        }
         for _, holder, key in wanted:
             if not holder.get(key):
-                holder[key] = self._free_port(taken_here)
+                shared = by_number.get(holder.get("port")) if key == "nodePort" else None
+                holder[key] = shared or self._free_port(taken_here)
                 taken_here.add(holder[key])
+                if key == "nodePort":
+                    by_number.setdefault(holder.get("port"), holder[key])
         return causes
 
     # ------------------------------------------------------------------ picking

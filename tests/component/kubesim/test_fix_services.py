@@ -285,3 +285,17 @@ spec:
   ports:
   - port: 80
 """
+
+
+async def test_same_port_number_shares_node_port(api_client: client.ApiClient) -> None:
+    """53/TCP and 53/UDP of one NodePort Service get the same nodePort, as upstream."""
+    core = client.CoreV1Api(api_client)
+    ports = [
+        {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+        {"name": "dns-udp", "port": 53, "protocol": "UDP"},
+        {"name": "metrics", "port": 9153},
+    ]
+    svc = await core.create_namespaced_service(NS, _svc("dns", type="NodePort", ports=ports))
+    tcp, udp, metrics = (p.node_port for p in svc.spec.ports)
+    assert tcp == udp
+    assert metrics != tcp
