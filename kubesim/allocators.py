@@ -9,10 +9,12 @@ What is modelled (single-stack IPv4, service CIDR 10.96.0.0/12, node ports 30000
 
 * create: `clusterIP`/`clusterIPs` allocated (random, unique), a requested IP honoured when in
   range and free, `None` kept for headless Services; `ipFamilies: [IPv4]` and
-  `ipFamilyPolicy: SingleStack` (a selectorless headless Service gets `RequireDualStack` and
-  both families, as upstream); a `nodePort` per port for NodePort and LoadBalancer Services
-  (unless `allocateLoadBalancerNodePorts: false`), and `healthCheckNodePort` for a LoadBalancer
-  with `externalTrafficPolicy: Local`. ExternalName Services get nothing.
+  `ipFamilyPolicy: SingleStack` when not yet set (a selectorless headless Service would get
+  `RequireDualStack` and both families, as upstream, but `kubesim.defaults` fills in
+  SingleStack first: a documented gap); a `nodePort` per port for NodePort and LoadBalancer
+  Services (unless `allocateLoadBalancerNodePorts: false`; ports with the same number share
+  one), and `healthCheckNodePort` for a LoadBalancer with `externalTrafficPolicy: Local`.
+  ExternalName Services get nothing. A `default/kubernetes` Service holds 10.96.0.1.
 * update: values the client omitted are carried over from the stored object (upstream's
   `patchAllocatedValues`), so a PUT or apply without `clusterIP` keeps it; changing it is 422
   `spec.clusterIPs[0]: Invalid value: ["..."]: may not change once set`. Type changes allocate
