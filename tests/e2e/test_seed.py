@@ -49,8 +49,9 @@ async def test_seed_manifest_becomes_ready_with_probes(tmp_path: Path) -> None:
             assert await env.get(api_version, kind, name) is not None, f"{kind} {name} missing"
         pods = await env.pods(NAME)
         assert len(pods) == 3
-        created = {e["message"] for e in await env.events()}
-        assert f"Created StatefulSet {NAME}-head" in created
+        (created,) = [e["message"] for e in await env.events("Created")]
+        assert f"StatefulSet {NAME}-head" in created
+        assert f"Service {NAME}-head-svc" in created
 
 
 async def test_metrics_health_and_readiness_endpoints(env: Env) -> None:
