@@ -46,7 +46,7 @@ _TEMPLATE = {"selector": "LabelSelector", "template": "PodTemplateSpec"}
 _TYPES: Final[dict[str, _GoType]] = {
     "ObjectMeta": _t(
         "name generateName namespace selfLink uid resourceVersion generation "
-        "ownerReferences finalizers managedFields"
+        "labels annotations ownerReferences finalizers managedFields"
     ),
     "LabelSelector": _t("matchLabels matchExpressions"),
     "PodTemplateSpec": _t("", {"metadata": "ObjectMeta", "spec": "PodSpec"}),

@@ -270,6 +270,7 @@ async def test_patch_types_through_kubernetes_asyncio(
     """A dict patch on a built-in defaults to strategic merge (merging containers by name); a list is JSON patch."""
     v1 = client.CoreV1Api(api_client)
     p = make.pod("p")
+    p["metadata"]["labels"] = {"app": "p"}  # an empty map would not be stored (Go omitempty)
     p["spec"]["containers"].append({"name": "side", "image": "busybox"})
     await v1.create_namespaced_pod("default", p)
     patched = await v1.patch_namespaced_pod(

@@ -30,7 +30,13 @@ def _pod(**spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "p", "namespace": NS, "finalizers": []},
+        "metadata": {
+            "name": "p",
+            "namespace": NS,
+            "finalizers": [],
+            "labels": {},
+            "annotations": {},
+        },
         "spec": {
             "containers": [container],
             "volumes": [{"name": "v", "emptyDir": {}}],
@@ -57,6 +63,7 @@ async def test_pod_zero_values_are_dropped(api_client: client.ApiClient) -> None
     assert "hostNetwork" not in spec
     assert "nodeSelector" not in spec
     assert "finalizers" not in pod["metadata"]
+    assert "labels" not in pod["metadata"] and "annotations" not in pod["metadata"]
     for key in ("env", "args", "stdin", "workingDir"):
         assert key not in container, key
     assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
