@@ -63,7 +63,8 @@ async def test_pod_zero_values_are_dropped(api_client: client.ApiClient) -> None
     assert "hostNetwork" not in spec
     assert "nodeSelector" not in spec
     assert "finalizers" not in pod["metadata"]
-    assert "labels" not in pod["metadata"] and "annotations" not in pod["metadata"]
+    assert "labels" not in pod["metadata"]
+    assert "annotations" not in pod["metadata"]
     for key in ("env", "args", "stdin", "workingDir"):
         assert key not in container, key
     assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
