@@ -712,7 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--clusters", type=int, default=50, help="N for phases 1-4 (default 50)")
     parser.add_argument("--namespaces", type=int, default=4, help="spread over (default 4)")
-    parser.add_argument("--concurrency", type=int, default=8, help="rayop and floor workers")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="rayop and floor workers (default 16, rayop's)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="converge runs per client")
     parser.add_argument("--qps", type=float, default=None,
                         help="client QPS for rayop and floor (default: rayop's default)")  # fmt: skip

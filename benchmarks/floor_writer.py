@@ -43,6 +43,7 @@ from benchmarks._harness import seed_clusters
 from controller.api import parse_raycluster
 from controller.builders import build_children
 from controller.caches import slim_pod
+from controller.cli import build_parser
 from controller.diff import stamp
 from controller.events import rfc3339
 from controller.kube import KubeClient, KubeError, load_api_client
@@ -213,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--clusters", type=int, required=True)
     parser.add_argument("--namespaces", type=int, required=True)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--qps", type=float, default=50.0)
-    parser.add_argument("--burst", type=int, default=100)
+    # Same defaults as `rayop run`, read from its own parser, so "default" means the same thing.
+    rayop_run = build_parser().parse_args(["run"])
+    parser.add_argument("--concurrency", type=int, default=rayop_run.concurrency)
+    parser.add_argument("--qps", type=float, default=rayop_run.qps)
+    parser.add_argument("--burst", type=int, default=rayop_run.burst)
     parser.add_argument("--manifest", default=str(SEED))
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -128,7 +128,7 @@ def _add_cluster_flags(parser: argparse.ArgumentParser) -> None:
 def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", action="append", default=[], metavar="NS",
                         help="watch only this namespace (repeatable); default: all")  # fmt: skip
-    parser.add_argument("--concurrency", type=_positive_int, default=8, metavar="N",
+    parser.add_argument("--concurrency", type=_positive_int, default=16, metavar="N",
                         help="RayClusters reconciled in parallel (default %(default)s; "
                         "KubeRay's is 1)")  # fmt: skip
     parser.add_argument("--qps", type=float, default=100.0,

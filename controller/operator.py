@@ -47,7 +47,7 @@ class OperatorOptions:
     """How the operator runs; the CLI builds this from ``rayop run`` flags."""
 
     namespaces: tuple[str, ...] = ()
-    concurrency: int = 8
+    concurrency: int = 16
     qps: float = 100.0
     burst: int = 200
     health_addr: str = "0.0.0.0:8081"
