@@ -34,7 +34,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from controller.api import RayCluster, autoscaler_compat_apply, parse_raycluster
-from controller.builders import BuildConfig, build_children
+from controller.builders import BuildConfig, build_children, build_warnings
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
 from controller.cluster_metrics import ClusterMetrics
 from controller.diff import HASH_ANNOTATION, needs_apply, stamp
@@ -258,7 +258,7 @@ class RayClusterController:
         cluster = parsed.cluster
         seen = self._previous_status(obj).get("observedGeneration")
         if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
-            for warning in parsed.warnings:
+            for warning in [*parsed.warnings, *build_warnings(cluster)]:
                 self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
         if not cluster.spec.managed_by_rayop:
             return Result()  # another controller (MultiKueue) owns this cluster: hands off
@@ -420,7 +420,8 @@ class RayClusterController:
     ) -> None:
         """Invalid spec: status failed and a Warning event, once per change (never a hot loop)."""
         meta = obj["metadata"]
-        message = "; ".join(problems) or "the spec is invalid"
+        # Each problem is a sentence of its own ("field: what is wrong.").
+        message = " ".join(problems) or "the spec is invalid"
         previous = self._previous_status(obj)
         status = failed_status(
             generation=int(meta.get("generation") or 0),

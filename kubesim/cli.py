@@ -141,7 +141,11 @@ async def _serve(args: argparse.Namespace) -> int:
     if not args.no_controllers:
         from kubesim.controllers import WorkloadsConfig
 
-        workloads_config = WorkloadsConfig.from_args(args)
+        try:
+            workloads_config = WorkloadsConfig.from_args(args)
+        except ValueError as exc:  # a flag value out of range: a user mistake, not a crash
+            print(f"kubesim serve: {exc}", file=sys.stderr)
+            return 2
     sim = KubeSim(
         port=args.port,
         tls=args.tls,
@@ -158,11 +162,19 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with sim:
+    try:
+        await sim.__aenter__()
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"kubesim serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
         print(f"kubesim is serving at {sim.url}", flush=True)
         print(f"export KUBECONFIG={sim.kubeconfig_path}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
+    finally:
+        await sim.__aexit__(None, None, None)
     return 0
 
 

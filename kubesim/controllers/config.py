@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from kubesim.controllers.quantity import QuantityError, parse_quantity
+
 __all__ = ["WorkloadsConfig"]
 
 
@@ -125,6 +127,14 @@ class WorkloadsConfig:
                 raise ValueError(f"WorkloadsConfig.{f.name}: must be >= 0, got {value}")
         if self.nodes < 0:
             raise ValueError(f"WorkloadsConfig.nodes: must be >= 0, got {self.nodes}")
+        for name in ("node_cpu", "node_memory"):
+            try:
+                parse_quantity(getattr(self, name))
+            except QuantityError:
+                raise ValueError(
+                    f"WorkloadsConfig.{name}: not a Kubernetes quantity (like 32, 500m or "
+                    f"128Gi): {getattr(self, name)!r}"
+                ) from None
 
 
 def _parse_bool(text: str) -> bool:

@@ -223,9 +223,10 @@ class DeploymentController(Controller):
             status = {**(deploy.get("status") or {}), "collisionCount": collisions + 1}
             self.write_status(self.deployments.resource, deploy, status)
             return None
-        self.events.normal(
-            deploy, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {initial}"
-        )
+        if initial > 0:  # upstream records the scale-up only when the new set starts above 0
+            self.events.normal(
+                deploy, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {initial}"
+            )
         return created
 
     # ------------------------------------------------------------------ strategies
