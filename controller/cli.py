@@ -184,7 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except ManifestError as exc:
             raise UserError(str(exc)) from None
-        return asyncio.run(run_dev(plan))
+        try:
+            return asyncio.run(run_dev(plan))
+        except OSError as exc:  # e.g. --port already taken: the machine's answer, in one line
+            raise UserError(
+                f"cannot serve kubesim or the operator: {exc.strerror or exc}"
+            ) from None
     except KeyboardInterrupt:
         return 130
     except UserError as exc:

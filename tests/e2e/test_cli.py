@@ -104,3 +104,16 @@ async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> No
     assert f"export KUBECONFIG={kubeconfig}" in seen
     assert "applied RayCluster default/devc" in seen
     assert kubeconfig.exists()
+
+
+async def test_dev_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    """`rayop dev --port P` with P taken says so in one line and exits 2, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await _rayop("dev", "--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"))
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    assert err.decode().startswith("rayop dev: cannot serve kubesim or the operator: ")
+    assert "Traceback" not in err.decode()
