@@ -63,25 +63,24 @@ def load_manifests(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
     return objects
 
 
-def progress_line(cluster: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> str:
-    """``ns/name  state=ready  pods 3/3 ready`` for one RayCluster."""
+def progress_line(cluster: Mapping[str, Any]) -> str:
+    """``ns/name  state=ready  pods 3/3 ready`` for one RayCluster, from its status alone.
+
+    Counts and reason come from the same status write, so the line never contradicts itself
+    (live pod counts run ahead of the status rayop last wrote).
+    """
     meta = cluster.get("metadata") or {}
     status = cluster.get("status") or {}
-    ready = sum(
-        1
-        for pod in pods
-        if any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in (pod.get("status") or {}).get("conditions") or []
-        )
-    )
-    desired = int(status.get("desiredWorkerReplicas", 0)) + (
-        0 if status.get("state") == "suspended" else 1
-    )
     state = status.get("state") or "-"
-    line = (
-        f"{meta.get('namespace')}/{meta.get('name')}  state={state}  pods {ready}/{desired} ready"
-    )
+    line = f"{meta.get('namespace')}/{meta.get('name')}  state={state}"
+    if state != "failed":
+        head_ready = any(
+            c.get("type") == "HeadPodReady" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        ready = int(status.get("readyWorkerReplicas") or 0) + (1 if head_ready else 0)
+        desired = int(status.get("desiredWorkerReplicas") or 0) + (0 if state == "suspended" else 1)
+        line += f"  pods {ready}/{desired} ready"
     if status.get("reason") and state != "ready":
         line += f"  ({status['reason']})"
     return line
@@ -167,7 +166,7 @@ async def _show_progress(operator: Operator, running: asyncio.Task[None], out: T
     while not running.done():
         for cluster in operator.caches.list_clusters():
             meta = cluster["metadata"]
-            line = progress_line(cluster, operator.caches.pods_of(meta["namespace"], meta["name"]))
+            line = progress_line(cluster)
             key = f"{meta['namespace']}/{meta['name']}"
             if shown.get(key) != line:
                 shown[key] = line

@@ -72,12 +72,26 @@ def test_load_manifests_rejects_non_objects(tmp_path: Path) -> None:
         load_manifests([path])
 
 
-def test_progress_line_counts_ready_pods() -> None:
-    """The dev progress line shows state and pods ready out of desired (head + workers)."""
+def test_progress_line_counts_ready_pods_from_the_status() -> None:
+    """The dev progress line shows state and Ray pods ready out of desired (head + workers),
+    all from one status, so the counts and the reason agree."""
     cluster = {
         "metadata": {"namespace": "default", "name": "c"},
-        "status": {"state": "", "desiredWorkerReplicas": 2, "reason": "1/2 workers ready"},
+        "status": {
+            "state": "",
+            "desiredWorkerReplicas": 2,
+            "readyWorkerReplicas": 1,
+            "reason": "1/2 workers ready",
+            "conditions": [{"type": "HeadPodReady", "status": "True"}],
+        },
     }
-    ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
-    line = progress_line(cluster, [ready, ready, {"status": {}}])
-    assert line == "default/c  state=-  pods 2/3 ready  (1/2 workers ready)"
+    assert progress_line(cluster) == "default/c  state=-  pods 2/3 ready  (1/2 workers ready)"
+
+
+def test_progress_line_of_an_invalid_cluster_gives_the_reason_only() -> None:
+    """A failed (invalid) cluster shows why, not a pod count it will never reach."""
+    cluster = {
+        "metadata": {"namespace": "default", "name": "bad"},
+        "status": {"state": "failed", "reason": "spec.rayVersion: is required."},
+    }
+    assert progress_line(cluster) == "default/bad  state=failed  (spec.rayVersion: is required.)"
