@@ -146,9 +146,7 @@ class Cluster(WriteVerbs):
 
         set in `self.last_patch_created` (the HTTP layer answers 201 then)."""
         info = self._info(res)
-        self._strict = "patch" if field_validation == "Strict" else ""
-        self._warn = field_validation == "Warn"
-        self.warnings = []
+        self._begin_write(field_validation, strict_source="patch")
         manager = field_manager or (
             "" if patch_type == "apply" else default_manager(user_agent, user)
         )

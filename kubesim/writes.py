@@ -98,6 +98,15 @@ class WriteVerbs(DeletionVerbs):
     #: Warnings of the last write (`unknown field "spec.x"`), sent as HTTP `Warning` headers.
     warnings: list[str]
 
+    def _begin_write(self, field_validation: str, *, strict_source: str) -> None:
+        """Reset the per-request decoding state: fieldValidation mode and collected warnings.
+
+        ``strict_source`` names what a Strict failure blames (``"body"`` or ``"patch"``).
+        """
+        self._strict = strict_source if field_validation == "Strict" else ""
+        self._warn = field_validation == "Warn"
+        self.warnings = []
+
     # ------------------------------------------------------------------ create
 
     def create(
@@ -116,9 +125,7 @@ class WriteVerbs(DeletionVerbs):
     ) -> dict[str, Any]:
         """Create an object (POST). `owned=True` hands `obj` over (kubesim may keep it)."""
         info = self._info(res)
-        self._strict = "body" if field_validation == "Strict" else ""
-        self._warn = field_validation == "Warn"
-        self.warnings = []
+        self._begin_write(field_validation, strict_source="body")
         manager = field_manager or default_manager(user_agent, user)
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
@@ -328,9 +335,7 @@ class WriteVerbs(DeletionVerbs):
     ) -> dict[str, Any]:
         """Replace an object (PUT), or its status or scale with `subresource`."""
         info = self._info(res)
-        self._strict = "body" if field_validation == "Strict" else ""
-        self._warn = field_validation == "Warn"
-        self.warnings = []
+        self._begin_write(field_validation, strict_source="body")
         manager = field_manager or default_manager(user_agent, user)
         try:
             body = obj if owned else clone(obj)
