@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -12,6 +12,7 @@ from kubernetes_asyncio import client, config
 
 from kubesim import KubeSim
 from kubesim.controllers import WorkloadsConfig
+from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime
 
@@ -27,16 +28,7 @@ async def env() -> AsyncIterator[tuple[KubeSim, client.CoreV1Api, client.AppsV1A
             await api.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 300.0) -> Any:
-    """Poll `check` every 0.25 s of loop time until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.25)
+eventually = poller(every=0.25, within=300.0)
 
 
 def pod_manifest(name: str = "web") -> dict[str, Any]:

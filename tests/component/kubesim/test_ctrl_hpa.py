@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from kubernetes_asyncio import client, config
 
 from kubesim import KubeSim
 from kubesim.controllers import WorkloadsConfig
+from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime
 
@@ -36,16 +37,7 @@ async def env() -> AsyncIterator[Env]:
             await api.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 600.0) -> Any:
-    """Poll `check` every second of loop time until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(1.0)
+eventually = poller(every=1.0, within=600.0)
 
 
 def workers(replicas: int) -> dict[str, Any]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from kubernetes_asyncio import client, config
 from kubesim import KubeSim
 from kubesim.controllers import WorkloadsConfig
 from kubesim.controllers.fit import unschedulable_message
+from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime
 
@@ -28,16 +28,7 @@ async def v1() -> AsyncIterator[client.CoreV1Api]:
             await api.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 60.0) -> Any:
-    """Poll `check` every 0.25 s of loop time until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.25)
+eventually = poller(every=0.25, within=60.0)
 
 
 def pod(name: str, *, cpu: str = "500m", gpu: int = 0, **spec: Any) -> dict[str, Any]:

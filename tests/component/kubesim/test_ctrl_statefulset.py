@@ -12,6 +12,7 @@ from kubernetes_asyncio import client, config
 
 from kubesim import KubeSim
 from kubesim.controllers import WorkloadsConfig
+from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime
 
@@ -51,16 +52,7 @@ async def env() -> AsyncIterator[Env]:
             await api.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 300.0) -> Any:
-    """Poll `check` every 0.5 s of loop time until it returns a truthy value."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.5)
+eventually = poller(every=0.5, within=300.0)
 
 
 def statefulset(replicas: int = 3, **spec: Any) -> dict[str, Any]:
