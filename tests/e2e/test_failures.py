@@ -155,8 +155,8 @@ async def test_crash_looping_worker_shows_replica_failure_and_an_event(env: Env)
     status = await wait_for(failing, what="ReplicaFailure to become true")
     assert worker["metadata"]["name"] in condition(status, "ReplicaFailure")["message"]
     assert condition(status, "Ready")["status"] == "False"
-    events = await env.events("WorkerPodFailing")
-    assert events
+    # Events are sent by the recorder's own task, a moment after the status write.
+    events = await wait_for(lambda: env.events("WorkerPodFailing"), what="the Warning event")
     assert events[0]["type"] == "Warning"
 
 
