@@ -163,8 +163,6 @@ class WritePipeline:
         obj["kind"] = info.kind
         meta = check_metadata_types(info, obj)
         check_namespace(info, namespace, meta)
-        if meta.get("resourceVersion"):
-            raise errors.bad_request("resourceVersion should not be set on objects to be created")
         generated = False
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self._generate_name(str(meta["generateName"]))
@@ -185,6 +183,10 @@ class WritePipeline:
         strategy.prepare_for_create(info, obj)
         self._validate(info, obj, None)
         name = obj["metadata"]["name"]
+        if obj["metadata"].get("resourceVersion") and not dry_run:
+            # etcd3's store refuses it after validation, as a plain error (a 500 with no
+            # reason); a dry run never reaches etcd, so it passes there.
+            raise errors.untranslated("resourceVersion should not be set on objects to be created")
         if self._store.lookup(info, obj["metadata"].get("namespace"), name) is not None:
             raise errors.already_exists(
                 info.plural, info.group, name, retry_after=1 if generated else None
