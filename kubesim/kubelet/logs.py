@@ -206,12 +206,17 @@ class ContainerLogs:
             records = records[len(records) - query.tail_lines :] if query.tail_lines else []
         return _render(records, query)[: query.limit_bytes]
 
-    async def follow(self, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
-        """Yield the log as `read` would, then what the instance writes, until it ends."""
-        entry = self._pick(uid, container, previous=query.previous)
+    def follow(self, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
+        """Yield the log as `read` would, then what the instance writes, until it ends.
+
+        The instance is chosen now (`NoLogs` is raised here, not on the first iteration).
+        """
+        return self._follow(self._pick(uid, container, previous=query.previous), query)
+
+    async def _follow(self, entry: _Instance, query: LogQuery) -> AsyncIterator[bytes]:
         data = entry.path.read_bytes()
-        records = _records(data)
         offset = data.rfind(b"\n") + 1
+        records = _records(data)
         if query.tail_lines is not None:
             records = records[len(records) - query.tail_lines :] if query.tail_lines else []
         remaining = query.limit_bytes
