@@ -201,9 +201,7 @@ class ContainerLogs:
     def read(self, uid: str, container: str, query: LogQuery) -> bytes:
         """The log of the newest instance (`previous`: the one before it), as the kubelet answers."""
         entry = self._pick(uid, container, previous=query.previous)
-        records = _records(entry.path.read_bytes())
-        if query.tail_lines is not None:
-            records = records[len(records) - query.tail_lines :] if query.tail_lines else []
+        records = _tail(_records(entry.path.read_bytes()), query.tail_lines)
         return _render(records, query)[: query.limit_bytes]
 
     def follow(self, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
@@ -216,9 +214,7 @@ class ContainerLogs:
     async def _follow(self, entry: _Instance, query: LogQuery) -> AsyncIterator[bytes]:
         data = entry.path.read_bytes()
         offset = data.rfind(b"\n") + 1
-        records = _records(data)
-        if query.tail_lines is not None:
-            records = records[len(records) - query.tail_lines :] if query.tail_lines else []
+        records = _tail(_records(data), query.tail_lines)
         remaining = query.limit_bytes
         while True:
             chunk = _render(records, query)
@@ -284,6 +280,13 @@ def _records(data: bytes) -> list[list[bytes]]:
     """[stamp, stream, tag, text] per complete line of a CRI log file."""
     lines = data.split(b"\n")
     return [line.split(b" ", 3) for line in lines[:-1] if line.count(b" ") >= 3]
+
+
+def _tail(records: list[list[bytes]], lines: int | None) -> list[list[bytes]]:
+    """The last `lines` records (all when None, none when 0)."""
+    if lines is None:
+        return records
+    return records[len(records) - lines :] if lines else []
 
 
 def _render(records: list[list[bytes]], query: LogQuery) -> bytes:

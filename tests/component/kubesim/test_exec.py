@@ -213,3 +213,15 @@ async def test_errors_before_the_upgrade(kubectl: Kubectl, host_sim: KubeSim) ->
     code, _, err = await kubectl("exec", "nowhere", "--", "true")
     assert code == 1
     assert "pod nowhere does not have a host assigned" in err
+
+
+async def test_spdy_is_refused_with_a_reason(host_sim: KubeSim) -> None:
+    """An SPDY exec (old kubectl) gets a 400 that says to use WebSocket."""
+    import aiohttp
+
+    url = f"{host_sim.url}/api/v1/namespaces/default/pods/box/exec?command=true&stdout=true"
+    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+    async with aiohttp.ClientSession() as http, http.post(url, headers=headers) as resp:
+        assert resp.status == 400
+        body = await resp.json()
+    assert body["message"].startswith("kubesim serves exec over WebSocket only, not SPDY")
