@@ -188,7 +188,7 @@ class ContainerLogs:
         """The instances of `container` that have a log file, oldest first."""
         return sorted(self._pods.get(uid, {}).get(container, {}))
 
-    def query(
+    def _query(
         self,
         *,
         previous: bool = False,
@@ -212,17 +212,58 @@ class ContainerLogs:
             limit_bytes=limit_bytes,
         )
 
-    def read(self, uid: str, container: str, query: LogQuery) -> bytes:
-        """The log of the newest instance (`previous`: the one before it), as the kubelet answers."""
+    def read(
+        self,
+        uid: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: float | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> bytes:
+        """The log of the newest instance (`previous`: the one before it), as the kubelet answers.
+
+        The options are PodLogOptions' (`since_time` in seconds since the epoch; None: not set).
+        """
+        query = self._query(
+            previous=previous,
+            tail_lines=tail_lines,
+            since_seconds=since_seconds,
+            since_time=since_time,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
         entry = self._pick(uid, container, previous=query.previous)
         lines = _tail(_lines(_contents(entry.path)), query.tail_lines)
         return _render(lines, query)[: query.limit_bytes]
 
-    def follow(self, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
+    def follow(
+        self,
+        uid: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: float | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> AsyncIterator[bytes]:
         """Yield the log as `read` would, then what the instance writes, until it ends.
 
         The instance is chosen now (`NoLogs` is raised here, not on the first iteration).
         """
+        query = self._query(
+            previous=previous,
+            tail_lines=tail_lines,
+            since_seconds=since_seconds,
+            since_time=since_time,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
         return self._follow(self._pick(uid, container, previous=query.previous), query)
 
     async def _follow(self, entry: _Instance, query: LogQuery) -> AsyncIterator[bytes]:

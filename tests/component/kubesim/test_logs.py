@@ -234,11 +234,10 @@ async def test_container_logs_split_and_flush_raw_output(tmp_path: Path) -> None
         [b"stdout", b"F"],
     ]
     assert text[0].startswith(b"2023-11-14T22:13:20.500000000Z stdout F one")
-    query = logs.query()
-    body = logs.read("uid", "c", query)
+    body = logs.read("uid", "c")
     assert body == b"one\nerr\ntwo\n" + b"x" * (MAX_LINE_BYTES + 5) + b"\nlast\n"
     with pytest.raises(NoLogs):
-        logs.read("uid", "c", logs.query(previous=True))
+        logs.read("uid", "c", previous=True)
 
 
 async def test_follow_yields_new_lines_until_the_instance_ends(tmp_path: Path) -> None:
@@ -249,7 +248,7 @@ async def test_follow_yields_new_lines_until_the_instance_ends(tmp_path: Path) -
     chunks: list[bytes] = []
 
     async def collect() -> None:
-        async for chunk in logs.follow("uid", "c", logs.query(tail_lines=5)):
+        async for chunk in logs.follow("uid", "c", tail_lines=5):
             chunks.append(chunk)
 
     task = asyncio.create_task(collect())
