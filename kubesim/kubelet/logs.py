@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogQuery", "LogWriter", "NoLogs", "format_stamp"]
+__all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogWriter", "NoLogs", "format_stamp"]
 
 #: containerd's default max-container-log-line-size: longer lines become partial (P) records.
 MAX_LINE_BYTES = 16 * 1024
@@ -98,8 +98,11 @@ class LogWriter:
         self._pending = dict.fromkeys(_STREAMS, b"")
 
     def write_line(self, stream: str, text: str) -> None:
-        """Write `text` (one line, without its newline) as a full record on `stream`."""
-        self._append(stream, [text.encode()])
+        """Write `text` (a line, without its newline) as a full record on `stream`.
+
+        Embedded newlines make several records, as the container's output would.
+        """
+        self._append(stream, text.encode().split(b"\n"))
 
     def feed(self, stream: str, data: bytes) -> None:
         """Write the complete lines in `data` (after what an earlier feed left over)."""
