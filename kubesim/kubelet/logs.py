@@ -40,6 +40,7 @@ __all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogWriter", "NoLogs", "format_sta
 MAX_LINE_BYTES = 16 * 1024
 _STREAMS = ("stdout", "stderr")
 _PREFIX = "kubesim-logs-"
+_SHM_MIN_FREE = 1 << 30
 
 
 class NoLogs(LookupError):
@@ -329,10 +330,14 @@ class ContainerLogs:
 
 
 def _scratch() -> Path | None:
-    """Where temporary log roots go: tmpfs when there is one (a disk's metadata operations
-    cost a millisecond each here, and every container instance makes a file), else the default."""
+    """Where temporary log roots go: tmpfs when there is a roomy one (a disk's metadata
+    operations cost a millisecond each here, and every container instance makes a file), else
+    the default temporary directory (a container's 64 MiB /dev/shm is no place for logs)."""
     shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return None
+    stats = os.statvfs(shm)
+    return shm if stats.f_bavail * stats.f_frsize >= _SHM_MIN_FREE else None
 
 
 def _sweep(base: Path | None) -> None:
