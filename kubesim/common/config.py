@@ -40,6 +40,11 @@ class WorkloadsConfig:
     start_to_ready_delay: float = _opt(
         1.0, "container start to Ready when it has no readiness probe"
     )
+    completion_delay: float = _opt(
+        5.0,
+        "how long a container of a restartPolicy Never/OnFailure pod runs before it exits "
+        "(annotation kubesim.io/run-seconds overrides it per pod)",
+    )
     probe_period: float | None = _opt(
         None, "override every probe's periodSeconds (None: honour the pod spec)"
     )
@@ -84,6 +89,7 @@ class WorkloadsConfig:
             "container_create_delay": 0.005,
             "start_to_ready_delay": 0.01,
             "termination_delay": 0.005,
+            "completion_delay": 0.05,
             "crash_backoff_base": 0.05,
             "crash_backoff_max": 0.5,
             "image_pull_backoff_base": 0.05,

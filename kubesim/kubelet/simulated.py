@@ -8,6 +8,10 @@ probe's `initialDelaySeconds`. Faults (set by `Workloads`' chaos methods) make p
 containers crash, readiness fail, or startup stall, and the runtime reports each the way
 containerd and the kubelet's prober would.
 
+A pod whose `restartPolicy` is Never or OnFailure runs to completion: each main container exits
+after `completion_delay` (or the pod's `kubesim.io/run-seconds` annotation) with code 0 (or the
+pod's `kubesim.io/exit-code` annotation), so Jobs finish. `Always` pods run until stopped.
+
 Each container instance logs one line when it starts and one when it exits (to stdout, in the
 node's `ContainerLogs`), so `kubectl logs` shows the simulated lifecycle. There is no process to
 run a command in: `exec` refuses and says so.
@@ -27,7 +31,20 @@ from kubesim.kubelet.exec import ExecProcess, ExecRefused
 from kubesim.kubelet.logs import ContainerLogs, LogWriter
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener, SandboxRecord
 
-__all__ = ["CrashPlan", "Faults", "SimulatedRuntime", "image_id", "normalize_image"]
+__all__ = [
+    "EXIT_CODE_ANNOTATION",
+    "RUN_SECONDS_ANNOTATION",
+    "CrashPlan",
+    "Faults",
+    "SimulatedRuntime",
+    "image_id",
+    "normalize_image",
+]
+
+#: On a pod (or a Job's pod template): the exit code of its run-to-completion containers.
+EXIT_CODE_ANNOTATION = "kubesim.io/exit-code"
+#: On a pod (or a Job's pod template): how long its run-to-completion containers run.
+RUN_SECONDS_ANNOTATION = "kubesim.io/run-seconds"
 
 
 @dataclass
@@ -464,7 +481,40 @@ class SimulatedRuntime:
                 self._ready_delay(entry.pod, record.name),
                 lambda u: self._became_ready(u, record.name),
             )
+        if not record.init and (plan is None or not plan.repeat):
+            self._run_to_completion(uid, record)
         self._listener.changed(uid)
+
+    def _run_to_completion(self, uid: str, record: ContainerRecord) -> None:
+        """Under restartPolicy Never/OnFailure, make the container exit after its run time."""
+        pod = self._pods[uid].pod
+        if (pod.get("spec") or {}).get("restartPolicy", "Always") == "Always":
+            return
+        code = self._annotation_number(uid, EXIT_CODE_ANNOTATION, 0, integer=True)
+        seconds = self._annotation_number(
+            uid, RUN_SECONDS_ANNOTATION, self._config.completion_delay, integer=False
+        )
+        self._later(uid, f"run:{record.name}", seconds, lambda u: self._exit(u, record, int(code)))
+
+    def _annotation_number(self, uid: str, name: str, default: float, *, integer: bool) -> float:
+        """A numeric pod annotation (0-255 for exit codes), or `default` with a Warning event."""
+        raw = (self._pods[uid].pod["metadata"].get("annotations") or {}).get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            value = -1
+        if 0 <= value <= (255 if integer else 1e9):
+            return value
+        wanted = "an integer 0-255" if integer else "a number of seconds >= 0"
+        self._listener.event(
+            uid,
+            "Warning",
+            "InvalidAnnotation",
+            f"annotation {name}: must be {wanted}, got {raw!r}; kubesim uses {default:g}",
+        )
+        return default
 
     def _started(self, uid: str, name: str) -> None:
         """The startup probe passed: `started` turns true and readiness probing begins."""
@@ -503,7 +553,7 @@ class SimulatedRuntime:
         if record.state is not RunState.RUNNING:
             return
         entry = self._pods[uid]
-        for prefix in ("ready:", "crash:", "init:", "liveness:"):
+        for prefix in ("ready:", "crash:", "init:", "liveness:", "run:"):
             timer = entry.timers.pop(prefix + record.name, None)
             if timer is not None:
                 timer.cancel()
