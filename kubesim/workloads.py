@@ -20,6 +20,7 @@ from kubesim.common.podutil import ObjectKey, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.hpa import HPAController
+from kubesim.controllers.job import JobController
 from kubesim.controllers.nodelifecycle import NodeLifecycle
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.statefulset import StatefulSetController
@@ -54,6 +55,7 @@ class Workloads(ChaosMixin):
         self.deployments = Cache(cluster, "deployments", "apps")
         self.replicasets = Cache(cluster, "replicasets", "apps")
         self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
+        self.jobs = Cache(cluster, "jobs", "batch")
         self.usage = UsageStore()
         self._caches = [
             self.hpas,
@@ -64,6 +66,7 @@ class Workloads(ChaosMixin):
             self.claims,
             self.deployments,
             self.replicasets,
+            self.jobs,
         ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
@@ -101,6 +104,9 @@ class Workloads(ChaosMixin):
             usage=self.usage,
             replicasets=self.replicasets,
         )
+        self.job_controller = JobController(
+            cluster=cluster, config=self.config, clock=self.clock, jobs=self.jobs, pods=self.pods
+        )
         self.node_lifecycle = NodeLifecycle(
             cluster=cluster,
             clock=self.clock,
@@ -119,6 +125,7 @@ class Workloads(ChaosMixin):
             ("replicaset-controller", self.replicaset_controller.run),
             ("deployment-controller", self.deployment_controller.run),
             ("horizontal-pod-autoscaler", self.hpa_controller.run),
+            ("job-controller", self.job_controller.run),
         ]
         self.started = asyncio.Event()
 

@@ -73,6 +73,9 @@ class WorkloadsConfig:
     node_lease_seconds: int = _opt(
         40, "leaseDurationSeconds of each node's Lease, renewed every quarter of it (0: no leases)"
     )
+    job_backoff_base: float = _opt(
+        10.0, "delay before a Job replaces a failed pod; doubles per failure up to 60 times it"
+    )
     max_pods_per_workload: int = _opt(
         10_000,
         "the most pods one ReplicaSet or StatefulSet may have; beyond it a FailedCreate event "
@@ -99,6 +102,7 @@ class WorkloadsConfig:
             "hpa_cpu_initialization_period": 0.0,
             "hpa_initial_readiness_delay": 0.0,
             "hpa_metric_window": 0.0,
+            "job_backoff_base": 0.05,
         }
         base.update(overrides)
         return cls(**base)

@@ -145,3 +145,277 @@ async def test_restart_policy_always_runs_until_stopped(
     pod = await v1.read_namespaced_pod("server", "default")
     assert pod.status.phase == "Running"
     assert pod.status.container_statuses[0].restart_count == 0
+
+
+# ---------------------------------------------------------------------- the Job controller
+
+
+def job(name: str = "pi", annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    """A Job whose pods run one container under restartPolicy Never (unless `spec` says)."""
+    pod_spec = {
+        "restartPolicy": spec.pop("restartPolicy", "Never"),
+        "containers": [{"name": "pi", "image": "perl:5.34"}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": annotations or {}},
+                "spec": pod_spec,
+            },
+            **spec,
+        },
+    }
+
+
+async def finished(batch: client.BatchV1Api, name: str = "pi") -> Any:
+    """Wait until Job `name` has a True Complete or Failed condition; the Job."""
+
+    async def check() -> Any:
+        j = await batch.read_namespaced_job_status(name, "default")
+        done = {c.type for c in j.status.conditions or () if c.status == "True"}
+        return j if done & {"Complete", "Failed"} else None
+
+    return await eventually(check)
+
+
+def conditions(j: Any) -> dict[str, tuple[str, str, str]]:
+    """type → (status, reason, message) of a Job's conditions."""
+    return {c.type: (c.status, c.reason, c.message) for c in j.status.conditions or ()}
+
+
+async def reasons(v1: client.CoreV1Api, name: str) -> list[str]:
+    """Reasons of the Events about object `name`, oldest first."""
+    events = await v1.list_namespaced_event("default", field_selector=f"involvedObject.name={name}")
+    return [e.reason for e in sorted(events.items, key=lambda e: e.metadata.creation_timestamp)]
+
+
+async def test_job_runs_one_pod_to_completion(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """A default Job: one pod `pi-<5>`, then SuccessCriteriaMet and Complete, counted and released."""
+    _, v1, batch = env
+    created = await batch.create_namespaced_job("default", job())
+    j = await finished(batch)
+    assert conditions(j) == {
+        "SuccessCriteriaMet": (
+            "True",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        ),
+        "Complete": ("True", "CompletionsReached", "Reached expected number of succeeded pods"),
+    }
+    assert (j.status.succeeded, j.status.failed, j.status.active) == (1, None, None)
+    assert j.status.ready == 0
+    assert j.status.uncounted_terminated_pods.succeeded is None
+    assert (j.status.completion_time - j.status.start_time).total_seconds() == pytest.approx(
+        7, abs=2
+    )
+    (pod,) = (await v1.list_namespaced_pod("default")).items
+    assert pod.metadata.name.startswith("pi-") and len(pod.metadata.name) == len("pi-") + 5
+    assert pod.metadata.labels["app"] == "pi"
+    assert pod.metadata.labels["batch.kubernetes.io/job-name"] == "pi"
+    assert pod.metadata.labels["batch.kubernetes.io/controller-uid"] == created.metadata.uid
+    (ref,) = pod.metadata.owner_references
+    assert (ref.kind, ref.name, ref.uid, ref.controller) == (
+        "Job",
+        "pi",
+        created.metadata.uid,
+        True,
+    )
+    assert not pod.metadata.finalizers  # batch.kubernetes.io/job-tracking removed once counted
+    assert pod.status.phase == "Succeeded"
+    assert await reasons(v1, "pi") == ["SuccessfulCreate", "Completed"]
+
+
+async def test_pods_carry_the_tracking_finalizer_while_running(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """A running Job pod has the job-tracking finalizer; the Job reports it active and ready."""
+    _, v1, batch = env
+    await batch.create_namespaced_job("default", job(annotations={"kubesim.io/run-seconds": "60"}))
+
+    async def ready() -> Any:
+        j = await batch.read_namespaced_job_status("pi", "default")
+        return j if j.status.ready == 1 else None
+
+    j = await eventually(ready)
+    assert j.status.active == 1
+    (pod,) = (await v1.list_namespaced_pod("default")).items
+    assert pod.metadata.finalizers == ["batch.kubernetes.io/job-tracking"]
+
+
+async def test_completions_and_parallelism(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """completions 5, parallelism 2: never more than 2 at once, 5 pods in all, then Complete."""
+    sim, v1, batch = env
+    most = 0
+
+    def watch(_event: str, obj: dict[str, Any]) -> None:
+        nonlocal most
+        most = max(most, int((obj.get("status") or {}).get("active", 0)))
+
+    sim.cluster.subscribe(sim.cluster.resource("jobs", "batch"), watch)
+    await batch.create_namespaced_job("default", job(completions=5, parallelism=2))
+    j = await finished(batch)
+    assert "Complete" in conditions(j)
+    assert j.status.succeeded == 5
+    assert most == 2
+    assert len((await v1.list_namespaced_pod("default")).items) == 5
+
+
+async def test_work_queue_job_completes_when_one_pod_succeeds(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """parallelism 3 without completions: 3 pods; complete once they have all succeeded."""
+    _, v1, batch = env
+    manifest = job(parallelism=3)
+    await batch.create_namespaced_job("default", manifest)
+    j = await finished(batch)
+    assert "Complete" in conditions(j)
+    assert j.status.succeeded == 3
+    assert len((await v1.list_namespaced_pod("default")).items) == 3
+
+
+async def test_failures_reach_the_backoff_limit(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """backoffLimit 2 with failing pods: 3 pods, the replacements wait 10 s then 20 s, Failed."""
+    _, v1, batch = env
+    await batch.create_namespaced_job(
+        "default", job(annotations={"kubesim.io/exit-code": "1"}, backoffLimit=2)
+    )
+    j = await finished(batch)
+    assert conditions(j) == {
+        "FailureTarget": (
+            "True",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        ),
+        "Failed": ("True", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+    }
+    assert (j.status.failed, j.status.succeeded) == (3, None)
+    assert j.status.completion_time is None
+    pods = sorted(
+        (await v1.list_namespaced_pod("default")).items, key=lambda p: p.status.start_time
+    )
+    assert [p.status.phase for p in pods] == ["Failed"] * 3
+    finished_at = [p.status.container_statuses[0].state.terminated.finished_at for p in pods]
+    created = [p.status.start_time for p in pods]  # the kubelet admits a pod as it is created
+    assert (created[1] - finished_at[0]).total_seconds() == pytest.approx(10, abs=1)
+    assert (created[2] - finished_at[1]).total_seconds() == pytest.approx(20, abs=1)
+    events = await reasons(v1, "pi")
+    assert events.count("SuccessfulCreate") == 3
+    assert events[-1] == "BackoffLimitExceeded"
+
+
+async def test_on_failure_restarts_count_against_the_backoff_limit(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """restartPolicy OnFailure: container restarts reaching backoffLimit fail the Job."""
+    _, v1, batch = env
+    await batch.create_namespaced_job(
+        "default",
+        job(annotations={"kubesim.io/exit-code": "1"}, backoffLimit=2, restartPolicy="OnFailure"),
+    )
+    j = await finished(batch)
+    assert conditions(j)["Failed"][1] == "BackoffLimitExceeded"
+    assert j.status.failed == 1
+    assert len((await v1.list_namespaced_pod("default")).items) == 0
+
+
+async def test_active_deadline_fails_the_job_and_stops_its_pods(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """activeDeadlineSeconds 30 with 60 s pods: DeadlineExceeded at 30 s, the pod deleted."""
+    _, v1, batch = env
+    await batch.create_namespaced_job(
+        "default", job(annotations={"kubesim.io/run-seconds": "60"}, activeDeadlineSeconds=30)
+    )
+    j = await finished(batch)
+    message = "Job was active longer than specified deadline"
+    assert conditions(j)["Failed"] == ("True", "DeadlineExceeded", message)
+    failed_at = next(c for c in j.status.conditions if c.type == "FailureTarget")
+    elapsed = (failed_at.last_transition_time - j.status.start_time).total_seconds()
+    assert elapsed == pytest.approx(30, abs=1)
+    assert j.status.failed == 1
+    assert (await v1.list_namespaced_pod("default")).items == []
+    assert (await reasons(v1, "pi"))[-1] == "DeadlineExceeded"
+
+
+async def test_suspend_deletes_pods_and_resume_recreates_them(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """suspend: pods deleted, Suspended=True; resume: Suspended=False, pods again, Complete."""
+    _, v1, batch = env
+    await batch.create_namespaced_job("default", job(annotations={"kubesim.io/run-seconds": "30"}))
+
+    async def active() -> Any:
+        j = await batch.read_namespaced_job_status("pi", "default")
+        return j if j.status.active == 1 else None
+
+    await eventually(active)
+    await batch.patch_namespaced_job("pi", "default", {"spec": {"suspend": True}})
+
+    async def suspended() -> Any:
+        j = await batch.read_namespaced_job_status("pi", "default")
+        pods = (await v1.list_namespaced_pod("default")).items
+        return j if not pods and not j.status.active else None
+
+    j = await eventually(suspended)
+    assert conditions(j)["Suspended"] == ("True", "JobSuspended", "Job suspended")
+    await batch.patch_namespaced_job("pi", "default", {"spec": {"suspend": False}})
+    j = await finished(batch)
+    assert conditions(j)["Suspended"] == ("False", "JobResumed", "Job resumed")
+    assert "Complete" in conditions(j)
+    assert j.status.succeeded == 1
+    events = await reasons(v1, "pi")
+    assert [e for e in events if e in ("Suspended", "Resumed")] == ["Suspended", "Resumed"]
+
+
+async def test_ttl_after_finished_deletes_the_job_and_its_pods(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """ttlSecondsAfterFinished 100: the Job and its pod are gone 100 s after completion."""
+    _, v1, batch = env
+    await batch.create_namespaced_job("default", job(ttlSecondsAfterFinished=100))
+    j = await finished(batch)
+    loop = asyncio.get_running_loop()
+    done_at = loop.time()
+
+    async def gone() -> bool:
+        jobs = (await batch.list_namespaced_job("default")).items
+        pods = (await v1.list_namespaced_pod("default")).items
+        return not jobs and not pods
+
+    await eventually(gone)
+    assert loop.time() - done_at == pytest.approx(100, abs=2)
+    assert j.spec.ttl_seconds_after_finished == 100
+
+
+async def test_deleting_a_running_job_removes_its_pods(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """A Job deleted while its pod runs: the pod loses its finalizer and goes too."""
+    _, v1, batch = env
+    await batch.create_namespaced_job("default", job(annotations={"kubesim.io/run-seconds": "600"}))
+    await phase_of_any(v1, "Running")
+    await batch.delete_namespaced_job("pi", "default", propagation_policy="Background")
+
+    async def gone() -> bool:
+        return not (await v1.list_namespaced_pod("default")).items
+
+    await eventually(gone, within=30)
+
+
+async def phase_of_any(v1: client.CoreV1Api, phase: str) -> Any:
+    """Wait until some pod has `phase`."""
+
+    async def check() -> Any:
+        pods = (await v1.list_namespaced_pod("default")).items
+        return next((p for p in pods if p.status.phase == phase), None)
+
+    return await eventually(check)
