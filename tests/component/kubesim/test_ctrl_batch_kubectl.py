@@ -73,4 +73,5 @@ async def test_kubectl_waits_for_a_job_and_lists_it_complete(sim: KubeSim, tmp_p
     code, out, err = await kubectl(sim, tmp_path, "describe", "job", "pi")
     assert code == 0, err
     assert "Pods Statuses:    0 Active (0 Ready) / 2 Succeeded / 0 Failed" in out
-    assert "Completed" in out and "SuccessfulCreate" in out
+    assert "Completed" in out
+    assert "SuccessfulCreate" in out

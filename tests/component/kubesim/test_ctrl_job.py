@@ -214,7 +214,8 @@ async def test_job_runs_one_pod_to_completion(
         7, abs=2
     )
     (pod,) = (await v1.list_namespaced_pod("default")).items
-    assert pod.metadata.name.startswith("pi-") and len(pod.metadata.name) == len("pi-") + 5
+    assert pod.metadata.name.startswith("pi-")
+    assert len(pod.metadata.name) == len("pi-") + 5
     assert pod.metadata.labels["app"] == "pi"
     assert pod.metadata.labels["batch.kubernetes.io/job-name"] == "pi"
     assert pod.metadata.labels["batch.kubernetes.io/controller-uid"] == created.metadata.uid
