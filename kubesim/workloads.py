@@ -18,6 +18,7 @@ from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, key_of
 from kubesim.common.store import Cache
+from kubesim.controllers.cronjob import CronJobController
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.hpa import HPAController
 from kubesim.controllers.job import JobController
@@ -56,6 +57,7 @@ class Workloads(ChaosMixin):
         self.replicasets = Cache(cluster, "replicasets", "apps")
         self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
         self.jobs = Cache(cluster, "jobs", "batch")
+        self.cronjobs = Cache(cluster, "cronjobs", "batch")
         self.usage = UsageStore()
         self._caches = [
             self.hpas,
@@ -67,6 +69,7 @@ class Workloads(ChaosMixin):
             self.deployments,
             self.replicasets,
             self.jobs,
+            self.cronjobs,
         ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
@@ -107,6 +110,13 @@ class Workloads(ChaosMixin):
         self.job_controller = JobController(
             cluster=cluster, config=self.config, clock=self.clock, jobs=self.jobs, pods=self.pods
         )
+        self.cronjob_controller = CronJobController(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            cronjobs=self.cronjobs,
+            jobs=self.jobs,
+        )
         self.node_lifecycle = NodeLifecycle(
             cluster=cluster,
             clock=self.clock,
@@ -126,6 +136,7 @@ class Workloads(ChaosMixin):
             ("deployment-controller", self.deployment_controller.run),
             ("horizontal-pod-autoscaler", self.hpa_controller.run),
             ("job-controller", self.job_controller.run),
+            ("cronjob-controller", self.cronjob_controller.run),
         ]
         self.started = asyncio.Event()
 
