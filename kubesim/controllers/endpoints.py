@@ -111,17 +111,17 @@ def repack(entries: list[tuple[Obj, bool, Obj | None]]) -> list[Obj]:
             ports[pkey] = port
         by_port.setdefault(pkey, set()).add((akey, ready))
     groups: dict[frozenset[tuple[tuple[str, str], bool]], list[tuple[Any, ...]]] = {}
-    for pkey, members in by_port.items():
-        groups.setdefault(frozenset(members), []).append(pkey)
+    for pkey, serving in by_port.items():
+        groups.setdefault(frozenset(serving), []).append(pkey)
     subsets = []
-    for members, pkeys in groups.items():
+    for group, pkeys in groups.items():
         subset: Obj = {}
-        ready = sorted(a for a, ok in members if ok)
-        not_ready = sorted(a for a, ok in members if not ok)
-        if ready:
-            subset["addresses"] = [addresses[a] for a in ready]
-        if not_ready:
-            subset["notReadyAddresses"] = [addresses[a] for a in not_ready]
+        up = sorted(a for a, ok in group if ok)
+        down = sorted(a for a, ok in group if not ok)
+        if up:
+            subset["addresses"] = [addresses[a] for a in up]
+        if down:
+            subset["notReadyAddresses"] = [addresses[a] for a in down]
         real = sorted(p for p in pkeys if p != _NO_PORT)
         if real:
             subset["ports"] = [ports[p] for p in real]
