@@ -384,3 +384,12 @@ def test_etc_hosts_names_the_pod_as_the_kubelet_does() -> None:
     )
     plain = {"metadata": {"name": "x" * 70 + "-y"}, "status": {"podIP": "10.244.0.8"}}
     assert etc_hosts(plain).splitlines()[-1] == "10.244.0.8\t" + "x" * 63
+
+
+def test_cluster_domain_must_be_a_dns_domain() -> None:
+    """A bad `cluster_domain` is one clear error naming the field."""
+    with pytest.raises(
+        ValueError, match=r"WorkloadsConfig.cluster_domain: must be a lowercase DNS"
+    ):
+        WorkloadsConfig(cluster_domain="Cluster.Local")
+    assert WorkloadsConfig(cluster_domain="k8s.test").cluster_domain == "k8s.test"
