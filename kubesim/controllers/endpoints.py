@@ -37,7 +37,6 @@ from kubesim.controllers.endpoints_common import (
     in_endpoints,
     manages_endpoints,
     pod_ip,
-    selects,
     sets_hostname,
     target_ref,
 )
@@ -174,7 +173,7 @@ class EndpointsController(Controller):
             return None
         if not manages_endpoints(svc):
             return None
-        pods = [p for p in self.index.pods_in(key.namespace) if selects(svc, p)]
+        pods = self.index.selected_pods(svc)
         trigger = self.triggers.compute(svc, pods)
         subsets = endpoint_subsets(svc, pods)
         labels = endpoints_labels(svc)

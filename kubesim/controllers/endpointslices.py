@@ -39,7 +39,6 @@ from kubesim.controllers.endpoints_common import (
     in_endpoints,
     manages_endpoints,
     pod_ip,
-    selects,
     sets_hostname,
     target_ref,
 )
@@ -260,7 +259,7 @@ class EndpointSliceController(Controller):
             return None
         if not manages_endpoints(svc):
             return None
-        pods = [p for p in self.index.pods_in(key.namespace) if selects(svc, p)]
+        pods = self.index.selected_pods(svc)
         trigger = self.triggers.compute(svc, pods)
         existing = [
             s
