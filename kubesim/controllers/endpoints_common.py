@@ -15,7 +15,8 @@ Both follow upstream's `k8s.io/endpointslice` helpers, pure functions of the obj
   annotation, the earliest change (a pod's Ready transition, the Service's creation) not yet
   seen by the previous sync.
 
-`ServiceIndex` indexes Services and pods by label: it finds the pods a Service selects without
+`ServiceEndpointsController` is the part both controllers share: a Service's key in, its pods
+and trigger time out, `sync` or `service_gone` called. `ServiceIndex` indexes Services and pods by label: it finds the pods a Service selects without
 scanning the namespace, and maps a pod event to the Services whose selector matched the pod
 before or after it, only when the change can move its endpoints (upstream's
 `podEndpointsChanged`).
@@ -27,13 +28,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from kubesim.common.clock import format_time, parse_time
+from kubesim.common.api import ClusterAPI
+from kubesim.common.clock import Clock, format_time, parse_time
+from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, condition, is_ready, key_of
 from kubesim.common.store import Cache
+from kubesim.controllers.base import Controller
 
 __all__ = [
     "HEADLESS_LABEL",
     "TRIGGER_TIME_ANNOTATION",
+    "ServiceEndpointsController",
     "ServiceIndex",
     "TriggerTimes",
     "find_port",
@@ -265,3 +270,41 @@ class ServiceIndex:
             svc = self._services.get(svc_key)
             if svc is not None and (selects(svc, pod) or (old is not None and selects(svc, old))):
                 self._enqueue(svc_key)
+
+
+class ServiceEndpointsController(Controller):
+    """A controller keyed by Service that publishes the pods it selects; subclasses write."""
+
+    def __init__(
+        self,
+        *,
+        cluster: ClusterAPI,
+        config: WorkloadsConfig,
+        clock: Clock,
+        services: Cache,
+        pods: Cache,
+    ) -> None:
+        super().__init__(cluster=cluster, config=config, clock=clock)
+        self.services = services
+        self.triggers = TriggerTimes()
+        self.index = ServiceIndex(services, self.queue.add)
+        pods.add_handler(self.index.on_pod)
+
+    def reconcile(self, key: ObjectKey) -> float | None:
+        """Publish the pods of Service `key`, or clean up after it."""
+        svc = self.services.get(key)
+        if svc is None:
+            self.triggers.forget(key)
+            self.service_gone(key)
+            return None
+        if manages_endpoints(svc):
+            pods = self.index.selected_pods(svc)
+            self.sync(svc, pods, trigger=self.triggers.compute(svc, pods))
+        return None
+
+    def sync(self, svc: Obj, pods: list[Obj], *, trigger: str | None) -> None:
+        """Write what `svc` and its selected `pods` call for (only what changed)."""
+        raise NotImplementedError
+
+    def service_gone(self, key: ObjectKey) -> None:
+        """Service `key` no longer exists."""
