@@ -12,6 +12,7 @@ from kubernetes_asyncio import client, config
 from kubesim import KubeSim, WorkloadsConfig
 from kubesim.common.podutil import key_of
 from kubesim.controllers.endpoints import endpoint_subsets
+from kubesim.controllers.endpoints_common import TriggerTimes
 from kubesim.controllers.endpointslices import MAX_ENDPOINTS, desired_groups, plan_slices
 from tests.component.kubesim.polling import poller
 
@@ -391,3 +392,21 @@ def test_slices_hold_at_most_100_endpoints_and_keep_endpoints_in_place() -> None
     assert (again.create, again.delete) == ([], [])
     [(obj, _, endpoints)] = again.update
     assert len(endpoints) == len(obj["endpoints"]) + 1
+
+
+def test_trigger_time_is_the_earliest_change_not_yet_synced() -> None:
+    """First sync: the Service's creation; then the earliest new Ready transition, else none."""
+    svc = service()
+    svc["metadata"].update(namespace="default", creationTimestamp="2026-01-01T00:00:00Z")
+
+    def pod(name: str, since: str) -> dict[str, Any]:
+        obj = _pod(name, "10.0.0.1")
+        obj["status"]["conditions"][0]["lastTransitionTime"] = since
+        return obj
+
+    triggers = TriggerTimes()
+    first = [pod("a", "2026-01-01T00:00:05Z")]
+    assert triggers.compute(svc, first) == "2026-01-01T00:00:00Z"
+    assert triggers.compute(svc, first) is None
+    later = [pod("a", "2026-01-01T00:00:09Z"), pod("b", "2026-01-01T00:00:07Z")]
+    assert triggers.compute(svc, later) == "2026-01-01T00:00:07Z"

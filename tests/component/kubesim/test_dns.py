@@ -23,7 +23,8 @@ import dns.rdatatype
 import pytest
 
 from kubesim import KubeSim, WorkloadsConfig
-from kubesim.dns import DnsServer, etc_hosts, resolv_conf
+from kubesim.dns import DnsServer, RecordTable, etc_hosts, resolv_conf
+from kubesim.dns.records import Node
 from tests.component.kubesim.polling import poller
 
 eventually = poller(every=0.05, within=20.0)
@@ -393,3 +394,41 @@ def test_cluster_domain_must_be_a_dns_domain() -> None:
     ):
         WorkloadsConfig(cluster_domain="Cluster.Local")
     assert WorkloadsConfig(cluster_domain="k8s.test").cluster_domain == "k8s.test"
+
+
+def test_record_table_follows_services_and_slices() -> None:
+    """Ready (or unset) endpoints answer, IPv6 slices and ExternalName are ignored, deletes clear."""
+    table = RecordTable("cluster.local")
+    svc = service("db")
+    svc["metadata"]["namespace"] = "ns"
+    svc["spec"]["clusterIP"] = "10.96.0.9"
+    slice_ = {
+        "metadata": {
+            "name": "db-x",
+            "namespace": "ns",
+            "labels": {"kubernetes.io/service-name": "db"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.244.0.1"], "conditions": {"ready": True}},
+            {"addresses": ["10.244.0.2"], "conditions": {}},
+            {"addresses": ["10.244.0.3"], "conditions": {"ready": False}},
+        ],
+    }
+    v6 = {**slice_, "metadata": {**slice_["metadata"], "name": "db-y"}, "addressType": "IPv6"}
+    table.on_service("ADDED", None, svc)
+    table.on_slice("ADDED", None, slice_)
+    table.on_slice("ADDED", None, v6)
+    node = table.lookup("db.ns.svc.cluster.local")
+    assert node is not None
+    assert node.addresses == ("10.244.0.1", "10.244.0.2")
+    assert table.lookup("10-244-0-1.db.ns.svc.cluster.local") is None, "ClusterIP: no pod names"
+    assert table.lookup("ns.svc.cluster.local") is not None
+    assert table.lookup("other.svc.cluster.local") is None
+    table.on_slice("DELETED", slice_, slice_)
+    assert table.lookup("db.ns.svc.cluster.local") == Node()
+    external = {**svc, "spec": {"type": "ExternalName", "externalName": "example.com"}}
+    table.on_service("MODIFIED", svc, external)
+    assert table.lookup("db.ns.svc.cluster.local") is None
+    table.on_service("DELETED", external, external)
+    assert table.lookup("ns.svc.cluster.local") is None
