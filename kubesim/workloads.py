@@ -19,6 +19,7 @@ from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers.cronjob import CronJobController
+from kubesim.controllers.daemonset import DaemonSetController
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.endpoints import EndpointsController
 from kubesim.controllers.endpoints_apiserver import ApiserverEndpoints
@@ -61,6 +62,7 @@ class Workloads(ChaosMixin):
         self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
         self.jobs = Cache(cluster, "jobs", "batch")
         self.cronjobs = Cache(cluster, "cronjobs", "batch")
+        self.daemonsets = Cache(cluster, "daemonsets", "apps")
         self.services = Cache(cluster, "services")
         self.endpoints = Cache(cluster, "endpoints")
         self.endpointslices = Cache(cluster, "endpointslices", "discovery.k8s.io")
@@ -79,6 +81,7 @@ class Workloads(ChaosMixin):
             self.replicasets,
             self.jobs,
             self.cronjobs,
+            self.daemonsets,
         ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
@@ -126,6 +129,14 @@ class Workloads(ChaosMixin):
             cronjobs=self.cronjobs,
             jobs=self.jobs,
         )
+        self.daemonset_controller = DaemonSetController(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            sets=self.daemonsets,
+            pods=self.pods,
+            nodes=self.nodes,
+        )
         self.node_lifecycle = NodeLifecycle(
             cluster=cluster,
             clock=self.clock,
@@ -147,6 +158,7 @@ class Workloads(ChaosMixin):
             ("horizontal-pod-autoscaler", self.hpa_controller.run),
             ("job-controller", self.job_controller.run),
             ("cronjob-controller", self.cronjob_controller.run),
+            ("daemon-set-controller", self.daemonset_controller.run),
             ("endpoint-controller", self.endpoints_controller.run),
             ("endpointslice-controller", self.endpointslice_controller.run),
             ("apiserver-endpoints", self.apiserver_endpoints.run),
