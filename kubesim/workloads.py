@@ -21,6 +21,7 @@ from kubesim.common.store import Cache
 from kubesim.controllers.cronjob import CronJobController
 from kubesim.controllers.daemonset import DaemonSetController
 from kubesim.controllers.deployment import DeploymentController
+from kubesim.controllers.disruption import DisruptionController
 from kubesim.controllers.endpoints import EndpointsController
 from kubesim.controllers.endpoints_apiserver import ApiserverEndpoints
 from kubesim.controllers.endpointslices import EndpointSliceController
@@ -63,6 +64,7 @@ class Workloads(ChaosMixin):
         self.jobs = Cache(cluster, "jobs", "batch")
         self.cronjobs = Cache(cluster, "cronjobs", "batch")
         self.daemonsets = Cache(cluster, "daemonsets", "apps")
+        self.pdbs = Cache(cluster, "poddisruptionbudgets", "policy")
         self.services = Cache(cluster, "services")
         self.endpoints = Cache(cluster, "endpoints")
         self.endpointslices = Cache(cluster, "endpointslices", "discovery.k8s.io")
@@ -82,6 +84,7 @@ class Workloads(ChaosMixin):
             self.jobs,
             self.cronjobs,
             self.daemonsets,
+            self.pdbs,
         ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
@@ -137,6 +140,9 @@ class Workloads(ChaosMixin):
             pods=self.pods,
             nodes=self.nodes,
         )
+        self.disruption_controller = DisruptionController(
+            cluster=cluster, config=self.config, clock=self.clock, pdbs=self.pdbs, pods=self.pods
+        )
         self.node_lifecycle = NodeLifecycle(
             cluster=cluster,
             clock=self.clock,
@@ -159,6 +165,7 @@ class Workloads(ChaosMixin):
             ("job-controller", self.job_controller.run),
             ("cronjob-controller", self.cronjob_controller.run),
             ("daemon-set-controller", self.daemonset_controller.run),
+            ("disruption-controller", self.disruption_controller.run),
             ("endpoint-controller", self.endpoints_controller.run),
             ("endpointslice-controller", self.endpointslice_controller.run),
             ("apiserver-endpoints", self.apiserver_endpoints.run),

@@ -192,3 +192,99 @@ async def test_failed_pod_is_replaced(
     await settled(apps, 3)
     events = await v1.list_namespaced_event("default", field_selector="involvedObject.name=agent")
     assert "FailedDaemonPod" in {e.reason for e in events.items}
+
+
+# ---------------------------------------------------------------------- PodDisruptionBudget status
+
+
+def budget(**spec: Any) -> dict[str, Any]:
+    """A PodDisruptionBudget `web` selecting app=web."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, **spec},
+    }
+
+
+def deployment(replicas: int) -> dict[str, Any]:
+    """A Deployment `web` of `replicas` pods."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+            },
+        },
+    }
+
+
+async def pdb_status(policy: client.PolicyV1Api, healthy: int) -> Any:
+    """Wait until PDB `web` counts `healthy` healthy pods; its status."""
+
+    async def check() -> Any:
+        pdb = await policy.read_namespaced_pod_disruption_budget_status("web", "default")
+        return pdb.status if pdb.status and pdb.status.current_healthy == healthy else None
+
+    return await eventually(check)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "desired", "allowed"),
+    [
+        ({"minAvailable": 2}, 3, 2, 1),
+        ({"maxUnavailable": 1}, 3, 2, 1),
+        ({"minAvailable": "50%"}, 3, 2, 1),
+        ({"maxUnavailable": "10%"}, 3, 2, 1),
+        ({"minAvailable": 3}, 3, 3, 0),
+    ],
+)
+async def test_pdb_status_counts_healthy_pods(
+    env: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+    spec: dict[str, Any],
+    expected: int,
+    desired: int,
+    allowed: int,
+) -> None:
+    """Over a 3-replica Deployment: expectedPods, desiredHealthy and disruptionsAllowed."""
+    sim, _, apps = env
+    api = await config.new_client_from_config(config_file=str(sim.kubeconfig_path))
+    try:
+        policy = client.PolicyV1Api(api)
+        await apps.create_namespaced_deployment("default", deployment(3))
+        await policy.create_namespaced_pod_disruption_budget("default", budget(**spec))
+        status = await pdb_status(policy, 3)
+        assert (status.expected_pods, status.desired_healthy) == (expected, desired)
+        assert status.disruptions_allowed == allowed
+        (cond,) = status.conditions
+        assert cond.type == "DisruptionAllowed"
+        assert (cond.status, cond.reason) == (
+            ("True", "SufficientPods") if allowed else ("False", "InsufficientPods")
+        )
+    finally:
+        await api.close()
+
+
+async def test_pdb_follows_a_pod_going_unready(
+    env: tuple[KubeSim, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """minAvailable 2 of 3: one pod not ready leaves no disruption allowed."""
+    sim, v1, apps = env
+    api = await config.new_client_from_config(config_file=str(sim.kubeconfig_path))
+    try:
+        policy = client.PolicyV1Api(api)
+        await apps.create_namespaced_deployment("default", deployment(3))
+        await policy.create_namespaced_pod_disruption_budget("default", budget(minAvailable=2))
+        await pdb_status(policy, 3)
+        pod = (await v1.list_namespaced_pod("default")).items[0]
+        sim.workloads.set_not_ready(pod.metadata.name)
+        status = await pdb_status(policy, 2)
+        assert status.disruptions_allowed == 0
+        assert status.conditions[0].reason == "InsufficientPods"
+    finally:
+        await api.close()
