@@ -28,7 +28,7 @@ from kubesim.controllers.endpointslices import EndpointSliceController
 from kubesim.controllers.hpa import HPAController
 from kubesim.controllers.job import JobController
 from kubesim.controllers.nodelifecycle import NodeLifecycle
-from kubesim.controllers.replicaset import ReplicaSetController
+from kubesim.controllers.replicaset import ReplicaSetController, ReplicationManager
 from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.usage import UsageStore
 from kubesim.faults.chaos import ChaosMixin
@@ -65,6 +65,7 @@ class Workloads(ChaosMixin):
         self.cronjobs = Cache(cluster, "cronjobs", "batch")
         self.daemonsets = Cache(cluster, "daemonsets", "apps")
         self.pdbs = Cache(cluster, "poddisruptionbudgets", "policy")
+        self.replicationcontrollers = Cache(cluster, "replicationcontrollers")
         self.services = Cache(cluster, "services")
         self.endpoints = Cache(cluster, "endpoints")
         self.endpointslices = Cache(cluster, "endpointslices", "discovery.k8s.io")
@@ -85,6 +86,7 @@ class Workloads(ChaosMixin):
             self.cronjobs,
             self.daemonsets,
             self.pdbs,
+            self.replicationcontrollers,
         ]
         self.scheduler = Scheduler(
             cluster=cluster, config=self.config, clock=self.clock, pods=self.pods, nodes=self.nodes
@@ -140,6 +142,13 @@ class Workloads(ChaosMixin):
             pods=self.pods,
             nodes=self.nodes,
         )
+        self.replication_manager = ReplicationManager(
+            cluster=cluster,
+            config=self.config,
+            clock=self.clock,
+            sets=self.replicationcontrollers,
+            pods=self.pods,
+        )
         self.disruption_controller = DisruptionController(
             cluster=cluster, config=self.config, clock=self.clock, pdbs=self.pdbs, pods=self.pods
         )
@@ -166,6 +175,7 @@ class Workloads(ChaosMixin):
             ("cronjob-controller", self.cronjob_controller.run),
             ("daemon-set-controller", self.daemonset_controller.run),
             ("disruption-controller", self.disruption_controller.run),
+            ("replicationcontroller-controller", self.replication_manager.run),
             ("endpoint-controller", self.endpoints_controller.run),
             ("endpointslice-controller", self.endpointslice_controller.run),
             ("apiserver-endpoints", self.apiserver_endpoints.run),

@@ -27,7 +27,7 @@ from kubesim.common.store import Cache
 from kubesim.controllers.base import BURST_REPLICAS, Controller
 from kubesim.controllers.ranking import pods_to_delete
 
-__all__ = ["ReplicaSetController", "available"]
+__all__ = ["ReplicaSetController", "ReplicationManager", "available"]
 
 
 def available(pod: dict[str, Any], min_ready: float, now: float) -> bool:
@@ -44,6 +44,9 @@ class ReplicaSetController(Controller):
     """Creates and deletes the pods of ReplicaSets."""
 
     name = "replicaset-controller"
+    #: The owner kind of the pods (`ReplicationManager` reuses this controller for v1 RCs).
+    kind = "ReplicaSet"
+    api_version = "apps/v1"
 
     def __init__(
         self,
@@ -69,7 +72,7 @@ class ReplicaSetController(Controller):
         active = [p for p in owned if is_active(p)]
         want = int((rs.get("spec") or {}).get("replicas", 1))
         if len(active) < want:
-            want = self.within_budget(rs, "ReplicaSet", want)
+            want = self.within_budget(rs, self.kind, want)
         burst = min(abs(want - len(active)), BURST_REPLICAS)
         if len(active) < want:
             self._create(rs, burst)
@@ -90,7 +93,9 @@ class ReplicaSetController(Controller):
                 "generateName": f"{name}-",
                 "namespace": namespace,
                 "labels": dict(meta.get("labels") or {}),
-                "ownerReferences": [owner_reference(rs, kind="ReplicaSet", api_version="apps/v1")],
+                "ownerReferences": [
+                    owner_reference(rs, kind=self.kind, api_version=self.api_version)
+                ],
             }
             if meta.get("annotations"):
                 pod_meta["annotations"] = dict(meta["annotations"])
@@ -159,3 +164,11 @@ class ReplicaSetController(Controller):
             # Look again when the next pod reaches minReadySeconds.
             return min_ready
         return None
+
+
+class ReplicationManager(ReplicaSetController):
+    """The v1 ReplicationController: a ReplicaSet with an equality-based selector."""
+
+    name = "replicationcontroller-controller"
+    kind = "ReplicationController"
+    api_version = "v1"
