@@ -9,7 +9,8 @@ first gets the interim condition (SuccessCriteriaMet or FailureTarget) and only 
 Failed once no pod is left uncounted or terminating. Replacement pods after failures wait out
 upstream's back-off (10 s doubling, at most 10 min). Finished Jobs with
 `ttlSecondsAfterFinished` are deleted (foreground) when it runs out, as the TTL controller does.
-Not simulated: Indexed completion mode, podFailurePolicy, successPolicy, backoffLimitPerIndex.
+Indexed completion mode lives in job_indexed.py.
+Not simulated: podFailurePolicy, successPolicy, backoffLimitPerIndex.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kubesim.common.clock import Clock, parse_time
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, is_active, is_ready, key_of, owner_reference
 from kubesim.common.store import Cache
+from kubesim.controllers import job_indexed as indexed
 from kubesim.controllers.base import BURST_REPLICAS, Controller
 from kubesim.controllers.ranking import pods_to_delete
 
@@ -98,6 +100,8 @@ class _Sync:
     #: (type, reason, message) of the condition the Job is finishing with, if any.
     finishing: tuple[str, str, str] | None = None
     backoff: _Backoff = field(default_factory=_Backoff)
+    #: The succeeded indexes of an Indexed Job (None for NonIndexed).
+    indexes: set[int] | None = None
     requeue: list[float] = field(default_factory=list)
 
 
@@ -183,6 +187,9 @@ class JobController(Controller):
                 and _phase(p) not in ("Succeeded", "Failed")
             ),
         )
+        if indexed.is_indexed(job):
+            sync.indexes = indexed.succeeded_indexes(job, pods)
+            sync.succeeded = len(sync.indexes)
         if not status.get("startTime") and not _suspended(job):
             status["startTime"] = self.clock.rfc3339()
         sync.backoff = self._next_backoff(key, new_ok, new_bad)
@@ -284,8 +291,14 @@ class JobController(Controller):
             want = active if sync.succeeded > 0 else parallelism
         else:
             want = max(0, min(int(completions) - sync.succeeded, parallelism))
-        if active > want:
-            victims = pods_to_delete(sync.active, active - want, related=(), now=self.clock.now())
+        surplus = (
+            indexed.surplus_pods(sync.active, sync.indexes, int(completions or 0))
+            if sync.indexes is not None
+            else []
+        )
+        if surplus or active > want:
+            now = self.clock.now()
+            victims = surplus or pods_to_delete(sync.active, active - want, related=(), now=now)
             self._delete_pods(sync, victims[:BURST_REPLICAS])
             return
         waiting = sync.terminating if spec.get("podReplacementPolicy") == "Failed" else 0
@@ -296,8 +309,14 @@ class JobController(Controller):
         if wait > 0:
             sync.requeue.append(wait)
             return
-        for _ in range(min(missing, BURST_REPLICAS)):
-            sync.active.append(self._create_pod(job))
+        count = min(missing, BURST_REPLICAS)
+        if sync.indexes is None:
+            slots: list[int | None] = [None] * count
+        else:
+            total = int(completions or 0)
+            slots = [*indexed.pending_indexes(total, sync.indexes, sync.active, count)]
+        for index in slots:
+            sync.active.append(self._create_pod(job, index))
         if missing > BURST_REPLICAS:
             sync.requeue.append(0.0)
 
@@ -308,7 +327,7 @@ class JobController(Controller):
         delay = min(base * 2.0 ** (backoff.failures - 1), base * _MAX_BACKOFF_FACTOR)
         return max(0.0, delay - (self.clock.now() - backoff.last_failure))
 
-    def _create_pod(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _create_pod(self, job: dict[str, Any], index: int | None) -> dict[str, Any]:
         template = (job.get("spec") or {}).get("template") or {}
         meta = template.get("metadata") or {}
         pod_meta: dict[str, Any] = {
@@ -326,6 +345,8 @@ class JobController(Controller):
             "metadata": pod_meta,
             "spec": copy.deepcopy(template.get("spec") or {}),
         }
+        if index is not None:
+            indexed.indexed_pod(pod, job["metadata"]["name"], index)
         try:
             created = self.cluster.create(
                 self.pods.resource, pod_meta["namespace"], pod, user=self.user, owned=True
@@ -369,10 +390,13 @@ class JobController(Controller):
             if not (job["metadata"].get("deletionTimestamp") or sync.finishing or ok or failed):
                 continue
             release.append(pod)
-            if ok and uid not in (uncounted.get("failed") or ()):
+            if ok and sync.indexes is None and uid not in (uncounted.get("failed") or ()):
                 _add_uid(uncounted, "succeeded", uid)
             elif not ok and (failed or failing):
                 _add_uid(uncounted, "failed", uid)
+        if sync.indexes is not None:
+            status["completedIndexes"] = indexed.format_indexes(sync.indexes)
+            status["succeeded"] = len(sync.indexes)
         final = self._interim_condition(sync)
         status["active"] = len(sync.active)
         status["ready"] = max(sync.ready, 0)
@@ -418,7 +442,7 @@ class JobController(Controller):
 
     def _flush(self, job: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Write `status` (zero counters left out, as omitempty does); the Job to write next."""
-        body = {k: v for k, v in status.items() if v not in (0, None, []) or k in _KEEP_ZERO}
+        body = {k: v for k, v in status.items() if v not in (0, None, [], "") or k in _KEEP_ZERO}
         if body == job.get("status"):
             return job
         return self.write_status(self.jobs.resource, job, copy.deepcopy(body))

@@ -420,3 +420,57 @@ async def phase_of_any(v1: client.CoreV1Api, phase: str) -> Any:
         return next((p for p in pods if p.status.phase == phase), None)
 
     return await eventually(check)
+
+
+async def test_indexed_job_runs_each_index_once(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """completionMode Indexed, completions 3, parallelism 2: pods `pi-<i>-<5>`, indexes 0-2."""
+    _, v1, batch = env
+    await batch.create_namespaced_job(
+        "default", job(completions=3, parallelism=2, completionMode="Indexed")
+    )
+    j = await finished(batch)
+    assert "Complete" in conditions(j)
+    assert (j.status.succeeded, j.status.completed_indexes) == (3, "0-2")
+    pods = sorted((await v1.list_namespaced_pod("default")).items, key=lambda p: p.metadata.name)
+    indexes = [p.metadata.annotations["batch.kubernetes.io/job-completion-index"] for p in pods]
+    assert indexes == ["0", "1", "2"]
+    for index, pod in enumerate(pods):
+        assert pod.metadata.name.startswith(f"pi-{index}-")
+        assert pod.metadata.labels["batch.kubernetes.io/job-completion-index"] == str(index)
+        assert pod.spec.hostname == f"pi-{index}"
+        (env_var,) = pod.spec.containers[0].env
+        assert env_var.name == "JOB_COMPLETION_INDEX"
+        assert env_var.value_from.field_ref.field_path == (
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        )
+
+
+async def test_indexed_job_retries_a_failed_index(
+    env: tuple[KubeSim, client.CoreV1Api, client.BatchV1Api],
+) -> None:
+    """An index whose pod failed gets a new pod for the same index; completedIndexes as it goes."""
+    sim, v1, batch = env
+    await batch.create_namespaced_job(
+        "default",
+        job(
+            annotations={"kubesim.io/run-seconds": "30"},
+            completions=2,
+            parallelism=2,
+            completionMode="Indexed",
+        ),
+    )
+
+    async def running() -> Any:
+        pods = (await v1.list_namespaced_pod("default")).items
+        ok = len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
+        return pods if ok else None
+
+    pods = await eventually(running)
+    victim = next(p for p in pods if p.metadata.name.startswith("pi-1-"))
+    sim.workloads.crash_container(victim.metadata.name, exit_code=2)
+    j = await finished(batch)
+    assert (j.status.succeeded, j.status.failed, j.status.completed_indexes) == (2, 1, "0-1")
+    names = sorted(p.metadata.name for p in (await v1.list_namespaced_pod("default")).items)
+    assert [n.rsplit("-", 1)[0] for n in names] == ["pi-0", "pi-1", "pi-1"]
