@@ -8,6 +8,7 @@ short back-off, like a controller's rate-limited requeue.
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 import structlog
@@ -16,7 +17,7 @@ from kubesim.common.api import ClusterAPI, StatusError
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.events import EventRecorder
-from kubesim.common.podutil import ObjectKey, key_of
+from kubesim.common.podutil import ObjectKey, key_of, owner_reference
 from kubesim.common.queue import KeyQueue, QueueShutDown
 from kubesim.common.store import Cache
 
@@ -127,6 +128,40 @@ class Controller:
         cache.add_handler(on_child)
 
     # ------------------------------------------------------------------ write helpers
+
+    @staticmethod
+    def pod_from_template(owner: dict[str, Any], *, kind: str, api_version: str) -> dict[str, Any]:
+        """A new pod `<owner>-<5 chars>` from `owner.spec.template`, controlled by `owner`."""
+        template = (owner.get("spec") or {}).get("template") or {}
+        meta = template.get("metadata") or {}
+        pod_meta: dict[str, Any] = {
+            "generateName": f"{owner['metadata']['name']}-",
+            "namespace": owner["metadata"]["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "ownerReferences": [owner_reference(owner, kind=kind, api_version=api_version)],
+        }
+        if meta.get("annotations"):
+            pod_meta["annotations"] = dict(meta["annotations"])
+        if meta.get("finalizers"):
+            pod_meta["finalizers"] = list(meta["finalizers"])
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": pod_meta,
+            "spec": copy.deepcopy(template.get("spec") or {}),
+        }
+
+    def create_pod(self, owner: dict[str, Any], res: Any, pod: dict[str, Any]) -> dict[str, Any]:
+        """POST `pod` with a SuccessfulCreate event on `owner` (FailedCreate, and raise, if refused)."""
+        try:
+            created = self.cluster.create(
+                res, pod["metadata"]["namespace"], pod, user=self.user, owned=True
+            )
+        except StatusError as exc:
+            self.events.warning(owner, "FailedCreate", f"Error creating: {exc}")
+            raise
+        self.events.normal(owner, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        return created
 
     def write_status(
         self, res: Any, obj: dict[str, Any], status: dict[str, Any]

@@ -14,14 +14,13 @@ node affinity terms of the template itself.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
-from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.api import ClusterAPI
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
-from kubesim.common.podutil import ObjectKey, is_ready, is_terminating, key_of, owner_reference
+from kubesim.common.podutil import ObjectKey, is_ready, is_terminating, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers.base import BURST_REPLICAS, Controller
 from kubesim.controllers.replicaset import available
@@ -170,9 +169,8 @@ class DaemonSetController(Controller):
         return found
 
     def _create(self, ds: dict[str, Any], node: str, hash_: str) -> None:
-        template = (ds.get("spec") or {}).get("template") or {}
-        meta = template.get("metadata") or {}
-        spec = copy.deepcopy(template.get("spec") or {})
+        pod = self.pod_from_template(ds, kind="DaemonSet", api_version="apps/v1")
+        spec = pod["spec"]
         spec["nodeName"] = node
         spec["tolerations"] = daemon_tolerations(spec)
         affinity = spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
@@ -181,28 +179,10 @@ class DaemonSetController(Controller):
                 {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
             ]
         }
-        labels = {
-            **(meta.get("labels") or {}),
-            REVISION_HASH_LABEL: hash_,
-            _GENERATION_LABEL: str(ds["metadata"].get("generation", 1)),
-        }
-        pod_meta: dict[str, Any] = {
-            "generateName": f"{ds['metadata']['name']}-",
-            "namespace": ds["metadata"]["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(ds, kind="DaemonSet", api_version="apps/v1")],
-        }
-        if meta.get("annotations"):
-            pod_meta["annotations"] = dict(meta["annotations"])
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
-        try:
-            created = self.cluster.create(
-                self.pods.resource, pod_meta["namespace"], pod, user=self.user, owned=True
-            )
-        except StatusError as exc:
-            self.events.warning(ds, "FailedCreate", f"Error creating: {exc}")
-            raise
-        self.events.normal(ds, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+        labels = pod["metadata"]["labels"]
+        labels[REVISION_HASH_LABEL] = hash_
+        labels[_GENERATION_LABEL] = str(ds["metadata"].get("generation", 1))
+        self.create_pod(ds, self.pods.resource, pod)
 
     def _delete(self, ds: dict[str, Any], pod: dict[str, Any]) -> None:
         if self.delete_quietly(self.pods.resource, pod):

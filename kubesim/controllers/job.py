@@ -25,7 +25,7 @@ import structlog
 from kubesim.common.api import ClusterAPI, StatusError
 from kubesim.common.clock import Clock, parse_time
 from kubesim.common.config import WorkloadsConfig
-from kubesim.common.podutil import ObjectKey, is_active, is_ready, key_of, owner_reference
+from kubesim.common.podutil import ObjectKey, is_active, is_ready, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers import job_indexed as indexed
 from kubesim.controllers.base import BURST_REPLICAS, Controller
@@ -328,34 +328,11 @@ class JobController(Controller):
         return max(0.0, delay - (self.clock.now() - backoff.last_failure))
 
     def _create_pod(self, job: dict[str, Any], index: int | None) -> dict[str, Any]:
-        template = (job.get("spec") or {}).get("template") or {}
-        meta = template.get("metadata") or {}
-        pod_meta: dict[str, Any] = {
-            "generateName": f"{job['metadata']['name']}-",
-            "namespace": job["metadata"]["namespace"],
-            "labels": dict(meta.get("labels") or {}),
-            "finalizers": [*(meta.get("finalizers") or ()), TRACKING_FINALIZER],
-            "ownerReferences": [owner_reference(job, kind="Job", api_version="batch/v1")],
-        }
-        if meta.get("annotations"):
-            pod_meta["annotations"] = dict(meta["annotations"])
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": pod_meta,
-            "spec": copy.deepcopy(template.get("spec") or {}),
-        }
+        pod = self.pod_from_template(job, kind="Job", api_version="batch/v1")
+        pod["metadata"]["finalizers"] = [*pod["metadata"].get("finalizers", ()), TRACKING_FINALIZER]
         if index is not None:
             indexed.indexed_pod(pod, job["metadata"]["name"], index)
-        try:
-            created = self.cluster.create(
-                self.pods.resource, pod_meta["namespace"], pod, user=self.user, owned=True
-            )
-        except StatusError as exc:
-            self.events.warning(job, "FailedCreate", f"Error creating: {exc}")
-            raise
-        self.events.normal(job, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
-        return created
+        return self.create_pod(job, self.pods.resource, pod)
 
     def _delete_pods(self, sync: _Sync, victims: list[dict[str, Any]]) -> int:
         """Delete pods (keeping their finalizer; tracking removes it); how many went."""

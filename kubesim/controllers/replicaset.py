@@ -9,10 +9,9 @@ Not simulated: adopting orphans, the slow-start create batches.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.api import ClusterAPI
 from kubesim.common.clock import Clock, parse_time
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import (
@@ -20,7 +19,6 @@ from kubesim.common.podutil import (
     controller_uid,
     is_active,
     is_running_and_ready,
-    owner_reference,
     ready_since,
 )
 from kubesim.common.store import Cache
@@ -84,37 +82,9 @@ class ReplicaSetController(Controller):
         return status_requeue
 
     def _create(self, rs: dict[str, Any], count: int) -> None:
-        template = (rs.get("spec") or {}).get("template") or {}
-        meta = template.get("metadata") or {}
-        name = rs["metadata"]["name"]
-        namespace = rs["metadata"]["namespace"]
         for _ in range(count):
-            pod_meta: dict[str, Any] = {
-                "generateName": f"{name}-",
-                "namespace": namespace,
-                "labels": dict(meta.get("labels") or {}),
-                "ownerReferences": [
-                    owner_reference(rs, kind=self.kind, api_version=self.api_version)
-                ],
-            }
-            if meta.get("annotations"):
-                pod_meta["annotations"] = dict(meta["annotations"])
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": pod_meta,
-                "spec": copy.deepcopy(template.get("spec") or {}),
-            }
-            try:
-                created = self.cluster.create(
-                    self.pods.resource, namespace, pod, user=self.user, owned=True
-                )
-            except StatusError as exc:
-                self.events.warning(rs, "FailedCreate", f"Error creating: {exc}")
-                raise
-            self.events.normal(
-                rs, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}"
-            )
+            pod = self.pod_from_template(rs, kind=self.kind, api_version=self.api_version)
+            self.create_pod(rs, self.pods.resource, pod)
 
     def _delete(self, rs: dict[str, Any], active: list[dict[str, Any]], count: int) -> None:
         related = self._related_pods(rs)
