@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
+from typing import IO
 from pathlib import Path
 
 __all__ = ["ContainerProcess", "cri_line", "exit_code"]
@@ -63,11 +64,13 @@ class ContainerProcess:
         self.exited: asyncio.Future[int] = self._loop.create_future()
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
         self._pipes: dict[int, str] = {}
+        self._files: dict[int, IO[bytes]] = {}
         for stream, pipe in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr)):
             assert pipe is not None
             fd = pipe.fileno()
             os.set_blocking(fd, False)
             self._pipes[fd] = stream
+            self._files[fd] = pipe
             self._loop.add_reader(fd, self._read, fd)
         self._pidfd = os.pidfd_open(self.pid)
         self._loop.add_reader(self._pidfd, self._reap)
@@ -105,7 +108,7 @@ class ContainerProcess:
             return
         stream = self._pipes.pop(fd)
         self._loop.remove_reader(fd)
-        os.close(fd)
+        self._files.pop(fd).close()
         if self._partial[stream]:
             self._on_line(stream, self._partial[stream].decode(errors="replace"))
             self._partial[stream] = b""
