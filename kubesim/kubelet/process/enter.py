@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import sys
 from typing import Any
 
@@ -38,6 +39,8 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 #: Exit status when the sandbox cannot be entered (what `kubectl get` shows as the exit code).
 SETUP_FAILED = 128
@@ -97,12 +100,17 @@ def _populate(source: str, at: str) -> None:
 
 
 def _new_root(at: str) -> None:
-    """Make `at` (an empty directory) a copy of / built of binds, and chroot into it.
+    """Make `at` (an empty directory) a copy of / built of binds, and pivot into it.
 
-    The root is then a tmpfs, so top-level mount points (`/data`) can be made in it.
+    The root is then a tmpfs, so top-level mount points (`/data`) can be made in it. It is
+    the mount namespace's root (pivot_root, not chroot), so whatever joins the namespace later
+    (`nsenter --mount` for exec and probes) sees the container's tree.
     """
     _populate("/", at)
-    os.chroot(at)
+    os.chdir(at)
+    # pivot_root(".", "."): the old root ends up stacked on the new one, then is detached.
+    _check(_libc.syscall(_SYS_PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
     os.chdir("/")
 
 
