@@ -213,9 +213,11 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     marker = f"{os.getpid()}-{request.node.name}"
     config = WorkloadsConfig.fast(pod_cidr=POD_CIDR, crash_backoff_base=1.0, crash_backoff_max=4.0)
     try:
-        async with ProcessKubeSim(host, config) as sim:
-            async with aiohttp.ClientSession(base_url=sim.url) as session:
-                yield Cluster(sim=sim, host=host, session=session, marker=marker)
+        async with (
+            ProcessKubeSim(host, config) as sim,
+            aiohttp.ClientSession(base_url=sim.url) as session,
+        ):
+            yield Cluster(sim=sim, host=host, session=session, marker=marker)
     finally:
         host.close()
     await asyncio.sleep(0.2)

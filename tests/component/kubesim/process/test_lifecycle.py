@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from tests.component.kubesim.process.conftest import Cluster
-from tests.component.kubesim.process.test_pods import finished, shell_pod
+from tests.component.kubesim.process.test_pods import shell_pod
 
 
 async def test_exit_codes_restarts_and_crash_loop(cluster: Cluster) -> None:
@@ -51,12 +51,16 @@ async def test_readiness_by_http_get_and_exec(cluster: Cluster) -> None:
     await cluster.eventually(lambda: ready("main"))
     assert not await ready("side")
     events = await cluster.events("web")
-    assert any("Readiness probe failed" in e["message"] for e in events if e["reason"] == "Unhealthy")
+    assert any(
+        "Readiness probe failed" in e["message"] for e in events if e["reason"] == "Unhealthy"
+    )
     # The exec probe runs inside the sidecar's own mount namespace: its private /tmp.
     uid = (await cluster.pod("web"))["metadata"]["uid"]
     runtime = next(iter(cluster.sim.workloads.kubelets.values())).runtime
     target = runtime.exec_target(uid, "side")  # type: ignore[attr-defined]
-    proc = await asyncio.create_subprocess_exec(*target.prefix, "touch", "/tmp/flag", env=target.env)
+    proc = await asyncio.create_subprocess_exec(
+        *target.prefix, "touch", "/tmp/flag", env=target.env
+    )
     assert await proc.wait() == 0
     await cluster.eventually(lambda: ready("side"))
     await cluster.delete("web", grace=1)
@@ -77,7 +81,9 @@ async def watch_statuses(cluster: Cluster, name: str) -> list[dict[str, Any]]:
 
 async def test_termination_sigterm_then_sigkill(cluster: Cluster) -> None:
     """Deletion runs preStop, sends SIGTERM to the process group and SIGKILLs after the grace."""
-    polite = "trap 'echo got-term after $(cat /tmp/hook); exit 0' TERM; while true; do sleep 0.1; done"
+    polite = (
+        "trap 'echo got-term after $(cat /tmp/hook); exit 0' TERM; while true; do sleep 0.1; done"
+    )
     stubborn = "trap 'echo ignored-term' TERM; while true; do sleep 0.1; done"
     pod = shell_pod("stop", polite, terminationGracePeriodSeconds=2)
     pod["spec"]["containers"][0]["lifecycle"] = {
@@ -101,7 +107,9 @@ async def test_termination_sigterm_then_sigkill(cluster: Cluster) -> None:
     statuses = await asyncio.wait_for(watch, 30)
     took = loop.time() - began
     exits = {
-        s["name"]: s["state"]["terminated"]["exitCode"] for s in statuses if "terminated" in s["state"]
+        s["name"]: s["state"]["terminated"]["exitCode"]
+        for s in statuses
+        if "terminated" in s["state"]
     }
     assert exits == {"main": 0, "stubborn": 137}
     assert took >= 1.5
@@ -111,7 +119,9 @@ async def test_termination_sigterm_then_sigkill(cluster: Cluster) -> None:
 
 async def test_liveness_failure_restarts_the_container(cluster: Cluster) -> None:
     """A failing liveness probe kills the container, which the kubelet restarts."""
-    pod = shell_pod("live", "exec sleep 60", restartPolicy="Always", terminationGracePeriodSeconds=1)
+    pod = shell_pod(
+        "live", "exec sleep 60", restartPolicy="Always", terminationGracePeriodSeconds=1
+    )
     pod["spec"]["containers"][0]["livenessProbe"] = {
         "tcpSocket": {"port": 9999},
         "periodSeconds": 1,
@@ -130,8 +140,13 @@ async def test_liveness_failure_restarts_the_container(cluster: Cluster) -> None
 
 async def test_unmapped_image_waits_in_image_pull_back_off(cluster: Cluster) -> None:
     """An image with no local environment: ErrImagePull then ImagePullBackOff naming the flag."""
-    await cluster.create(shell_pod("noimage", "true", containers=[
-        {"name": "main", "image": "example.com/unknown:1", "command": ["true"]}]))
+    await cluster.create(
+        shell_pod(
+            "noimage",
+            "true",
+            containers=[{"name": "main", "image": "example.com/unknown:1", "command": ["true"]}],
+        )
+    )
 
     async def backing_off() -> Any:
         waiting = (await cluster.status_of("noimage", "main")).get("state", {}).get("waiting") or {}
