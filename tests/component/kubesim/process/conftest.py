@@ -201,12 +201,23 @@ def leftovers(instance: str, marker: str) -> list[str]:
     return found
 
 
+def fake_ray_env(root: Path, version: str) -> Path:
+    """A directory that looks like an environment with Ray `version` installed (no programs)."""
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "lib/python3.11/site-packages" / f"ray-{version}.dist-info").mkdir(parents=True)
+    return root
+
+
 @pytest.fixture
-async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left."""
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left.
+
+    Images: `IMAGE` runs from this interpreter's environment; `rayproject/ray*` from a fake
+    environment "with Ray 2.60.0" (its bin/ is empty, so the system's programs run).
+    """
     host = ProcessHost(
         pod_cidr=POD_CIDR,
-        image_map={IMAGE: sys.prefix},
+        image_map={IMAGE: sys.prefix, "rayproject/ray*": str(fake_ray_env(tmp_path, "2.60.0"))},
         api=ApiEndpoint("10.251.0.1", 6443),
         service_accounts=ServiceAccountFiles(
             ca_crt="test CA\n", token=lambda namespace, account: f"token-{namespace}-{account}"

@@ -10,7 +10,7 @@ from typing import Any
 from kubesim import KubeSim
 from tests.component.kubesim.conftest import KubectlRunner
 from tests.component.kubesim.process.conftest import Cluster
-from tests.component.kubesim.process.test_pods import shell_pod
+from tests.component.kubesim.process.test_pods import finished, shell_pod
 
 
 async def test_exit_codes_restarts_and_crash_loop(cluster: Cluster) -> None:
@@ -212,3 +212,18 @@ async def test_kubectl_exec_runs_inside_the_container(
     code, _, err = await kubectl("exec", "box", "-c", "main", "--", "no-such-program")
     assert code != 0
     assert "no-such-program" in err
+
+
+async def test_ray_version_differing_from_the_image_tag_is_warned_once(cluster: Cluster) -> None:
+    """An image tagged with Ray 2.6.0 that runs Ray 2.60.0 gets one Warning event naming both."""
+    containers = [
+        {"name": "main", "image": "rayproject/ray:2.6.0", "command": ["sh", "-c", "echo ok"]},
+        {"name": "side", "image": "rayproject/ray:2.6.0", "command": ["true"]},
+    ]
+    await cluster.create(shell_pod("rayv", "", containers=containers))
+    await finished(cluster, "rayv")
+    warnings = [e for e in await cluster.events("rayv") if e["reason"] == "RayVersionMismatch"]
+    assert len(warnings) == 1
+    assert "names Ray 2.6.0, but Ray 2.60.0 runs" in warnings[0]["message"]
+    assert warnings[0]["type"] == "Warning"
+    assert await cluster.log("rayv", "main") == "ok\n"
