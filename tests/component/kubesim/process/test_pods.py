@@ -20,7 +20,11 @@ def shell_pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
 
 async def test_pod_sees_its_own_ip_and_hostname(cluster: Cluster) -> None:
     """The container runs in the pod's namespaces: eth0 has the pod IP, the hostname is the pod's."""
-    await cluster.create(shell_pod("who", "hostname; ip -4 -o addr show eth0; cat /etc/hosts"))
+    script = (
+        "hostname; ip -4 -o addr show eth0; cat /etc/hosts; "
+        "echo nsfs $(grep -c nsfs /proc/self/mountinfo) old $(ls -a / | grep -c kubesim)"
+    )
+    await cluster.create(shell_pod("who", script))
 
     async def done() -> Any:
         return (await cluster.status_of("who", "main")).get("state", {}).get("terminated")
@@ -33,6 +37,8 @@ async def test_pod_sees_its_own_ip_and_hostname(cluster: Cluster) -> None:
     assert log.splitlines()[0] == "who"
     assert f"inet {pod['status']['podIP']}/16" in log
     assert f"{pod['status']['podIP']}\twho" in log
+    # No other pod's network namespace is pinned by this container, and no old root shows.
+    assert log.splitlines()[-1] == "nsfs 0 old 0"
     assert pod["status"]["phase"] == "Succeeded"
 
 
