@@ -187,7 +187,8 @@ class ProcessRuntime:
         target = self.exec_target(uid, container)
         if target is None:
             raise ExecRefused(f'container "{container}" is not running')
-        return await spawn(argv, env=target.env, tty=tty, stdin=stdin, prefix=target.prefix)
+        env = {**target.env, "TERM": "xterm"} if tty else target.env
+        return await spawn(argv, env=env, tty=tty, stdin=stdin, prefix=target.prefix)
 
     def exec_target(self, uid: str, container: str) -> ExecTarget | None:
         """How to run a command in a running container (nsenter prefix, env, cwd), or None."""
@@ -268,7 +269,13 @@ class ProcessRuntime:
         pod_ip = self._pod_ip(uid)
         if not pod_ip:
             raise RuntimeError("no pod IP left in the node's pod CIDR")
-        await asyncio.to_thread(self._host.network.add_pod, uid, pod_ip)
+        making = asyncio.ensure_future(asyncio.to_thread(self._host.network.add_pod, uid, pod_ip))
+        try:
+            await asyncio.shield(making)
+        except asyncio.CancelledError:
+            # Removed while the thread makes the namespace: remove it once it exists.
+            making.add_done_callback(lambda done: self._undo_network(uid, done))
+            raise
         ctx = PodEnv(
             pod=pod,
             pod_ip=pod_ip,
@@ -298,6 +305,11 @@ class ProcessRuntime:
             logs=self._logs,
             automount=automount,
         )
+
+    def _undo_network(self, uid: str, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("pod_network_failed", uid=uid, error=str(done.exception()))
+        self._host.network.remove_pod(uid)
 
     # ------------------------------------------------------------------ API reads
 
