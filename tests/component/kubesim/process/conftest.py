@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from kubesim.kubelet.process.env import ApiEndpoint
 from kubesim.kubelet.process.host import ProcessHost
 from kubesim.kubelet.process.sandbox import ServiceAccountFiles
 from kubesim.workloads import Workloads
+from tests.component.kubesim.polling import poller
 
 #: The image the test pods use: this interpreter's environment (python, plus /usr/bin tools).
 IMAGE = "kubesim.test/python:3"
@@ -140,17 +141,8 @@ class Cluster:
         )
         return list(body["items"])
 
-    async def eventually(self, check: Callable[[], Awaitable[Any]], *, within: float = 30.0) -> Any:
-        """Poll `check` (real time) until it returns something truthy."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            result = await check()
-            if result:
-                return result
-            if loop.time() > deadline:
-                raise AssertionError(f"condition not met within {within}s: {await check()!r}")
-            await asyncio.sleep(0.2)
+    #: Poll a check every 0.2 s until it returns something truthy (real time: no looptime).
+    eventually = staticmethod(poller(every=0.2, within=30.0))
 
     async def status_of(self, name: str, container: str) -> dict[str, Any]:
         """The container status (init or main) of `container` in pod `name`."""
