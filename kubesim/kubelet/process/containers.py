@@ -251,7 +251,7 @@ class Container:
                 "--net",
                 "--mount",
                 "--uts",
-                f"--wd={workdir}",
+                f"--wdns={workdir}",
                 "--",
             ],
             env=env,

@@ -198,6 +198,7 @@ async def test_kubectl_exec_runs_inside_the_container(
     """`kubectl exec` runs in the container's namespaces, environment and private /tmp."""
     pod = shell_pod("box", "echo mine > /tmp/here; exec sleep 60", terminationGracePeriodSeconds=0)
     pod["spec"]["containers"][0]["env"] = [{"name": "GREETING", "value": "hi"}]
+    pod["spec"]["containers"][0]["workingDir"] = "/tmp"
     await cluster.create(pod)
 
     async def running() -> bool:
@@ -205,10 +206,10 @@ async def test_kubectl_exec_runs_inside_the_container(
 
     await cluster.eventually(running)
     kubectl = kubectl_for(cluster.sim)
-    script = 'hostname; echo "$GREETING"; cat /tmp/here; ip -4 -o addr show eth0 | wc -l; exit 7'
+    script = 'hostname; echo "$GREETING"; cat here; /bin/pwd -P; ip -4 -o addr show eth0 | wc -l; exit 7'
     code, out, err = await kubectl("exec", "box", "-c", "main", "--", "sh", "-c", script)
     assert code == 7, err
-    assert out.splitlines() == ["box", "hi", "mine", "1"]
+    assert out.splitlines() == ["box", "hi", "mine", "/tmp", "1"]
     code, _, err = await kubectl("exec", "box", "-c", "main", "--", "no-such-program")
     assert code != 0
     assert "no-such-program" in err
