@@ -305,7 +305,7 @@ class Container:
         startup = self.spec.get("startupProbe")
         self.record.started = startup is None
         if startup is not None:
-            self._probe("startupProbe", initial=False)
+            self._probe("startupProbe", initial=None)
         else:
             self._probe_running()
 
@@ -317,7 +317,7 @@ class Container:
         if self.spec.get("livenessProbe") is not None:
             self._probe("livenessProbe", initial=True)
 
-    def _probe(self, field_name: str, *, initial: bool) -> None:
+    def _probe(self, field_name: str, *, initial: bool | None) -> None:
         probe = self.spec[field_name]
         kind = {"startupProbe": "Startup", "readinessProbe": "Readiness"}.get(
             field_name, "Liveness"
@@ -329,7 +329,7 @@ class Container:
                 probe, pod_ip=pod_ip, container=self.spec, target=self.target, time_limit=time_limit
             )
 
-        def report(ok: bool, message: str, result: bool) -> None:
+        def report(ok: bool, message: str, result: bool | None) -> None:
             if not ok:
                 self._pod.event(
                     "Warning", "Unhealthy", f"{kind} probe failed: {message}", self.name
@@ -342,20 +342,24 @@ class Container:
         )
         self._probes.append(task)
 
-    def _probe_result(self, field_name: str, result: bool, probe: dict[str, Any]) -> None:
+    def _probe_result(self, field_name: str, result: bool | None, probe: dict[str, Any]) -> None:
         record = self.record
         if record.state is not RunState.RUNNING:
             return
         if field_name == "readinessProbe":
-            if record.ready != result:
-                record.ready = result
+            if record.ready != bool(result):
+                record.ready = bool(result)
                 self._pod.listener.changed(self._pod.uid)
         elif field_name == "startupProbe" and result and not record.started:
             record.started = True
             self._probes.pop(0).cancel()
             self._probe_running()
             self._pod.listener.changed(self._pod.uid)
-        elif not result and field_name in ("livenessProbe", "startupProbe"):
+        elif result is False and field_name in ("livenessProbe", "startupProbe"):
+            # Killed once: no probe of this instance runs (or reports) any more.
+            for task in self._probes:
+                task.cancel()
+            self._probes.clear()
             what = "liveness" if field_name == "livenessProbe" else "startup"
             self._pod.event(
                 "Normal",

@@ -157,7 +157,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
     reader_script = (
         "until [ -f /data/note ]; do sleep 0.1; done; cat /data/note; "
         "cat /etc/podinfo/labels; echo; cat /config/greeting; echo; "
-        "ls /tmp; echo tmp-end; grep -c . /dev/null; df -k /mem | tail -1; "
+        "ls /tmp; echo tmp-end; cat /etc/greeting.txt; echo; df -k /mem | tail -1; "
         "cat /etc/resolv.conf"
     )
     reader = {
@@ -168,6 +168,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
             {"name": "info", "mountPath": "/etc/podinfo"},
             {"name": "config", "mountPath": "/config"},
             {"name": "mem", "mountPath": "/mem"},
+            {"name": "config", "mountPath": "/etc/greeting.txt", "subPath": "greeting"},
         ],
     }
     pod = shell_pod("files", "")
@@ -193,6 +194,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
     assert log[1] == 'app="files"'
     assert log[2] == "hello"
     assert log[3] == "tmp-end"  # the writer's /tmp/mine is not in this container's /tmp
+    assert log[4] == "hello"  # a subPath file mounted where the host has no file
     assert log[5].split()[1] == "8192"  # the Memory emptyDir is a tmpfs of its sizeLimit
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in log
     assert "options ndots:5" in log
