@@ -100,14 +100,7 @@ class Container:
         """Run one instance to its exit; its exit code (None if the pod stopped first)."""
         record = self.record
         if restart:
-            record.last_exit = (
-                record.exit_code or 0,
-                record.reason,
-                record.started_at or 0.0,
-                record.finished_at or 0.0,
-                record.container_id,
-            )
-            record.restart_count += 1
+            self._next_instance()
         self._set_waiting("PodInitializing" if record.init else "ContainerCreating", "")
         argv, env, env_dir, mounts = await self._prepare()
         if self._pod.stopping:
@@ -117,6 +110,39 @@ class Container:
         code = await self.process.exited
         self._exited(code)
         return self.record.exit_code
+
+    def _next_instance(self) -> None:
+        """The exited instance becomes `lastState`; the next one counts as a restart."""
+        record = self.record
+        record.last_exit = (
+            record.exit_code or 0,
+            record.reason,
+            record.started_at or 0.0,
+            record.finished_at or 0.0,
+            record.container_id,
+        )
+        record.restart_count += 1
+
+    def back_off(self, delay: float) -> None:
+        """A failed init container waits `delay` before its next run (Init:CrashLoopBackOff).
+
+        The kubelet restarts main containers itself; init containers are retried here, and
+        reported the way the kubelet reports a back-off.
+        """
+        self._next_instance()
+        meta = self._pod.pod["metadata"]
+        pod = f"{meta['name']}_{meta.get('namespace', '')}({self._pod.uid})"
+        self._set_waiting(
+            "CrashLoopBackOff",
+            f"back-off {delay:g}s restarting failed container={self.name} pod={pod}",
+        )
+        self._pod.event(
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {self.name} in pod {pod}",
+            self.name,
+        )
+        self._pod.listener.changed(self._pod.uid)
 
     async def _prepare(self) -> tuple[list[str], dict[str, str], str, list[dict[str, Any]]]:
         """Image, environment, mounts and command; waits (and reports) until possible."""

@@ -273,3 +273,31 @@ async def test_deleting_a_pod_during_its_init_container(cluster: Cluster) -> Non
 
     await cluster.eventually(init_running)
     await cluster.delete("slowinit")
+
+
+async def test_failing_init_container_backs_off_then_succeeds(cluster: Cluster) -> None:
+    """A failing init container waits in CrashLoopBackOff, is retried, and then lets main run."""
+    volume = [{"name": "data", "mountPath": "/data"}]
+    pod = shell_pod("retry", "echo main-ran")
+    pod["spec"]["containers"][0]["volumeMounts"] = volume
+    script = "echo try >> /data/tries; [ $(wc -l < /data/tries) -ge 2 ]"
+    pod["spec"].update(
+        restartPolicy="OnFailure",
+        volumes=[{"name": "data", "emptyDir": {}}],
+        initContainers=[{"name": "init", "command": ["sh", "-c", script], "volumeMounts": volume}],
+    )
+    await cluster.create(pod)
+
+    async def backing_off() -> Any:
+        status = await cluster.status_of("retry", "init")
+        waiting = status.get("state", {}).get("waiting") or {}
+        return status if waiting.get("reason") == "CrashLoopBackOff" else None
+
+    status = await cluster.eventually(backing_off)
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["restartCount"] == 1
+    await finished(cluster, "retry")
+    assert await cluster.log("retry", "main") == "main-ran\n"
+    init = await cluster.status_of("retry", "init")
+    assert init["state"]["terminated"]["reason"] == "Completed"
+    assert init["restartCount"] == 1
