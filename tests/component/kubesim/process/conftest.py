@@ -214,7 +214,8 @@ def fake_ray_env(root: Path, version: str) -> Path:
 
 @pytest.fixture
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
-    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left.
+    """A two-node process-runtime kubesim; afterwards no namespace, link, mount or process
+    is left.
 
     Images: `IMAGE` runs from this interpreter's environment; `rayproject/ray*` from a fake
     environment "with Ray 2.60.0" (its bin/ is empty, so the system's programs run).
@@ -228,7 +229,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     )
     marker = f"{os.getpid()}-{request.node.name}"
     config = WorkloadsConfig.fast(
-        pod_cidr=host.pod_network.pod_cidr, crash_backoff_base=1.0, crash_backoff_max=4.0
+        nodes=2, pod_cidr=host.pod_network.pod_cidr, crash_backoff_base=1.0, crash_backoff_max=4.0
     )
     try:
         async with (

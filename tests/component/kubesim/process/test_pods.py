@@ -52,8 +52,8 @@ async def finished(cluster: Cluster, name: str, container: str = "main") -> dict
 
 
 async def test_pods_reach_each_other_by_pod_ip(cluster: Cluster) -> None:
-    """A pod's HTTP server answers another pod at its pod IP, through the bridge."""
-    server = shell_pod("server", "exec python -m http.server 8080")
+    """A pod's HTTP server answers a pod of another node at its pod IP, through the bridge."""
+    server = shell_pod("server", "exec python -m http.server 8080", nodeName="kubesim-node-0")
     server["spec"]["containers"][0]["readinessProbe"] = {
         "tcpSocket": {"port": 8080},
         "periodSeconds": 1,
@@ -70,7 +70,7 @@ async def test_pods_reach_each_other_by_pod_ip(cluster: Cluster) -> None:
         'python -c "import urllib.request as u;'
         f"print(u.urlopen('http://{ip}:8080/', timeout=5).status)\""
     )
-    await cluster.create(shell_pod("client", script))
+    await cluster.create(shell_pod("client", script, nodeName="kubesim-node-1"))
     terminated = await finished(cluster, "client")
     assert terminated["exitCode"] == 0, await cluster.log("client", "main")
     assert (await cluster.log("client", "main")).strip() == "200"
