@@ -23,12 +23,13 @@ from typing import Any
 
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
+from kubesim.dns.files import pod_hostname
 from kubesim.kubelet.logs import ContainerLogs, LogWriter
 from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, container_env, expand
 from kubesim.kubelet.process.images import ImageMap, ImageNotMapped, ray_version_of
 from kubesim.kubelet.process.probes import ExecTarget, probe_loop, run_handler
 from kubesim.kubelet.process.processes import ContainerProcess
-from kubesim.kubelet.process.sandbox import Sandbox, VolumeError, pod_hostname
+from kubesim.kubelet.process.sandbox import Sandbox, VolumeError
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener
 
 __all__ = ["Container", "PodContext"]

@@ -290,6 +290,7 @@ class ProcessRuntime:
         sandbox.create(
             ctx=ctx,
             nameserver=self._host.nameserver,
+            domain=self._config.cluster_domain,
             sa=self._host.service_accounts if automount else None,
         )
         return PodContext(
