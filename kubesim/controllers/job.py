@@ -28,53 +28,18 @@ from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, is_active, is_ready, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers import job_indexed as indexed
+from kubesim.controllers import job_status as st
 from kubesim.controllers.base import BURST_REPLICAS, Controller
+from kubesim.controllers.job_status import TRACKING_FINALIZER, job_finished
 from kubesim.controllers.ranking import pods_to_delete
 
 __all__ = ["TRACKING_FINALIZER", "JobController", "job_finished"]
 
 log = structlog.get_logger(__name__)
 
-TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 _MANAGED_BY = "kubernetes.io/job-controller"
 #: upstream's MaxJobPodFailureBackOff, as a multiple of the base back-off (10 min / 10 s).
 _MAX_BACKOFF_FACTOR = 60
-_FINISHED = ("Complete", "Failed")
-
-
-def job_finished(job: dict[str, Any]) -> str | None:
-    """`Complete` or `Failed` when that condition is True (util.IsJobFinished), else None."""
-    for cond in (job.get("status") or {}).get("conditions") or ():
-        if cond.get("type") in _FINISHED and cond.get("status") == "True":
-            return str(cond["type"])
-    return None
-
-
-def _has_finalizer(pod: dict[str, Any]) -> bool:
-    return TRACKING_FINALIZER in (pod["metadata"].get("finalizers") or ())
-
-
-def _phase(pod: dict[str, Any]) -> str:
-    return str((pod.get("status") or {}).get("phase", ""))
-
-
-def _pod_failed(pod: dict[str, Any], job: dict[str, Any]) -> bool:
-    """isPodFailed: Failed, or (unless only failed pods are replaced) deleted before success."""
-    if _phase(pod) == "Failed":
-        return True
-    if (job.get("spec") or {}).get("podReplacementPolicy") == "Failed":
-        return False
-    return bool(pod["metadata"].get("deletionTimestamp")) and _phase(pod) != "Succeeded"
-
-
-def _finished_at(pod: dict[str, Any], default: float) -> float:
-    """The latest container finishedAt of a pod (getFinishedTime), else `default`."""
-    times = [
-        parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt"))
-        for c in (pod.get("status") or {}).get("containerStatuses") or ()
-    ]
-    found = [t for t in times if t is not None]
-    return max(found) if found else default
 
 
 @dataclass
@@ -163,14 +128,16 @@ class JobController(Controller):
         new_ok = [
             p
             for p in pods
-            if _has_finalizer(p)
-            and _phase(p) == "Succeeded"
+            if st.has_finalizer(p)
+            and st.pod_phase(p) == "Succeeded"
             and p["metadata"]["uid"] not in seen_ok
         ]
         new_bad = [
             p
             for p in pods
-            if _has_finalizer(p) and _pod_failed(p, job) and p["metadata"]["uid"] not in seen_bad
+            if st.has_finalizer(p)
+            and st.pod_failed(p, job)
+            and p["metadata"]["uid"] not in seen_bad
         ]
         sync = _Sync(
             job=job,
@@ -184,13 +151,13 @@ class JobController(Controller):
                 1
                 for p in pods
                 if p["metadata"].get("deletionTimestamp")
-                and _phase(p) not in ("Succeeded", "Failed")
+                and st.pod_phase(p) not in ("Succeeded", "Failed")
             ),
         )
         if indexed.is_indexed(job):
             sync.indexes = indexed.succeeded_indexes(job, pods)
             sync.succeeded = len(sync.indexes)
-        if not status.get("startTime") and not _suspended(job):
+        if not status.get("startTime") and not st.suspended(job):
             status["startTime"] = self.clock.rfc3339()
         sync.backoff = self._next_backoff(key, new_ok, new_bad)
         return sync
@@ -205,7 +172,7 @@ class JobController(Controller):
         if not new_bad:
             return old
         now = self.clock.now()
-        last = max(_finished_at(p, now) for p in new_bad)
+        last = max(st.finished_at(p, now) for p in new_bad)
         return _Backoff(old.failures + len(new_bad), last)
 
     def _decide(self, sync: _Sync) -> None:
@@ -222,13 +189,13 @@ class JobController(Controller):
         if sync.finishing is not None:
             return
         limit = int(spec.get("backoffLimit", 6))
-        if sync.failed > limit or _past_backoff_on_failure(job, sync.pods, limit):
+        if sync.failed > limit or st.past_backoff_on_failure(job, sync.pods, limit):
             message = "Job has reached the specified backoff limit"
             sync.finishing = ("FailureTarget", "BackoffLimitExceeded", message)
             return
         deadline = spec.get("activeDeadlineSeconds")
         start = parse_time(sync.status.get("startTime"))
-        if deadline is None or start is None or _suspended(job):
+        if deadline is None or start is None or st.suspended(job):
             return
         left = start + float(deadline) - self.clock.now()
         if left <= 0:
@@ -252,7 +219,7 @@ class JobController(Controller):
             self._suspend_condition(sync)
 
     def _suspend_condition(self, sync: _Sync) -> None:
-        suspended = _suspended(sync.job)
+        suspended = st.suspended(sync.job)
         kind, reason, message = (
             ("True", "JobSuspended", "Job suspended")
             if suspended
@@ -265,7 +232,7 @@ class JobController(Controller):
         if current is not None and current.get("status") == kind:
             return
         now = self.clock.rfc3339()
-        fresh = _condition("Suspended", reason, message, now, status=kind)
+        fresh = st.job_condition("Suspended", reason, message, now, status=kind)
         if current is None:
             conditions.append(fresh)
         else:
@@ -282,7 +249,7 @@ class JobController(Controller):
         """manageJob: delete surplus pods, or create missing ones once the back-off allows."""
         job, spec = sync.job, sync.job.get("spec") or {}
         active = len(sync.active)
-        if _suspended(job):
+        if st.suspended(job):
             self._delete_pods(sync, sync.active)
             return
         parallelism = int(spec.get("parallelism", 1))
@@ -354,23 +321,23 @@ class JobController(Controller):
         """trackJobStatusAndRemoveFinalizers, then the final condition once nothing is pending."""
         job, status = sync.job, sync.status
         uncounted = status["uncountedTerminatedPods"]
-        with_finalizer = {p["metadata"]["uid"] for p in sync.pods if _has_finalizer(p)}
-        _count_released(status, with_finalizer)
+        with_finalizer = {p["metadata"]["uid"] for p in sync.pods if st.has_finalizer(p)}
+        st.count_released(status, with_finalizer)
         failing = sync.finishing is not None and sync.finishing[0] == "FailureTarget"
         release: list[dict[str, Any]] = []
         for pod in sync.pods:
-            if not _has_finalizer(pod):
+            if not st.has_finalizer(pod):
                 continue
             uid = pod["metadata"]["uid"]
-            failed = _pod_failed(pod, job)
-            ok = _phase(pod) == "Succeeded"
+            failed = st.pod_failed(pod, job)
+            ok = st.pod_phase(pod) == "Succeeded"
             if not (job["metadata"].get("deletionTimestamp") or sync.finishing or ok or failed):
                 continue
             release.append(pod)
             if ok and sync.indexes is None and uid not in (uncounted.get("failed") or ()):
-                _add_uid(uncounted, "succeeded", uid)
+                st.add_uid(uncounted, "succeeded", uid)
             elif not ok and (failed or failing):
-                _add_uid(uncounted, "failed", uid)
+                st.add_uid(uncounted, "failed", uid)
         if sync.indexes is not None:
             status["completedIndexes"] = indexed.format_indexes(sync.indexes)
             status["succeeded"] = len(sync.indexes)
@@ -385,7 +352,7 @@ class JobController(Controller):
         for pod in release:
             self._release(pod)
             with_finalizer.discard(pod["metadata"]["uid"])
-        _count_released(status, with_finalizer)
+        st.count_released(status, with_finalizer)
         pending = uncounted.get("succeeded") or uncounted.get("failed") or sync.terminating > 0
         if final is not None and not pending:
             self._finish(written, status, final)
@@ -399,7 +366,7 @@ class JobController(Controller):
         kind, reason, message = sync.finishing
         conditions = sync.status.setdefault("conditions", [])
         if not any(c.get("type") == kind for c in conditions):
-            conditions.append(_condition(kind, reason, message, self.clock.rfc3339()))
+            conditions.append(st.job_condition(kind, reason, message, self.clock.rfc3339()))
         return ("Failed" if kind == "FailureTarget" else "Complete", reason, message)
 
     def _finish(
@@ -407,7 +374,7 @@ class JobController(Controller):
     ) -> None:
         kind, reason, message = final
         now = self.clock.rfc3339()
-        status["conditions"].append(_condition(kind, reason, message, now))
+        status["conditions"].append(st.job_condition(kind, reason, message, now))
         if kind == "Complete":
             status["completionTime"] = now
         if self._flush(job, status) is None:
@@ -419,7 +386,7 @@ class JobController(Controller):
 
     def _flush(self, job: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Write `status` (zero counters left out, as omitempty does); the Job to write next."""
-        body = {k: v for k, v in status.items() if v not in (0, None, [], "") or k in _KEEP_ZERO}
+        body = {k: v for k, v in status.items() if v not in (0, None, [], "") or k in st.KEEP_ZERO}
         if body == job.get("status"):
             return job
         return self.write_status(self.jobs.resource, job, copy.deepcopy(body))
@@ -443,7 +410,7 @@ class JobController(Controller):
 
     def _on_pod(self, event: str, old: dict[str, Any] | None, pod: dict[str, Any]) -> None:
         """A tracked pod whose Job is gone loses its finalizer (upstream's orphan cleanup)."""
-        if event == "DELETED" or not _has_finalizer(pod):
+        if event == "DELETED" or not st.has_finalizer(pod):
             return
         for ref in pod["metadata"].get("ownerReferences") or ():
             if ref.get("controller") and ref.get("kind") == "Job":
@@ -455,7 +422,7 @@ class JobController(Controller):
 
     def _release_orphan(self, key: ObjectKey, owner: str) -> None:
         pod = self.pods.get(key)
-        if pod is None or not _has_finalizer(pod) or owner in self._owner_keys:
+        if pod is None or not st.has_finalizer(pod) or owner in self._owner_keys:
             return
         try:
             self._release(pod)
@@ -469,71 +436,9 @@ class JobController(Controller):
         ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
         if ttl is None or job["metadata"].get("deletionTimestamp"):
             return None
-        status = job.get("status") or {}
-        finished = parse_time(status.get("completionTime"))
-        if finished is None:
-            for cond in status.get("conditions") or ():
-                if cond.get("type") in _FINISHED and cond.get("status") == "True":
-                    finished = parse_time(cond.get("lastTransitionTime"))
+        finished = st.finish_time(job)
         left = (finished or self.clock.now()) + float(ttl) - self.clock.now()
         if left > 0:
             return left
         self.delete_quietly(self.jobs.resource, job, propagation_policy="Foreground")
         return None
-
-
-_KEEP_ZERO = frozenset({"uncountedTerminatedPods", "ready", "terminating"})
-
-
-def _suspended(job: dict[str, Any]) -> bool:
-    return bool((job.get("spec") or {}).get("suspend"))
-
-
-def _past_backoff_on_failure(job: dict[str, Any], pods: list[dict[str, Any]], limit: int) -> bool:
-    """pastBackoffLimitOnFailure: restarts of running/pending pods reach backoffLimit."""
-    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
-    if template.get("restartPolicy") != "OnFailure":
-        return False
-    restarts = sum(
-        int(c.get("restartCount", 0))
-        for p in pods
-        if _phase(p) in ("Running", "Pending")
-        for c in [
-            *((p.get("status") or {}).get("initContainerStatuses") or ()),
-            *((p.get("status") or {}).get("containerStatuses") or ()),
-        ]
-    )
-    return restarts > 0 if limit == 0 else restarts >= limit
-
-
-def _condition(
-    kind: str, reason: str, message: str, now: str, *, status: str = "True"
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "status": status,
-        "lastProbeTime": now,
-        "lastTransitionTime": now,
-        "reason": reason,
-        "message": message,
-    }
-
-
-def _add_uid(uncounted: dict[str, Any], which: str, uid: str) -> None:
-    uids = uncounted.setdefault(which, [])
-    if uid not in uids:
-        uids.append(uid)
-
-
-def _count_released(status: dict[str, Any], with_finalizer: set[str]) -> None:
-    """cleanUncountedPodsWithoutFinalizers: uncounted pods whose finalizer is gone are counted."""
-    uncounted = status["uncountedTerminatedPods"]
-    for which in ("succeeded", "failed"):
-        uids = uncounted.get(which) or []
-        kept = [u for u in uids if u in with_finalizer]
-        if len(kept) != len(uids):
-            status[which] = int(status.get(which, 0)) + len(uids) - len(kept)
-        if kept:
-            uncounted[which] = kept
-        else:
-            uncounted.pop(which, None)
