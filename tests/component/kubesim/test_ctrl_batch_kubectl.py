@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from kubesim import KubeSim, WorkloadsConfig
+from tests.component.kubesim.conftest import KubectlRunner
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -32,24 +31,6 @@ spec:
 """
 
 
-async def kubectl(
-    sim: KubeSim, tmp_path: Path, *args: str, stdin: str | None = None
-) -> tuple[int, str, str]:
-    """Run kubectl against `sim` with a private cache directory."""
-    process = await asyncio.create_subprocess_exec(
-        "kubectl",
-        f"--kubeconfig={sim.kubeconfig_path}",
-        f"--cache-dir={tmp_path / 'cache'}",
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate(stdin.encode() if stdin is not None else None)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[KubeSim]:
     """kubesim with fast (real-time) delays: a Job pod runs 50 ms."""
@@ -57,20 +38,21 @@ async def sim() -> AsyncIterator[KubeSim]:
         yield sim
 
 
-async def test_kubectl_waits_for_a_job_and_lists_it_complete(sim: KubeSim, tmp_path: Path) -> None:
+async def test_kubectl_waits_for_a_job_and_lists_it_complete(
+    sim: KubeSim, kubectl_for: Callable[[KubeSim], KubectlRunner]
+) -> None:
     """`kubectl wait --for=condition=complete` returns; `kubectl get jobs` says Complete 2/2."""
-    code, _, err = await kubectl(sim, tmp_path, "apply", "-f", "-", stdin=JOB)
+    kubectl = kubectl_for(sim)
+    code, _, err = await kubectl("apply", "-f", "-", stdin=JOB)
     assert code == 0, err
-    code, out, err = await kubectl(
-        sim, tmp_path, "wait", "--for=condition=complete", "job/pi", "--timeout=30s"
-    )
+    code, out, err = await kubectl("wait", "--for=condition=complete", "job/pi", "--timeout=30s")
     assert code == 0, err
     assert out.strip() == "job.batch/pi condition met"
-    code, out, err = await kubectl(sim, tmp_path, "get", "jobs", "--no-headers")
+    code, out, err = await kubectl("get", "jobs", "--no-headers")
     assert code == 0, err
     name, status, completions, *_ = out.split()
     assert (name, status, completions) == ("pi", "Complete", "2/2")
-    code, out, err = await kubectl(sim, tmp_path, "describe", "job", "pi")
+    code, out, err = await kubectl("describe", "job", "pi")
     assert code == 0, err
     assert "Pods Statuses:    0 Active (0 Ready) / 2 Succeeded / 0 Failed" in out
     assert "Completed" in out
