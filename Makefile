@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.ray-installed
+RAY_REQ   := $(shell grep -o 'ray\[default\]==[0-9.]*' pyproject.toml)
 
 .DEFAULT_GOAL := help
 
@@ -19,8 +21,17 @@ $(STAMP): pyproject.toml
 .PHONY: install
 install: $(STAMP) ## Create .venv and install rayop with its dev dependencies
 
+# Real Ray for kubesim's process runtime (make run, tests/realray/); once per venv.
+$(RAY_STAMP): $(STAMP)
+	@echo "Installing the ray extra: $(RAY_REQ) (~80 MB download, ~380 MB in .venv), for real Ray pods"
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	@touch $(RAY_STAMP)
+
+.PHONY: install-ray
+install-ray: $(RAY_STAMP) ## Also install Ray (the `ray` extra) for real Ray pods in kubesim
+
 .PHONY: run
-run: $(STAMP) ## Start kubesim and the operator in one process, and bring up the seed RayCluster
+run: $(RAY_STAMP) ## Start kubesim and the operator in one process, and bring up the seed RayCluster
 	$(BIN)/rayop dev
 
 .PHONY: sim
@@ -40,7 +51,7 @@ format: $(STAMP) ## Rewrite the code with ruff's formatter and import sorter
 	$(BIN)/ruff format .
 
 .PHONY: unit
-unit: $(STAMP) ## Run the tests alone, without lint
+unit: $(RAY_STAMP) ## Run the tests alone, without lint
 	$(BIN)/pytest
 
 .PHONY: test
