@@ -1,6 +1,7 @@
 """The `kubesim` command (also `python -m kubesim`).
 
     kubesim serve [--port N] [--kubeconfig-out P] [--tls] [--no-controllers] ...
+    kubesim serve --runtime process [--image-map IMAGE=DIR ...]   # real processes (root)
     kubesim fault add --verb create --resource pods --error 503 --rate 0.5
     kubesim fault add --resource statefulsets --latency 0.2
     kubesim fault clear | list | close-watches [--resource R] | shrink-history [--resource R]
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from kubesim.common.config import WorkloadsConfig
+from kubesim.hostcheck import ProcessRuntimeUnavailable, missing_prerequisite
 
 __all__ = ["main"]
 
@@ -143,6 +145,11 @@ async def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a flag value out of range: a user mistake, not a crash
             print(f"kubesim serve: {exc}", file=sys.stderr)
             return 2
+        if workloads_config.runtime == "process":
+            missing = missing_prerequisite()
+            if missing is not None:
+                print(f"kubesim serve: --runtime process needs {missing}", file=sys.stderr)
+                return 2
     sim = KubeSim(
         port=args.port,
         tls=args.tls,
@@ -161,6 +168,9 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await sim.__aenter__()
+    except ProcessRuntimeUnavailable as exc:
+        print(f"kubesim serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # the port is taken, or the address is not ours
         print(f"kubesim serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)  # fmt: skip
@@ -168,6 +178,9 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         print(f"kubesim is serving at {sim.url}", flush=True)
         print(f"export KUBECONFIG={sim.kubeconfig_path}", flush=True)
+        if sim.pod_host is not None:
+            print(f"pods run as real processes; they reach the API at "
+                  f"https://{sim.pod_host.api_host}:{sim.pod_host.api_port}", flush=True)  # fmt: skip
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
     finally:

@@ -9,6 +9,11 @@ With `controllers=True` the workload controllers and kubelet (`kubesim.controlle
 task owned by the KubeSim; keyword options that are `WorkloadsConfig` fields configure them.
 With `controllers=False` nothing runs on its own: pods stay Pending, and pods are deleted at
 once even when they have a grace period (no kubelet would ever finish the deletion).
+
+`runtime="process"` (a `WorkloadsConfig` field, like `image_map={"IMAGE": "DIR"}`) runs pods as
+real processes: the KubeSim then also opens a `PodHost` (kubesim.podhost): a bridge for the
+pods, the API over HTTPS on the bridge address and the cluster DNS there. It raises
+`ProcessRuntimeUnavailable` from `start()` when the host lacks root or iproute2.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ class KubeSim:
         self._runner: web.AppRunner | None = None
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
+        #: The bridge, in-pod API address and DNS of the process runtime (None when simulated).
+        self.pod_host: Any = None
 
     @property
     def metrics(self) -> Any:
@@ -94,14 +101,29 @@ class KubeSim:
         assert self._dispatcher is not None, "KubeSim is not running"
         return self._dispatcher.metrics
 
-    def _make_workloads(self) -> Any:
+    def _resolve_config(self) -> WorkloadsConfig:
         config = self._workloads_config
         if config is None:
             unknown = set(self._options) - WorkloadsConfig.field_names()
             if unknown:
                 raise TypeError(f"KubeSim: unknown option(s) {', '.join(sorted(unknown))}")
             config = WorkloadsConfig(**self._options)
-        return Workloads(self.cluster, config)
+        assert isinstance(config, WorkloadsConfig)
+        return config
+
+    async def _start_workloads(self, runner: web.AppRunner, workdir: Path) -> None:
+        config = self._resolve_config()
+        runtime_factory = None
+        if config.runtime == "process":
+            from kubesim.podhost import PodHost
+
+            self.pod_host = await PodHost.open(
+                runner=runner, config=config, workdir=workdir, cluster=self.cluster
+            )
+            config, runtime_factory = self.pod_host.config, self.pod_host.runtime_factory()
+        self.workloads = Workloads(self.cluster, config, runtime_factory=runtime_factory)
+        self._task = asyncio.create_task(self.workloads.run(), name="kubesim-workloads")
+        self._task.add_done_callback(self._workloads_ended)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -146,9 +168,11 @@ class KubeSim:
             self._requested_kubeconfig or self._tmpdir / "kubeconfig", self.url, ca_pem=ca_pem
         )
         if self.controllers:
-            self.workloads = self._make_workloads()
-            self._task = asyncio.create_task(self.workloads.run(), name="kubesim-workloads")
-            self._task.add_done_callback(self._workloads_ended)
+            try:
+                await self._start_workloads(runner, self._tmpdir)
+            except BaseException:
+                await self.stop()
+                raise
 
     @staticmethod
     def _workloads_ended(task: asyncio.Task[None]) -> None:
@@ -162,6 +186,10 @@ class KubeSim:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self.pod_host is not None:
+            # Ends the pods' real processes and sandboxes, then the bridge, DNS and HTTPS site.
+            await self.pod_host.close()
+            self.pod_host = None
         if self._dispatcher is not None:
             self._dispatcher.watches.close_all()
         self.cluster.broadcaster.close_all()

@@ -28,6 +28,7 @@ from kubesim.faults.chaos import ChaosMixin
 from kubesim.kubelet import agent as _agent
 from kubesim.kubelet import nodes as _nodes
 from kubesim.kubelet import simulated as _simulated
+from kubesim.kubelet.runtime import ContainerRuntime
 from kubesim.scheduler.scheduler import Scheduler
 
 __all__ = ["Workloads"]
@@ -38,9 +39,17 @@ log = structlog.get_logger(__name__)
 class Workloads(ChaosMixin):
     """Every workload component of kubesim, running in-process against one `Cluster`."""
 
-    def __init__(self, cluster: ClusterAPI, config: WorkloadsConfig | None = None) -> None:
+    def __init__(
+        self,
+        cluster: ClusterAPI,
+        config: WorkloadsConfig | None = None,
+        *,
+        runtime_factory: Callable[[_agent.Kubelet], ContainerRuntime] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.config = config or WorkloadsConfig()
+        #: Builds each kubelet's container runtime (None: the simulated one).
+        self._runtime_factory = runtime_factory
         self.clock = Clock()
         self.faults = _simulated.Faults()
         self.pods = Cache(cluster, "pods", by_node=True)
@@ -196,6 +205,7 @@ class Workloads(ChaosMixin):
             name=name,
             pods=self.pods,
             faults=self.faults,
+            runtime_factory=self._runtime_factory,
         )
         self.kubelets[name] = kubelet
         return kubelet

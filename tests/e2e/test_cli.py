@@ -85,7 +85,9 @@ async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> No
     manifest = tmp_path / "cluster.yaml"
     manifest.write_text(yaml.safe_dump(fast_probes(small_cluster("devc", replicas=2))))
     kubeconfig = tmp_path / "kubeconfig.yaml"
-    proc = await _rayop("dev", "-f", str(manifest), "--kubeconfig-out", str(kubeconfig))
+    proc = await _rayop(
+        "dev", "-f", str(manifest), "--kubeconfig-out", str(kubeconfig), "--runtime", "simulated"
+    )
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -100,6 +102,10 @@ async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> No
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=15)
     assert proc.returncode == 0, err.decode()[-2000:]
+    assert seen[:2] == [
+        "runtime: simulated (pods are timers; no Ray runs)",
+        "  why: asked for with --runtime simulated".strip(),
+    ]
     assert f"export KUBECONFIG={kubeconfig}" in seen
     assert "applied RayCluster default/devc" in seen
     assert kubeconfig.exists()
@@ -111,7 +117,10 @@ async def test_dev_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = await _rayop("dev", "--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"))
+        proc = await _rayop(
+            "dev", "--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"),
+            "--runtime", "simulated",
+        )  # fmt: skip
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     assert err.decode().startswith("rayop dev: cannot serve kubesim or the operator: ")
