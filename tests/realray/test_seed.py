@@ -1,0 +1,63 @@
+"""The seed RayCluster as real Ray: three real nodes, and it survives its GCS being killed.
+
+The seed says rayVersion 2.6.0, so rayop gives it KubeRay's `wget` exec probes, which run
+inside the pods against the Ray 2.60.0 that really runs there (it still serves those paths).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import seed_manifest
+from tests.realray.harness import cluster_ready, kubectl, ray_nodes, real_env, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+HEAD = "basic-ray-cluster-head-0"
+SEED_NODES = {"headgroup": 1, "small-worker": 2}
+
+#: Kill the GCS server of this pod only: the processes in the pod's own network namespace.
+KILL_GCS = (
+    'me=$(readlink /proc/self/ns/net); for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net)" = '
+    '"$me" ] && grep -qx gcs_server $p/comm 2>/dev/null && kill -9 ${p#/proc/} && echo killed; '
+    "done; true"
+)
+
+
+async def test_seed_cluster_runs_real_ray_and_recovers_from_a_killed_gcs(
+    real_ray_host: None, tmp_path: Path
+) -> None:
+    async with real_env(tmp_path) as env:
+        await env.apply(seed_manifest())
+        await wait_for(
+            lambda: cluster_ready(env, "basic-ray-cluster"), within=120, what="the seed Ready"
+        )
+
+        async def three_nodes() -> bool:
+            return await ray_nodes(env, HEAD) == SEED_NODES
+
+        await wait_for(three_nodes, within=60, what="ray status to list the head and 2 workers")
+
+        code, out, err = await kubectl(
+            env, "exec", HEAD, "-c", "ray-head", "--", "sh", "-c", KILL_GCS
+        )
+        assert (code, out) == (0, "killed\n"), err
+
+        async def outage_seen() -> bool:
+            return (await env.status("basic-ray-cluster")).get("state") != "ready"
+
+        await wait_for(outage_seen, within=60, what="the RayCluster to leave ready")
+        await wait_for(
+            lambda: cluster_ready(env, "basic-ray-cluster"), within=150, what="Ready again"
+        )
+        await wait_for(three_nodes, within=90, what="the workers to rejoin the new GCS")
+
+        head = await env.get("v1", "Pod", HEAD)
+        assert head is not None
+        ray_head = next(s for s in head["status"]["containerStatuses"] if s["name"] == "ray-head")
+        assert ray_head["restartCount"] >= 1
+        assert ray_head["lastState"]["terminated"]["exitCode"] != 0
+        reasons = {e["reason"] for e in await env.user.list("v1", "Event", "default")}
+        assert "BackOff" in reasons or "Unhealthy" in reasons or "Killing" in reasons, reasons
