@@ -43,7 +43,7 @@ def sample(*, autoscaler_v1: bool = False) -> dict[str, Any]:
     return manifest
 
 
-async def kubectl(env: Env, *args: str, timeout: float = 90) -> tuple[int, str, str]:
+async def kubectl(env: Env, *args: str, within: float = 90) -> tuple[int, str, str]:
     """Run kubectl against the env's kubesim; return (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         "kubectl",
@@ -54,12 +54,12 @@ async def kubectl(env: Env, *args: str, timeout: float = 90) -> tuple[int, str, 
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise AssertionError(f"kubectl {' '.join(args)} took more than {timeout} s") from None
+        raise AssertionError(f"kubectl {' '.join(args)} took more than {within} s") from None
     return proc.returncode or 0, out.decode(), err.decode()
 
 

@@ -56,7 +56,7 @@ async def test_autoscaler_scales_up_on_demand_and_deletes_exactly_the_idle_worke
         await wait_for(lambda: cluster_ready(env, NAME), within=120, what="the head Ready")
 
         job = asyncio.create_task(
-            kubectl(env, "exec", HEAD, "-c", "ray-head", "--", "python", "-c", JOB, timeout=150)
+            kubectl(env, "exec", HEAD, "-c", "ray-head", "--", "python", "-c", JOB, within=150)
         )
 
         async def scaled_up() -> bool:
