@@ -37,6 +37,8 @@ from typing import Any
 import orjson
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from benchmarks._harness import PYTHON, REPO, Proc, machine, spawn
 
 SAMPLE = REPO / "tests" / "realray" / "raycluster.yaml"
