@@ -70,8 +70,8 @@ class PodHost:
             material = generate_tls(workdir / "pod-tls", address)
             site = web.TCPSite(runner, address, API_PORT, ssl_context=material.server_context())
             await site.start()
-            dns = DnsServer(cluster, address=address, port=DNS_PORT)
-            await dns.start()
+            dns = DnsServer(cluster)
+            await dns.start(address, DNS_PORT)
         except BaseException:
             network.close()
             raise
