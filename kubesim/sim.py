@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
 import shutil
 import tempfile
@@ -38,11 +39,20 @@ from kubesim.apiserver.server.app import Dispatcher, build_app
 from kubesim.apiserver.tls import generate_tls
 from kubesim.common.config import WorkloadsConfig
 from kubesim.kubeconfig import write_kubeconfig
+from kubesim.kubelet.streams import NodeStreams
 from kubesim.workloads import Workloads
 
 __all__ = ["KubeSim"]
 
 _log = structlog.get_logger("kubesim")
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class KubeSim:
@@ -122,6 +132,13 @@ class KubeSim:
             )
             config, runtime_factory = self.pod_host.config, self.pod_host.runtime_factory()
         self.workloads = Workloads(self.cluster, config, runtime_factory=runtime_factory)
+        assert self._dispatcher is not None
+        self._dispatcher.streams.connector = NodeStreams(self.workloads.kubelets)
+        # `default/kubernetes` endpoints: where in-pod clients reach the API (the bridge).
+        if self.pod_host is not None:
+            self.workloads.set_apiserver_address(self.pod_host.api_host, self.pod_host.api_port)
+        elif _is_ipv4(self.host):
+            self.workloads.set_apiserver_address(self.host, runner.addresses[0][1])
         self._task = asyncio.create_task(self.workloads.run(), name="kubesim-workloads")
         self._task.add_done_callback(self._workloads_ended)
 
