@@ -1,0 +1,148 @@
+"""The in-between program that turns a fresh child process into a pod's container, then execs it.
+
+The process runtime starts every container as `python enter.py SPEC.json`: this file joins the
+pod's network namespace, makes a private mount and UTS namespace, sets the pod's hostname, lays
+the pod's mounts over the host's tree (a tmpfs over /run, a private /tmp, /dev/shm, /etc/hosts,
+/etc/resolv.conf, the service-account files, the volumes), changes to the working directory and
+`execve`s the container's command. The container's process is therefore this very process: its
+pid, process group and exit status are the container's.
+
+It runs as a separate program, not as a `preexec_fn`, because forking a threaded asyncio process
+and then calling into libc is not safe, and because an error here must reach the container's log
+as one readable line (then exit 128, like a runtime's create error). It imports nothing of
+kubesim so it starts in a few tens of milliseconds.
+
+Every bind source is opened (O_PATH) before anything is mounted, and mounted from
+`/proc/self/fd/N`: the pod's files live under /tmp/ks/..., which the container's private /tmp
+then hides.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+#: Exit status when the sandbox cannot be entered (what `kubectl get` shows as the exit code).
+SETUP_FAILED = 128
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SetupError(Exception):
+    """The container could not be set up; the message goes to its log."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise SetupError(f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    result = _libc.mount(
+        source.encode() if source is not None else None,
+        target.encode(),
+        fstype.encode() if fstype is not None else None,
+        flags,
+        data.encode() if data else None,
+    )
+    _check(result, f"mount {target}")
+
+
+def _prepare_target(target: str, *, is_dir: bool, creatable: list[str]) -> str:
+    """The real path to mount on; created only inside a tree this program mounted itself."""
+    real = os.path.realpath(target)
+    if os.path.lexists(real):
+        return real
+    if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in creatable):
+        raise SetupError(
+            f"mount path {target} does not exist on the host, and kubesim's process runtime "
+            "never changes the host's tree (mount under /tmp, /run or another volume instead)"
+        )
+    if is_dir:
+        os.makedirs(real, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(real), exist_ok=True)
+        with open(real, "a"):
+            pass
+    return real
+
+
+def _apply_mounts(mounts: list[dict[str, Any]]) -> None:
+    sources: dict[int, int] = {}
+    for index, mount in enumerate(mounts):
+        if mount["kind"] == "bind":
+            try:
+                sources[index] = os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
+            except OSError as exc:
+                raise SetupError(f"mount source {mount['source']}: {exc.strerror}") from None
+    creatable: list[str] = []
+    for index, mount in enumerate(mounts):
+        target = _prepare_target(
+            mount["target"], is_dir=mount.get("dir", True), creatable=creatable
+        )
+        if mount["kind"] == "tmpfs":
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, mount.get("options", ""))
+        else:
+            _mount(f"/proc/self/fd/{sources[index]}", target, None, MS_BIND | MS_REC)
+            if mount.get("readonly"):
+                _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        if mount.get("dir", True) and not mount.get("readonly"):
+            creatable.append(target)
+    for fd in sources.values():
+        os.close(fd)
+
+
+def enter(spec: dict[str, Any]) -> None:
+    """Join the pod, lay out its mounts and exec its command (never returns on success)."""
+    netns = os.open(spec["netns"], os.O_RDONLY | os.O_CLOEXEC)
+    _check(_libc.setns(netns, CLONE_NEWNET), "join the pod's network namespace")
+    os.close(netns)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "make the container's namespaces")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    hostname = spec["hostname"].encode()
+    _check(_libc.sethostname(hostname, len(hostname)), "set the hostname")
+    _apply_mounts(spec["mounts"])
+    workdir = spec.get("workdir") or "/"
+    try:
+        os.chdir(workdir)
+    except OSError as exc:
+        raise SetupError(f"working directory {workdir}: {exc.strerror}") from None
+    argv = spec["argv"]
+    env = spec["env"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        # The message containerd gives, so `kubectl describe` reads the same.
+        raise SetupError(
+            f'exec: "{argv[0]}": {exc.strerror} (PATH={env.get("PATH", "")})'
+        ) from None
+
+
+def main() -> None:
+    """`enter.py SPEC.json`: the spec the runtime wrote for this container instance."""
+    with open(sys.argv[1], encoding="utf-8") as file:
+        spec = json.load(file)
+    try:
+        enter(spec)
+    except SetupError as exc:
+        print(f"kubesim: cannot start the container: {exc}", file=sys.stderr, flush=True)
+        sys.exit(SETUP_FAILED)
+
+
+if __name__ == "__main__":
+    main()
