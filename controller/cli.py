@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return asyncio.run(_run(args))
         from controller.dev import ManifestError, prepare_dev, run_dev
-        from kubesim.hostcheck import ProcessRuntimeUnavailable
+        from kubesim.hostcheck import HostUnavailable
 
         try:
             plan = prepare_dev(
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options=operator_options(args),
                 runtime=args.runtime,
             )
-        except (ManifestError, ProcessRuntimeUnavailable) as exc:
+        except (ManifestError, HostUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:
             return asyncio.run(run_dev(plan))

@@ -116,7 +116,7 @@ def prepare_dev(
     """Read the manifests and the CRD and pick the runtime (``auto``, ``process``, ``simulated``).
 
     Raises :class:`ManifestError` naming any bad file, and
-    ``kubesim.hostcheck.ProcessRuntimeUnavailable`` when ``process`` cannot run here.
+    ``kubesim.hostcheck.HostUnavailable`` when ``process`` cannot run here.
     """
     from kubesim.hostcheck import choose_runtime
 

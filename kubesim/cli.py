@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from kubesim.common.config import WorkloadsConfig
-from kubesim.hostcheck import ProcessRuntimeUnavailable, missing_prerequisite
+from kubesim.hostcheck import HostUnavailable, missing_prerequisite
 
 __all__ = ["main"]
 
@@ -148,7 +148,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if workloads_config.runtime == "process":
             missing = missing_prerequisite()
             if missing is not None:
-                print(f"kubesim serve: --runtime process needs {missing}", file=sys.stderr)
+                print(f"kubesim serve: {missing}", file=sys.stderr)
                 return 2
     sim = KubeSim(
         port=args.port,
@@ -168,7 +168,7 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await sim.__aenter__()
-    except ProcessRuntimeUnavailable as exc:
+    except HostUnavailable as exc:
         print(f"kubesim serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the port is taken, or the address is not ours

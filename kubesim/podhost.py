@@ -1,19 +1,19 @@
-"""The host side of kubesim's process runtime: what a real cluster gives pods besides the kubelet.
+"""What a cluster network gives pods, for kubesim's process runtime: API, DNS, a bridge.
 
 With `runtime="process"` pods are real processes in their own network and mount namespaces
-(`kubesim.kubelet.process`), so they need what a cluster network gives them: a bridge to reach
-each other, the API server on an address they can route to (over HTTPS, which Ray's autoscaler
-insists on, with a certificate covering that address) and a DNS server for Service names. The
-assembly (`KubeSim`) opens a `PodHost` before the kubelets start and closes it after they stop.
+(`kubesim.kubelet.process`, whose `ProcessHost` owns the bridge and the pod namespaces). They
+need more than the kubelet: the API server on an address they can route to, over HTTPS (Ray's
+autoscaler refuses plain HTTP) with a certificate covering that address, service-account files
+trusting that certificate, and a DNS server for Service names. `PodHost` opens all of it on the
+bridge address (API on 443, DNS on 53) before the kubelets start, and closes it after them.
 
-It checks `kubesim.hostcheck.missing_prerequisite()` first, so a host without root or
-iproute2 gets one sentence instead of a failure halfway through creating a bridge.
+The pod CIDR: the configured one, unless it is the default and a route on the host already
+covers it (another kubesim with the process runtime, say); then the next free 10.x.0.0/16.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,88 +22,104 @@ from aiohttp import web
 
 from kubesim.apiserver.tls import generate_tls
 from kubesim.common.config import WorkloadsConfig
-from kubesim.dns import DnsServer
-from kubesim.hostcheck import ProcessRuntimeUnavailable, default_image_map, missing_prerequisite
-from kubesim.kubelet.agent import Kubelet
-from kubesim.kubelet.process import PodNetwork, ProcessRuntime
-from kubesim.kubelet.runtime import ContainerRuntime
+from kubesim.dns.server import DnsServer
+from kubesim.kubelet.process.cleanup import HostUnavailable
+from kubesim.kubelet.process.env import ApiEndpoint
+from kubesim.kubelet.process.host import ProcessHost
+from kubesim.kubelet.process.sandbox import ServiceAccountFiles
 
-__all__ = ["PodHost"]
+__all__ = ["API_PORT", "DNS_PORT", "PodHost"]
 
 #: Where in-pod clients reach the API server: the port of the `kubernetes` Service in a cluster.
 API_PORT = 443
 #: The cluster DNS port.
 DNS_PORT = 53
+#: Candidate pod CIDRs when the default one is taken: 10.244/16 (the default), 10.245/16, ...
+_DEFAULT_CIDR = WorkloadsConfig().pod_cidr
+_CANDIDATES = 8
+
+
+def _bridge_ip(pod_cidr: str) -> str:
+    """The bridge holds the first address of the pod CIDR (the kubelet never allocates it)."""
+    return str(next(ipaddress.ip_network(pod_cidr).hosts()))
+
+
+def _candidates(pod_cidr: str) -> list[str]:
+    if pod_cidr != _DEFAULT_CIDR:
+        return [pod_cidr]
+    base = ipaddress.ip_network(pod_cidr)
+    return [
+        str(ipaddress.ip_network((int(base.network_address) + i * 2**16, 16)))
+        for i in range(_CANDIDATES)
+    ]
+
+
+def _service_account_token(namespace: str, name: str) -> str:
+    """kubesim's API server accepts any bearer token; this one says whose it is."""
+    return f"kubesim:serviceaccount:{namespace}:{name}"
 
 
 @dataclass
 class PodHost:
-    """The bridge, the API server's HTTPS site on it and the DNS server, for one KubeSim."""
+    """One KubeSim's pod network, the API's HTTPS site on the bridge and the cluster DNS."""
 
-    network: PodNetwork
+    host: ProcessHost
     dns: DnsServer
     site: web.TCPSite
-    ca_pem: bytes
-    #: The config the kubelets run with: the network's pod CIDR and the default image map.
-    config: WorkloadsConfig
-    runtimes: list[ProcessRuntime] = dataclasses.field(default_factory=list)
-
-    #: The port pods reach the API server at (`KUBERNETES_SERVICE_PORT[_HTTPS]`).
+    api_host: str
     api_port: int = API_PORT
-
-    @property
-    def api_host(self) -> str:
-        """The address pods reach the API server at (`KUBERNETES_SERVICE_HOST`)."""
-        return str(self.network.address)
 
     @classmethod
     async def open(
         cls, *, runner: web.AppRunner, config: WorkloadsConfig, workdir: Path, cluster: Any
     ) -> PodHost:
-        """Create the bridge, serve the API over TLS on it and answer DNS there."""
-        missing = missing_prerequisite()
-        if missing is not None:
-            raise ProcessRuntimeUnavailable(f"the process runtime needs {missing}")
-        network = PodNetwork.create(pod_cidr=config.pod_cidr)
+        """Claim the host and a pod CIDR, serve the API over TLS and DNS on the bridge.
+
+        Raises `HostUnavailable` (one line naming what is missing) when the host cannot.
+        """
+        host, material = cls._claim(config, workdir)
         try:
-            address = str(network.address)
-            material = generate_tls(workdir / "pod-tls", address)
-            site = web.TCPSite(runner, address, API_PORT, ssl_context=material.server_context())
+            api_host = host.pod_network.bridge_ip
+            site = web.TCPSite(runner, api_host, API_PORT, ssl_context=material.server_context())
             await site.start()
             dns = DnsServer(cluster)
-            await dns.start(address, DNS_PORT)
+            await dns.start(api_host, DNS_PORT)
         except BaseException:
-            network.close()
+            host.close()
             raise
-        config = dataclasses.replace(
-            config,
-            pod_cidr=str(network.cidr),
-            image_map={**default_image_map(), **config.image_map},
-        )
-        return cls(network=network, dns=dns, site=site, ca_pem=material.ca_pem, config=config)
+        return cls(host=host, dns=dns, site=site, api_host=api_host)
 
-    def runtime_factory(self) -> Callable[[Kubelet], ContainerRuntime]:
-        """Build each kubelet's `ProcessRuntime`, pointed at this host's API and DNS."""
+    @staticmethod
+    def _claim(config: WorkloadsConfig, workdir: Path) -> tuple[ProcessHost, Any]:
+        problem: HostUnavailable | None = None
+        for cidr in _candidates(config.pod_cidr):
+            address = _bridge_ip(cidr)
+            material = generate_tls(workdir / f"pod-tls-{address}", address)
+            try:
+                host = ProcessHost(
+                    pod_cidr=cidr,
+                    image_map=config.image_map,
+                    api=ApiEndpoint(address, API_PORT),
+                    service_accounts=ServiceAccountFiles(
+                        ca_crt=material.ca_pem.decode(), token=_service_account_token
+                    ),
+                )
+            except HostUnavailable as exc:
+                if "overlaps" not in str(exc):
+                    raise
+                problem = exc
+                continue
+            return host, material
+        assert problem is not None
+        raise problem
 
-        def build(kubelet: Kubelet) -> ContainerRuntime:
-            runtime = ProcessRuntime(
-                kubelet=kubelet,
-                config=self.config,
-                network=self.network,
-                api_host=self.api_host,
-                api_port=self.api_port,
-                ca_pem=self.ca_pem,
-                nameserver=self.api_host,
-            )
-            self.runtimes.append(runtime)
-            return runtime
-
-        return build
+    @property
+    def pod_cidr(self) -> str:
+        """The pod CIDR in use (the kubelets allocate pod IPs from it)."""
+        return self.host.pod_network.pod_cidr
 
     async def close(self) -> None:
-        """Stop every pod's processes and sandbox, DNS and the HTTPS site, then the bridge."""
-        for runtime in self.runtimes:
-            await runtime.close()
+        """Stop DNS and the HTTPS site, then remove every pod namespace and the bridge."""
         await self.dns.stop()
         await self.site.stop()
-        self.network.close()
+        self.host.close()

@@ -12,14 +12,15 @@ once even when they have a grace period (no kubelet would ever finish the deleti
 
 `runtime="process"` (a `WorkloadsConfig` field, like `image_map={"IMAGE": "DIR"}`) runs pods as
 real processes: the KubeSim then also opens a `PodHost` (kubesim.podhost): a bridge for the
-pods, the API over HTTPS on the bridge address and the cluster DNS there. It raises
-`ProcessRuntimeUnavailable` from `start()` when the host lacks root or iproute2.
+pods, the API over HTTPS on the bridge address and the cluster DNS there. `start()` raises
+`HostUnavailable` (one line naming what is missing) when the host lacks root or iproute2.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import random
 import shutil
@@ -123,15 +124,18 @@ class KubeSim:
 
     async def _start_workloads(self, runner: web.AppRunner, workdir: Path) -> None:
         config = self._resolve_config()
-        runtime_factory = None
         if config.runtime == "process":
             from kubesim.podhost import PodHost
 
             self.pod_host = await PodHost.open(
                 runner=runner, config=config, workdir=workdir, cluster=self.cluster
             )
-            config, runtime_factory = self.pod_host.config, self.pod_host.runtime_factory()
-        self.workloads = Workloads(self.cluster, config, runtime_factory=runtime_factory)
+            config = dataclasses.replace(config, pod_cidr=self.pod_host.pod_cidr)
+        self.workloads = Workloads(self.cluster, config)
+        if self.pod_host is not None:
+            self.workloads.runtime_factory = self.pod_host.host.runtime_factory(
+                cluster=self.cluster, config=config, clock=self.workloads.clock
+            )
         assert self._dispatcher is not None
         self._dispatcher.streams.connector = NodeStreams(self.workloads.kubelets)
         # `default/kubernetes` endpoints: where in-pod clients reach the API (the bridge).
@@ -204,7 +208,9 @@ class KubeSim:
                 await self._task
             self._task = None
         if self.pod_host is not None:
-            # Ends the pods' real processes and sandboxes, then the bridge, DNS and HTTPS site.
+            # End the pods' real processes and sandboxes, then DNS, the HTTPS site, the bridge.
+            for kubelet in self.workloads.kubelets.values():
+                kubelet.stop()
             await self.pod_host.close()
             self.pod_host = None
         if self._dispatcher is not None:

@@ -42,17 +42,12 @@ log = structlog.get_logger(__name__)
 class Workloads(ChaosMixin):
     """Every workload component of kubesim, running in-process against one `Cluster`."""
 
-    def __init__(
-        self,
-        cluster: ClusterAPI,
-        config: WorkloadsConfig | None = None,
-        *,
-        runtime_factory: Callable[[_agent.Kubelet], ContainerRuntime] | None = None,
-    ) -> None:
+    def __init__(self, cluster: ClusterAPI, config: WorkloadsConfig | None = None) -> None:
         self.cluster = cluster
         self.config = config or WorkloadsConfig()
-        #: Builds each kubelet's container runtime (None: the simulated one).
-        self._runtime_factory = runtime_factory
+        #: Builds each kubelet's container runtime (None: the simulated one); the assembly sets
+        #: it before `run()` for the process runtime.
+        self.runtime_factory: Callable[[_agent.Kubelet], ContainerRuntime] | None = None
         self.clock = Clock()
         self.faults = _simulated.Faults()
         self.pods = Cache(cluster, "pods", by_node=True)
@@ -242,7 +237,7 @@ class Workloads(ChaosMixin):
             name=name,
             pods=self.pods,
             faults=self.faults,
-            runtime_factory=self._runtime_factory,
+            runtime_factory=self.runtime_factory,
         )
         self.kubelets[name] = kubelet
         return kubelet
