@@ -14,7 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from kubesim.hostcheck import missing_prerequisite, ray_importable
-from tests.realray.hoststate import HostState, become_subreaper, live_descendants, reap_zombies
+from tests.realray.hoststate import (
+    INSTANCES,
+    HostState,
+    become_subreaper,
+    live_descendants,
+    reap_zombies,
+)
 
 #: How long teardown may take to make the last pod process go before it counts as a leak.
 LEFTOVER_GRACE = 15.0
@@ -41,16 +47,14 @@ def real_ray_host() -> None:
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """After the test: no process, network object or mount of kubesim's is left on the host."""
-    if missing_prerequisite() is not None:  # nothing of the process runtime can have run
-        yield
-        return
-    before = HostState.now()
+    INSTANCES.clear()
     yield
+    ids = tuple(INSTANCES)
     deadline = time.monotonic() + LEFTOVER_GRACE
     while True:
         reap_zombies()
         processes = live_descendants()
-        objects = HostState.now().new_since(before)
+        objects = HostState.of(ids).lines()
         if (not processes and not objects) or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from tests.e2e.harness import Env, running_env, wait_for
+from tests.realray.hoststate import INSTANCES
 
 __all__ = ["SAMPLE", "Env", "cluster_ready", "kubectl", "ray_nodes", "real_env", "wait_for"]
 
@@ -31,6 +32,7 @@ _NODE_LINE = re.compile(r"^\s+(\d+)\s+(\S+)\s*$")
 async def real_env(tmp_path: Path) -> AsyncIterator[Env]:
     """kubesim with the process runtime, the CRD and rayop, Ray's probes on."""
     async with running_env(tmp_path, probes=True, runtime="process") as env:
+        INSTANCES.append(env.sim.pod_host.host.instance.id)
         yield env
 
 

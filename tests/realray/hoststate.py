@@ -3,9 +3,9 @@
 Processes: the test session makes itself a child subreaper, so a pod process that outlives its
 parent (Ray daemonises raylets and GCS under `ray start`) is re-parented to the session instead
 of init; then "every live descendant of this process" is exactly what our kubesims started.
-Network objects and mounts are named with kubesim's prefix; the snapshot diff keeps only the
-ones that appeared during the test, so another kubesim on the same machine is not blamed for
-what existed before.
+Network objects, namespaces and mounts carry the instance id of the kubesim that made them
+(`ks<id>...`, `/tmp/ks/<id>/`); the check looks only at the ids of the kubesims this test
+started (`INSTANCES`), so another kubesim on the same machine is never blamed.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HostState", "become_subreaper", "live_descendants", "reap_zombies"]
+__all__ = ["INSTANCES", "HostState", "become_subreaper", "live_descendants", "reap_zombies"]
 
-#: Every host object kubesim's process runtime creates carries this prefix (bridge, veths, netns,
-#: per-pod roots under /tmp/ks).
-PREFIXES = ("ks", "kubesim")
+#: Instance ids of the process-runtime kubesims started by the current test.
+INSTANCES: list[str] = []
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -90,34 +89,37 @@ def _lines(*argv: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def _ours(name: str) -> bool:
-    return name.startswith(PREFIXES) or "/ks/" in name or "/kubesim" in name
+def _ours(name: str, ids: tuple[str, ...]) -> bool:
+    return any(name.startswith(f"ks{i}") or f"/ks/{i}" in name for i in ids)
 
 
 @dataclass(frozen=True)
 class HostState:
-    """kubesim-named links, network namespaces and mounts on the host at one moment."""
+    """Links, network namespaces, mounts and directories of some kubesim instances."""
 
     links: frozenset[str]
     netns: frozenset[str]
     mounts: frozenset[str]
+    dirs: frozenset[str]
 
     @classmethod
-    def now(cls) -> HostState:
-        """Read the host's current state (`ip`, /proc/self/mountinfo)."""
+    def of(cls, ids: tuple[str, ...]) -> HostState:
+        """What instances `ids` have on the host now (`ip`, /proc/self/mountinfo, /tmp/ks)."""
         links = {line.split(":")[1].strip().split("@")[0] for line in _lines("ip", "-o", "link")}
         netns = {line.split()[0] for line in _lines("ip", "netns", "list") if line.strip()}
         mounts = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
         return cls(
-            links=frozenset(n for n in links if _ours(n)),
-            netns=frozenset(n for n in netns if _ours(n)),
-            mounts=frozenset(m for m in mounts if _ours(m)),
+            links=frozenset(n for n in links if _ours(n, ids)),
+            netns=frozenset(n for n in netns if _ours(n, ids)),
+            mounts=frozenset(m for m in mounts if _ours(m, ids)),
+            dirs=frozenset(f"/tmp/ks/{i}" for i in ids if Path(f"/tmp/ks/{i}").exists()),
         )
 
-    def new_since(self, before: HostState) -> list[str]:
-        """What exists now and did not before, as `kind name` lines."""
+    def lines(self) -> list[str]:
+        """Everything found, as `kind name` lines."""
         return sorted(
-            [f"link {n}" for n in self.links - before.links]
-            + [f"netns {n}" for n in self.netns - before.netns]
-            + [f"mount {m}" for m in self.mounts - before.mounts]
+            [f"link {n}" for n in self.links]
+            + [f"netns {n}" for n in self.netns]
+            + [f"mount {m}" for m in self.mounts]
+            + [f"directory {d}" for d in self.dirs]
         )

@@ -33,7 +33,8 @@ async def _run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str,
 
 def _one_line(text: str) -> str:
     """`text` when it is exactly one line (no traceback), without its newline."""
-    assert text.endswith("\n") and text.count("\n") == 1, text
+    assert text.endswith("\n"), text
+    assert text.count("\n") == 1, text
     return text.removesuffix("\n")
 
 
