@@ -162,16 +162,16 @@ _EVENTS_K8S_FIELDS = (
 
 #: Every built-in resource kubesim serves.
 BUILTINS: tuple[ResourceInfo, ...] = (
-    _r("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status", "finalize"), verbs=CLUSTER_VERBS, fields=("status.phase",)),
+    _r("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status", "finalize"), verbs=CLUSTER_VERBS, fields=("status.phase",), returns_deleted=True),
     _r("", "v1", "Node", "nodes", namespaced=False, short=("no",), sub=("status",), fields=("spec.unschedulable",)),
     _r("", "v1", "Pod", "pods", short=("po",), sub=("status", "log", "exec"), cat=("all",), fields=_POD_FIELDS, returns_deleted=True),
-    _r("", "v1", "Service", "services", short=("svc",), sub=("status",), cat=("all",)),
+    _r("", "v1", "Service", "services", short=("svc",), sub=("status",), cat=("all",), returns_deleted=True),
     _r("", "v1", "Endpoints", "endpoints", short=("ep",)),
     _r("", "v1", "ConfigMap", "configmaps", short=("cm",)),
     _r("", "v1", "Secret", "secrets", fields=("type",)),
     _r("", "v1", "ServiceAccount", "serviceaccounts", short=("sa",), returns_deleted=True),
-    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",)),
-    _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",), sub=("status",)),
+    _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short=("pvc",), sub=("status",), returns_deleted=True),
+    _r("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",), sub=("status",), returns_deleted=True),
     _r("", "v1", "Event", "events", short=("ev",), fields=_EVENT_FIELDS),
     dataclasses.replace(_r("events.k8s.io", "v1", "Event", "events", short=("ev",), fields=_EVENTS_K8S_FIELDS), storage_group=""),
     _r("apps", "v1", "StatefulSet", "statefulsets", short=("sts",), sub=("status", "scale"), cat=("all",)),
