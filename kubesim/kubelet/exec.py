@@ -203,9 +203,7 @@ class _PtyProcess:
             fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     async def wait(self) -> int:
-        code = _exit_code(await self._process.wait())
-        await self._output.closed.wait()
-        return code
+        return _exit_code(await self._process.wait())
 
     def kill(self) -> None:
         if self._process.returncode is None:

@@ -23,7 +23,9 @@ write wakes followers without polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import shutil
 import tempfile
 import time
@@ -37,6 +39,7 @@ __all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogQuery", "LogWriter", "NoLogs",
 #: containerd's default max-container-log-line-size: longer lines become partial (P) records.
 MAX_LINE_BYTES = 16 * 1024
 _STREAMS = ("stdout", "stderr")
+_PREFIX = "kubesim-logs-"
 
 
 class NoLogs(LookupError):
@@ -71,6 +74,8 @@ class _Instance:
 
     path: Path
     ended: bool = False
+    #: The pod was removed: its files are gone and nothing more is written.
+    removed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -127,54 +132,63 @@ class LogWriter:
         self._write(records)
 
     def _write(self, records: list[tuple[str, bytes, bytes]]) -> None:
-        if not records or not self._instance.path.parent.exists():
+        if not records or self._instance.removed:
             return
         stamp = format_stamp(self._now()).encode()
         data = b"".join(
             b"%s %s %s %s\n" % (stamp, _check(stream).encode(), tag, text)
             for stream, tag, text in records
         )
-        with self._instance.path.open("ab") as file:
-            file.write(data)
+        fd = os.open(self._instance.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         self._instance.notify()
 
 
 class ContainerLogs:
     """Every container log file of one node, rooted in a directory kubesim owns.
 
-    Without `root`, a temporary directory is made on first use and removed by `close()` (or when
-    this object is collected).
+    Without `root`, a temporary directory (on /dev/shm when writable) is made on first use and
+    removed by `close()` or when this object is collected; one left by a kubesim that was killed
+    is removed when the next one makes its own.
     """
 
     def __init__(self, root: Path | None = None, *, now: Callable[[], float] = time.time) -> None:
         self._root = root
         self._now = now
-        self._instances: dict[tuple[str, str], dict[int, _Instance]] = {}
+        #: pod uid → container → instance → its file.
+        self._pods: dict[str, dict[str, dict[int, _Instance]]] = {}
         self._cleanup: Callable[[], object] | None = None
 
     @property
     def root(self) -> Path:
         """The directory holding `<pod uid>/<container>/<instance>.log`."""
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="kubesim-logs-"))
+            base = _scratch()
+            _sweep(base)
+            self._root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base))
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._root, True)
         return self._root
 
     def writer(self, uid: str, container: str, instance: int) -> LogWriter:
-        """A writer for a new instance of `container` (its file starts empty)."""
-        directory = self.root / uid / container
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{instance}.log"
-        path.write_bytes(b"")
-        entry = _Instance(path)
-        self._instances.setdefault((uid, container), {})[instance] = entry
+        """A writer for a new instance of `container` (its file appears with the first line)."""
+        containers = self._pods.setdefault(uid, {})
+        if container not in containers:
+            containers[container] = {}
+            (self.root / uid / container).mkdir(parents=True, exist_ok=True)
+        entry = _Instance(self.root / uid / container / f"{instance}.log")
+        with contextlib.suppress(FileNotFoundError):
+            entry.path.unlink()  # a reused instance number starts afresh
+        containers[container][instance] = entry
         return LogWriter(entry, self._now)
 
     def instances(self, uid: str, container: str) -> list[int]:
         """The instances of `container` that have a log file, oldest first."""
-        return sorted(self._instances.get((uid, container), {}))
+        return sorted(self._pods.get(uid, {}).get(container, {}))
 
-    def query(
+    def _query(
         self,
         *,
         previous: bool = False,
@@ -198,27 +212,64 @@ class ContainerLogs:
             limit_bytes=limit_bytes,
         )
 
-    def read(self, uid: str, container: str, query: LogQuery) -> bytes:
-        """The log of the newest instance (`previous`: the one before it), as the kubelet answers."""
-        entry = self._pick(uid, container, previous=query.previous)
-        records = _records(entry.path.read_bytes())
-        if query.tail_lines is not None:
-            records = records[len(records) - query.tail_lines :] if query.tail_lines else []
-        return _render(records, query)[: query.limit_bytes]
+    def read(
+        self,
+        uid: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: float | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> bytes:
+        """The log of the newest instance (`previous`: the one before it), as the kubelet answers.
 
-    def follow(self, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
+        The options are PodLogOptions' (`since_time` in seconds since the epoch; None: not set).
+        """
+        query = self._query(
+            previous=previous,
+            tail_lines=tail_lines,
+            since_seconds=since_seconds,
+            since_time=since_time,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
+        entry = self._pick(uid, container, previous=query.previous)
+        lines = _tail(_lines(_contents(entry.path)), query.tail_lines)
+        return _render(lines, query)[: query.limit_bytes]
+
+    def follow(
+        self,
+        uid: str,
+        container: str,
+        *,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        since_time: float | None = None,
+        timestamps: bool = False,
+        limit_bytes: int | None = None,
+    ) -> AsyncIterator[bytes]:
         """Yield the log as `read` would, then what the instance writes, until it ends.
 
         The instance is chosen now (`NoLogs` is raised here, not on the first iteration).
         """
+        query = self._query(
+            previous=previous,
+            tail_lines=tail_lines,
+            since_seconds=since_seconds,
+            since_time=since_time,
+            timestamps=timestamps,
+            limit_bytes=limit_bytes,
+        )
         return self._follow(self._pick(uid, container, previous=query.previous), query)
 
     async def _follow(self, entry: _Instance, query: LogQuery) -> AsyncIterator[bytes]:
-        data = entry.path.read_bytes()
+        data = _contents(entry.path)
         offset = data.rfind(b"\n") + 1
-        records = _records(data)
-        if query.tail_lines is not None:
-            records = records[len(records) - query.tail_lines :] if query.tail_lines else []
+        records = _tail(_lines(data), query.tail_lines)
         remaining = query.limit_bytes
         while True:
             chunk = _render(records, query)
@@ -239,22 +290,22 @@ class ContainerLogs:
 
     def remove(self, uid: str) -> None:
         """Delete pod `uid`'s log files and end anyone following them."""
-        for key in [k for k in self._instances if k[0] == uid]:
-            for entry in self._instances.pop(key).values():
-                entry.ended = True
+        for instances in self._pods.pop(uid, {}).values():
+            for entry in instances.values():
+                entry.ended = entry.removed = True
                 entry.notify()
         if self._root is not None:
             shutil.rmtree(self._root / uid, ignore_errors=True)
 
     def close(self) -> None:
         """Remove every log file (and the directory, if this object made it)."""
-        for uid in {uid for uid, _ in self._instances}:
+        for uid in list(self._pods):
             self.remove(uid)
         if self._cleanup is not None:
             self._cleanup()
 
     def _pick(self, uid: str, container: str, *, previous: bool) -> _Instance:
-        known = self._instances.get((uid, container), {})
+        known = self._pods.get(uid, {}).get(container, {})
         numbers = sorted(known)
         wanted = numbers[-2:-1] if previous else numbers[-1:]
         if not wanted:
@@ -262,7 +313,7 @@ class ContainerLogs:
         return known[wanted[0]]
 
     @staticmethod
-    def _more(entry: _Instance, offset: int) -> tuple[list[list[bytes]], int]:
+    def _more(entry: _Instance, offset: int) -> tuple[list[bytes], int]:
         """Complete records written after `offset`, and the offset past them."""
         try:
             with entry.path.open("rb") as file:
@@ -271,7 +322,32 @@ class ContainerLogs:
         except FileNotFoundError:
             return [], offset
         complete = data.rfind(b"\n") + 1
-        return _records(data[:complete]), offset + complete
+        return _lines(data[:complete]), offset + complete
+
+
+def _scratch() -> Path | None:
+    """Where temporary log roots go: tmpfs when there is one (a disk's metadata operations
+    cost a millisecond each here, and every container instance makes a file), else the default."""
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _sweep(base: Path | None) -> None:
+    """Remove the log roots of kubesims that died without cleaning up (their pid is gone)."""
+    for stale in Path(base or tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = stale.name.removeprefix(_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check(stream: str) -> str:
@@ -280,16 +356,35 @@ def _check(stream: str) -> str:
     return stream
 
 
-def _records(data: bytes) -> list[list[bytes]]:
-    """[stamp, stream, tag, text] per complete line of a CRI log file."""
-    lines = data.split(b"\n")
-    return [line.split(b" ", 3) for line in lines[:-1] if line.count(b" ") >= 3]
+def _contents(path: Path) -> bytes:
+    """A log file's bytes (nothing yet if the instance has not written)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
-def _render(records: list[list[bytes]], query: LogQuery) -> bytes:
+def _lines(data: bytes) -> list[bytes]:
+    """The complete lines of a CRI log file's contents."""
+    return data.split(b"\n")[:-1]
+
+
+def _tail(lines: list[bytes], count: int | None) -> list[bytes]:
+    """The last `count` lines (all when None, none when 0)."""
+    if count is None:
+        return lines
+    return lines[len(lines) - count :] if count else []
+
+
+def _render(lines: list[bytes], query: LogQuery) -> bytes:
+    """What the kubelet sends for these records: `[stamp ]text` (+ newline unless partial)."""
     since = query.since.encode() if query.since is not None else None
     out = bytearray()
-    for stamp, _stream, tag, text in records:
+    for line in lines:
+        record = line.split(b" ", 3)
+        if len(record) != 4:
+            continue
+        stamp, _stream, tag, text = record
         if since is not None and stamp < since:
             continue
         if query.timestamps:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kubesim.apiserver import errors
 from kubesim.kubelet.agent import Kubelet
 from kubesim.kubelet.exec import ExecProcess, ExecRefused
-from kubesim.kubelet.logs import LogQuery, NoLogs
+from kubesim.kubelet.logs import NoLogs
 from kubesim.kubelet.runtime import ContainerRuntime
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ class NodeStreams:
 
     def read_logs(self, pod: dict[str, Any], container: str, options: LogOptions) -> bytes:
         """The container's log, as the kubelet answers `containerLogs`."""
-        runtime, uid, query = self._log_request(pod, container, options)
+        runtime, uid, previous = self._log_request(pod, container, options)
         try:
-            return runtime.logs.read(uid, container, query)
+            return runtime.logs.read(uid, container, previous=previous, **_options(options))
         except NoLogs as exc:
             raise errors.bad_request(_no_logs(pod, container, previous=options.previous)) from exc
 
@@ -42,9 +42,9 @@ class NodeStreams:
         self, pod: dict[str, Any], container: str, options: LogOptions
     ) -> AsyncIterator[bytes]:
         """The log, then what the container instance writes until it ends."""
-        runtime, uid, query = self._log_request(pod, container, options)
+        runtime, uid, previous = self._log_request(pod, container, options)
         try:
-            return runtime.logs.follow(uid, container, query)
+            return runtime.logs.follow(uid, container, previous=previous, **_options(options))
         except NoLogs as exc:
             raise errors.bad_request(_no_logs(pod, container, previous=options.previous)) from exc
 
@@ -71,18 +71,21 @@ class NodeStreams:
 
     def _log_request(
         self, pod: dict[str, Any], container: str, options: LogOptions
-    ) -> tuple[ContainerRuntime, str, LogQuery]:
-        runtime = self._runtime(pod)
+    ) -> tuple[ContainerRuntime, str, bool]:
+        """(runtime, pod uid, whether the instance before the newest is meant)."""
         previous = log_instance(pod, container, previous=options.previous)
-        query = runtime.logs.query(
-            previous=previous,
-            tail_lines=options.tail_lines,
-            since_seconds=options.since_seconds,
-            since_time=options.since_time,
-            timestamps=options.timestamps,
-            limit_bytes=options.limit_bytes,
-        )
-        return runtime, str(pod["metadata"]["uid"]), query
+        return self._runtime(pod), str(pod["metadata"]["uid"]), previous
+
+
+def _options(options: LogOptions) -> dict[str, Any]:
+    """The PodLogOptions a node's `ContainerLogs` takes besides `previous`."""
+    return {
+        "tail_lines": options.tail_lines,
+        "since_seconds": options.since_seconds,
+        "since_time": options.since_time,
+        "timestamps": options.timestamps,
+        "limit_bytes": options.limit_bytes,
+    }
 
 
 def log_instance(pod: dict[str, Any], container: str, *, previous: bool) -> bool:

@@ -183,6 +183,11 @@ class StreamingHandler:
             raise errors.bad_request(f'container not found ("{container}")')
         socket = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, autoping=True)
         ready = socket.can_prepare(request)
+        if not ready.ok and "spdy" in request.headers.get("Upgrade", "").lower():
+            raise errors.bad_request(
+                "kubesim serves exec over WebSocket only, not SPDY: use kubectl 1.30 or newer "
+                "without KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"
+            )
         if not ready.ok:
             raise errors.bad_request("Upgrade request required")
         if ready.protocol is None:

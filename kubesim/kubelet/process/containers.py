@@ -224,7 +224,10 @@ class Container:
         record = self.record
         instance = self._instance
         workdir = str(self.spec.get("workingDir") or "/")
+        root = self._pod.sandbox.root / "c" / f"{instance}.root"
+        root.mkdir(exist_ok=True)
         spec = {
+            "root": str(root),
             "netns": self._pod.netns,
             "hostname": _hostname(self._pod.pod),
             "workdir": workdir,

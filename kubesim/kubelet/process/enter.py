@@ -14,7 +14,10 @@ kubesim so it starts in a few tens of milliseconds.
 
 Every bind source is opened (O_PATH) before anything is mounted, and mounted from
 `/proc/self/fd/N`: the pod's files live under /tmp/ks/..., which the container's private /tmp
-then hides.
+then hides. A mount point that does not exist on the host (`/data`, `/etc/podinfo`) is made
+in a tmpfs laid over its deepest existing ancestor, which holds binds of that directory's
+entries: the container sees the host's directory plus the new mount point, the host sees no
+change.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import platform
 import sys
 from typing import Any
 
@@ -35,6 +39,8 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 #: Exit status when the sandbox cannot be entered (what `kubectl get` shows as the exit code).
 SETUP_FAILED = 128
@@ -63,16 +69,80 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     _check(result, f"mount {target}")
 
 
-def _prepare_target(target: str, *, is_dir: bool, creatable: list[str]) -> str:
-    """The real path to mount on; created only inside a tree this program mounted itself."""
+def _populate(source: str, at: str) -> None:
+    """Mount a tmpfs at `at` holding binds of `source`'s entries (and copies of its links).
+
+    Entries are opened before the tmpfs is mounted, so `at` may be `source` itself: the
+    directory then looks the same, but new entries (mount points) can be made in it without
+    touching the host's tree.
+    """
+    info = os.stat(source)
+    fds: dict[str, tuple[int, bool]] = {}
+    links: dict[str, str] = {}
+    for entry in os.scandir(source):
+        if entry.is_symlink():
+            links[entry.name] = os.readlink(entry.path)
+        else:
+            fd = os.open(entry.path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fds[entry.name] = (fd, entry.is_dir(follow_symlinks=False))
+    _mount("tmpfs", at, "tmpfs", MS_NOSUID, f"mode={info.st_mode & 0o7777:o}")
+    for name, (fd, is_dir) in fds.items():
+        path = os.path.join(at, name)
+        if is_dir:
+            os.mkdir(path)
+        else:
+            with open(path, "a"):
+                pass
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+    for name, target in links.items():
+        os.symlink(target, os.path.join(at, name))
+
+
+def _new_root(at: str) -> None:
+    """Make `at` (an empty directory) a copy of / built of binds, and pivot into it.
+
+    The root is then a tmpfs, so top-level mount points (`/data`) can be made in it. It is
+    the mount namespace's root (pivot_root, not chroot), so whatever joins the namespace later
+    (`nsenter --mount` for exec and probes) sees the container's tree.
+    """
+    _populate("/", at)
+    os.chdir(at)
+    # pivot_root(".", "."): the old root ends up stacked on the new one, then is detached.
+    _check(_libc.syscall(_SYS_PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
+    os.chdir("/")
+
+
+class _Creatable:
+    """Where missing mount points may be made: anywhere below a tree of ours, or directly in
+    a shadowed directory (whose entries are the host's)."""
+
+    def __init__(self) -> None:
+        self.trees: list[str] = []
+        self.shallow: list[str] = ["/"]
+
+    def allows(self, parent: str) -> bool:
+        return parent in self.shallow or any(
+            parent == root or parent.startswith(root.rstrip("/") + "/") for root in self.trees
+        )
+
+
+def _prepare_target(target: str, *, is_dir: bool, creatable: _Creatable) -> str:
+    """The real path to mount on, created if missing without changing the host's tree.
+
+    Inside a tree this program mounted (a tmpfs, a volume) a missing path is simply made;
+    elsewhere its deepest existing ancestor is shadowed first (see `_populate`).
+    """
     real = os.path.realpath(target)
     if os.path.lexists(real):
         return real
-    if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in creatable):
-        raise SetupError(
-            f"mount path {target} does not exist on the host, and kubesim's process runtime "
-            "never changes the host's tree (mount under /tmp, /run or another volume instead)"
-        )
+    ancestor = os.path.dirname(real)
+    while not os.path.isdir(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not creatable.allows(ancestor):
+        _populate(ancestor, ancestor)
+        creatable.shallow.append(ancestor)
     if is_dir:
         os.makedirs(real, exist_ok=True)
     else:
@@ -90,7 +160,7 @@ def _apply_mounts(mounts: list[dict[str, Any]]) -> None:
                 sources[index] = os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
             except OSError as exc:
                 raise SetupError(f"mount source {mount['source']}: {exc.strerror}") from None
-    creatable: list[str] = []
+    creatable = _Creatable()
     for index, mount in enumerate(mounts):
         target = _prepare_target(
             mount["target"], is_dir=mount.get("dir", True), creatable=creatable
@@ -102,7 +172,7 @@ def _apply_mounts(mounts: list[dict[str, Any]]) -> None:
             if mount.get("readonly"):
                 _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         if mount.get("dir", True) and not mount.get("readonly"):
-            creatable.append(target)
+            creatable.trees.append(target)
     for fd in sources.values():
         os.close(fd)
 
@@ -116,6 +186,7 @@ def enter(spec: dict[str, Any]) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     hostname = spec["hostname"].encode()
     _check(_libc.sethostname(hostname, len(hostname)), "set the hostname")
+    _new_root(spec["root"])
     _apply_mounts(spec["mounts"])
     workdir = spec.get("workdir") or "/"
     try:

@@ -18,8 +18,8 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
-from typing import IO
 from pathlib import Path
+from typing import IO
 
 __all__ = ["ContainerProcess", "cri_line", "exit_code"]
 
