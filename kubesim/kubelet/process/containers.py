@@ -19,21 +19,21 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
+from kubesim.kubelet.logs import ContainerLogs, LogWriter
 from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, container_env, expand
 from kubesim.kubelet.process.images import ImageMap, ImageNotMapped, ray_version_of
 from kubesim.kubelet.process.probes import ExecTarget, probe_loop, run_handler
-from kubesim.kubelet.process.processes import ContainerProcess, cri_line
+from kubesim.kubelet.process.processes import ContainerProcess
 from kubesim.kubelet.process.sandbox import Sandbox, VolumeError
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener
 
 __all__ = ["Container", "PodContext"]
 
 _ENTER = str(Path(__file__).with_name("enter.py"))
-_LOG_LINES_KEPT = 1000
 
 
 @dataclass
@@ -50,7 +50,7 @@ class PodContext:
     listener: RuntimeListener
     clock: Clock
     config: WorkloadsConfig
-    logs: Path
+    logs: ContainerLogs
     automount: bool
     #: A stop was asked: no new instance starts; `forced_exit` overrides exit codes.
     stopping: bool = False
@@ -86,7 +86,7 @@ class Container:
         self.process: ContainerProcess | None = None
         self.target: ExecTarget | None = None
         self._probes: list[asyncio.Task[None]] = []
-        self._log: IO[str] | None = None
+        self._log: LogWriter | None = None
         self._pull_failures = 0
 
     @property
@@ -238,11 +238,11 @@ class Container:
         spec_path = self._pod.sandbox.root / "c" / f"{instance}.json"
         spec_path.write_text(json.dumps(spec))
         spec_path.chmod(0o600)
-        self._open_log()
+        self._log = self._pod.logs.writer(self._pod.uid, self.name, record.restart_count)
         self.process = ContainerProcess(
             [sys.executable, "-I", "-S", _ENTER, str(spec_path)],
             env={"PATH": ImageMap.path(env_dir)},
-            on_line=self._line,
+            on_data=self._log.feed,
         )
         self.target = ExecTarget(
             prefix=[
@@ -298,22 +298,6 @@ class Container:
             message,
         )
         self.record.ready = self.record.started = False
-
-    # ------------------------------------------------------------------ logs
-
-    def _open_log(self) -> None:
-        directory = self._pod.logs / self.name
-        directory.mkdir(parents=True, exist_ok=True)
-        # Open for the whole life of the instance; closed on exit or kill.
-        self._log = open(directory / f"{self.record.restart_count}.log", "a", encoding="utf-8")  # noqa: SIM115
-
-    def _line(self, stream: str, text: str) -> None:
-        """Write one output line (CRI format) and keep the last lines on the record."""
-        if self._log is not None:
-            self._log.write(cri_line(stream, text, self._pod.clock.now()))
-            self._log.flush()
-        self.record.log.append(text)
-        del self.record.log[:-_LOG_LINES_KEPT]
 
     # ------------------------------------------------------------------ probes
 

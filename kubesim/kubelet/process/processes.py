@@ -6,14 +6,14 @@ left in the group is killed, as a container's PID namespace would. Output and ex
 with the event loop's readers (pipes, and a pidfd for the exit) rather than asyncio's subprocess
 transports, so that dropping a pod at any moment leaves nothing to finalize later.
 
-Lines go to the container log in the CRI format (`<RFC3339Nano> stdout|stderr F <line>`).
+Output goes, as it arrives, to the instance's log writer (`kubelet.logs.LogWriter`, which
+writes CRI-format lines).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -21,16 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ContainerProcess", "cri_line", "exit_code"]
+__all__ = ["ContainerProcess", "exit_code"]
 
 _CHUNK = 65536
-_MAX_LINE = 16384
-
-
-def cri_line(stream: str, text: str, when: float) -> str:
-    """One CRI log line (full, `F`) for `text` written on `stream` at epoch `when`."""
-    stamp = dt.datetime.fromtimestamp(when, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return f"{stamp}000Z {stream} F {text}\n"
 
 
 def exit_code(returncode: int) -> int:
@@ -46,11 +39,11 @@ class ContainerProcess:
         argv: Sequence[str],
         *,
         env: dict[str, str],
-        on_line: Callable[[str, str], None],
+        on_data: Callable[[str, bytes], None],
         cwd: Path | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._on_line = on_line
+        self._on_data = on_data
         self._popen = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -62,7 +55,6 @@ class ContainerProcess:
         )
         self.pid = self._popen.pid
         self.exited: asyncio.Future[int] = self._loop.create_future()
-        self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
         self._pipes: dict[int, str] = {}
         self._files: dict[int, IO[bytes]] = {}
         for stream, pipe in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr)):
@@ -94,24 +86,14 @@ class ContainerProcess:
         if not data:
             self._close_pipe(fd)
             return
-        buffered = self._partial[stream] + data
-        *lines, rest = buffered.split(b"\n")
-        while len(rest) > _MAX_LINE:
-            lines.append(rest[:_MAX_LINE])
-            rest = rest[_MAX_LINE:]
-        self._partial[stream] = rest
-        for line in lines:
-            self._on_line(stream, line.decode(errors="replace"))
+        self._on_data(stream, data)
 
     def _close_pipe(self, fd: int) -> None:
         if fd not in self._pipes:
             return
-        stream = self._pipes.pop(fd)
+        del self._pipes[fd]
         self._loop.remove_reader(fd)
         self._files.pop(fd).close()
-        if self._partial[stream]:
-            self._on_line(stream, self._partial[stream].decode(errors="replace"))
-            self._partial[stream] = b""
 
     def _reap(self) -> None:
         code = self._popen.poll()

@@ -22,6 +22,8 @@ import structlog
 from kubesim.common.api import ClusterAPI, StatusError
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
+from kubesim.kubelet.exec import ExecProcess, ExecRefused, spawn
+from kubesim.kubelet.logs import ContainerLogs
 from kubesim.kubelet.process.containers import Container, PodContext
 from kubesim.kubelet.process.env import EnvError, PodEnv
 from kubesim.kubelet.process.host import ProcessHost
@@ -87,6 +89,7 @@ class ProcessRuntime:
         self._pod_ip = pod_ip
         self._host_ip = host_ip
         self._pods: dict[str, _Pod] = {}
+        self._logs = ContainerLogs(now=clock.now)
 
     # ------------------------------------------------------------------ ContainerRuntime
 
@@ -155,6 +158,7 @@ class ProcessRuntime:
             task.cancel()
         for container in entry.containers.values():
             container.kill_now()
+        self._logs.remove(uid)
         try:
             self._host.network.remove_pod(uid)
         finally:
@@ -167,6 +171,20 @@ class ProcessRuntime:
         """The runtime's view of pod `uid`."""
         entry = self._pods.get(uid)
         return entry.record if entry is not None else None
+
+    @property
+    def logs(self) -> ContainerLogs:
+        """This node's container log files (what `kubectl logs` reads)."""
+        return self._logs
+
+    async def exec(
+        self, uid: str, container: str, argv: list[str], *, tty: bool, stdin: bool
+    ) -> ExecProcess:
+        """Run `argv` in the container's namespaces with its environment (`kubectl exec`)."""
+        target = self.exec_target(uid, container)
+        if target is None:
+            raise ExecRefused(f'container "{container}" is not running')
+        return await spawn(argv, env=target.env, tty=tty, stdin=stdin, prefix=target.prefix)
 
     def exec_target(self, uid: str, container: str) -> ExecTarget | None:
         """How to run a command in a running container (nsenter prefix, env, cwd), or None."""
@@ -260,7 +278,6 @@ class ProcessRuntime:
             nameserver=self._host.nameserver,
             sa=self._host.service_accounts if automount else None,
         )
-        meta = pod["metadata"]
         return PodContext(
             uid=uid,
             pod=pod,
@@ -272,9 +289,7 @@ class ProcessRuntime:
             listener=self._listener,
             clock=self._clock,
             config=self._config,
-            logs=self._host.instance.root
-            / "logs"
-            / f"{meta.get('namespace', '')}_{meta['name']}_{uid}",
+            logs=self._logs,
             automount=automount,
         )
 

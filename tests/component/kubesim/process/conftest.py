@@ -116,19 +116,21 @@ class Cluster:
         assert status == 200, body
         return dict(body)
 
-    async def log(self, name: str, container: str, instance: int | None = None) -> str:
-        """The output of `container`'s latest (or given) instance, from its CRI log file.
+    async def log(self, name: str, container: str, *, previous: bool = False) -> str:
+        """`kubectl logs NAME -c CONTAINER [--previous]`."""
+        query = f"container={container}" + ("&previous=true" if previous else "")
+        status, body = await self.request(
+            "GET", f"/api/v1/namespaces/default/pods/{name}/log?{query}"
+        )
+        assert status == 200, body
+        return str(body)
 
-        (Read from the file until pods/log honours `container`, which engineer streams adds.)
-        """
-        uid = (await self.pod(name))["metadata"]["uid"]
-        directory = self.host.instance.root / "logs" / f"default_{name}_{uid}" / container
-        files = sorted(directory.glob("*.log"), key=lambda p: int(p.stem))
-        if not files:
-            return ""
-        chosen = files[-1] if instance is None else directory / f"{instance}.log"
-        lines = chosen.read_text().splitlines()
-        return "".join(line.split(" ", 3)[3] + "\n" for line in lines)
+    async def follow(self, name: str, container: str) -> str:
+        """`kubectl logs -f NAME -c CONTAINER`: everything until the container ends."""
+        path = f"/api/v1/namespaces/default/pods/{name}/log?container={container}&follow=true"
+        async with self.session.get(path) as response:
+            assert response.status == 200, await response.text()
+            return await response.text()
 
     async def events(self, name: str) -> list[dict[str, Any]]:
         """Events about pod `name`."""

@@ -23,7 +23,7 @@ async def test_exit_codes_restarts_and_crash_loop(cluster: Cluster) -> None:
     assert status["restartCount"] >= 1
     assert status["lastState"]["terminated"]["exitCode"] == 3
     assert status["lastState"]["terminated"]["reason"] == "Error"
-    assert await cluster.log("crash", "main", instance=0) == "run\n"
+    assert await cluster.log("crash", "main", previous=True) == "run\n"
     events = [e["reason"] for e in await cluster.events("crash")]
     assert "BackOff" in events
 
@@ -98,14 +98,14 @@ async def test_termination_sigterm_then_sigkill(cluster: Cluster) -> None:
 
     await cluster.eventually(running)
     await asyncio.sleep(0.5)  # let the shells install their traps
-    uid = (await cluster.pod("stop"))["metadata"]["uid"]
-    logs = cluster.host.instance.root / "logs" / f"default_stop_{uid}"
     watch = asyncio.create_task(watch_statuses(cluster, "stop"))
+    follows = {c: asyncio.create_task(cluster.follow("stop", c)) for c in ("main", "stubborn")}
     loop = asyncio.get_running_loop()
     began = loop.time()
     await cluster.request("DELETE", "/api/v1/namespaces/default/pods/stop")
     statuses = await asyncio.wait_for(watch, 30)
     took = loop.time() - began
+    seen_logs = {c: await asyncio.wait_for(task, 10) for c, task in follows.items()}
     exits = {
         s["name"]: s["state"]["terminated"]["exitCode"]
         for s in statuses
@@ -113,8 +113,8 @@ async def test_termination_sigterm_then_sigkill(cluster: Cluster) -> None:
     }
     assert exits == {"main": 0, "stubborn": 137}
     assert took >= 1.5
-    assert "got-term after prestop" in (logs / "main" / "0.log").read_text()
-    assert "ignored-term" in (logs / "stubborn" / "0.log").read_text()
+    assert "got-term after prestop" in seen_logs["main"]
+    assert "ignored-term" in seen_logs["stubborn"]
 
 
 async def test_liveness_failure_restarts_the_container(cluster: Cluster) -> None:
