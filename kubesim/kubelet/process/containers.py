@@ -251,7 +251,10 @@ class Container:
                 "--net",
                 "--mount",
                 "--uts",
-                f"--wd={workdir}",
+                # The container's root and working directory: with `--wd=DIR` nsenter would
+                # resolve DIR before entering the root, on the host's side of it.
+                "--root",
+                "--wd",
                 "--",
             ],
             env=env,
