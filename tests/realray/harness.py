@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ import yaml
 from tests.e2e.harness import Env, running_env, wait_for
 from tests.realray.hoststate import INSTANCES
 
-__all__ = ["SAMPLE", "Env", "cluster_ready", "kubectl", "ray_nodes", "real_env", "wait_for"]
+__all__ = [
+    "SAMPLE",
+    "Env",
+    "Phases",
+    "cluster_ready",
+    "kubectl",
+    "ray_nodes",
+    "real_env",
+    "wait_for",
+]
 
 #: The small real-Ray cluster (head with 0 CPUs, 0..2 autoscaled 1-CPU workers).
 SAMPLE = Path(__file__).with_name("raycluster.yaml")
@@ -83,6 +93,16 @@ async def ray_nodes(env: Env, head: str) -> dict[str, int]:
     """`kubectl exec <head> -c ray-head -- ray status`, as node counts per type ({} on failure)."""
     code, out, _ = await kubectl(env, "exec", head, "-c", "ray-head", "--", "ray", "status")
     return parse_ray_status(out) if code == 0 else {}
+
+
+class Phases:
+    """Seconds since the test started at each step, printed as they pass (`pytest -s`)."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        print(f"{time.monotonic() - self._start:7.1f} s  {what}", flush=True)
 
 
 async def cluster_ready(env: Env, name: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import seed_manifest
-from tests.realray.harness import cluster_ready, kubectl, ray_nodes, real_env, wait_for
+from tests.realray.harness import Phases, cluster_ready, kubectl, ray_nodes, real_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -29,6 +29,7 @@ KILL_GCS = (
 async def test_seed_cluster_runs_real_ray_and_recovers_from_a_killed_gcs(
     real_ray_host: None, tmp_path: Path
 ) -> None:
+    phase = Phases()
     async with real_env(tmp_path) as env:
         await env.apply(seed_manifest())
         await wait_for(
@@ -38,7 +39,9 @@ async def test_seed_cluster_runs_real_ray_and_recovers_from_a_killed_gcs(
         async def three_nodes() -> bool:
             return await ray_nodes(env, HEAD) == SEED_NODES
 
+        phase("ready")
         await wait_for(three_nodes, within=60, what="ray status to list the head and 2 workers")
+        phase("ray status lists 3 nodes")
 
         code, out, err = await kubectl(
             env, "exec", HEAD, "-c", "ray-head", "--", "sh", "-c", KILL_GCS
@@ -49,10 +52,13 @@ async def test_seed_cluster_runs_real_ray_and_recovers_from_a_killed_gcs(
             return (await env.status("basic-ray-cluster")).get("state") != "ready"
 
         await wait_for(outage_seen, within=60, what="the RayCluster to leave ready")
+        phase("GCS killed; the RayCluster left ready")
         await wait_for(
             lambda: cluster_ready(env, "basic-ray-cluster"), within=150, what="Ready again"
         )
+        phase("ready again")
         await wait_for(three_nodes, within=90, what="the workers to rejoin the new GCS")
+        phase("3 nodes again")
 
         head = await env.get("v1", "Pod", HEAD)
         assert head is not None
