@@ -65,6 +65,9 @@ async def test_autoscaler_scales_up_on_demand_and_deletes_exactly_the_idle_worke
         await env.apply(sample(autoscaler_v1=version == "v1"))
         await wait_for(lambda: cluster_ready(env, NAME), within=120, what="the head Ready")
         phase("ready")
+        head = await env.get("v1", "Pod", HEAD)
+        assert head is not None  # Ray 2.60.0 >= 2.53: the dashboard agent's /api/healthz
+        assert head["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/api/healthz"
 
         job = asyncio.create_task(
             kubectl(env, "exec", HEAD, "-c", "ray-head", "--", "python", "-c", JOB, within=150)
