@@ -29,13 +29,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 NAME, HEAD, GROUP = "rr", "rr-head-0", "cpu"
 
-#: Two 1-CPU tasks of 10 s on a cluster whose head has no CPU: needs two workers.
+#: Two 1-CPU tasks of 5 s on a cluster whose head has no CPU: the autoscaler asks for two workers.
 JOB = """
 import ray, time
 ray.init()
 @ray.remote(num_cpus=1)
 def where():
-    time.sleep(10)
+    time.sleep(5)
     return ray.get_runtime_context().get_node_id()
 print(len(set(ray.get([where.remote() for _ in range(2)]))), "nodes ran the job")
 """
