@@ -62,10 +62,18 @@ def require_host() -> None:
     for tool, package in (("ip", "iproute2"), ("nsenter", "util-linux")):
         if shutil.which(tool) is None:
             missing.append(f"the `{tool}` command ({package})")
+    if shutil.which("nsenter") is not None and not _nsenter_has_wdns():
+        missing.append("nsenter with --wdns (util-linux 2.38 or later)")
     if missing:
         raise HostUnavailable(
             "the process runtime needs " + " and ".join(missing) + "; use the simulated runtime"
         )
+
+
+def _nsenter_has_wdns() -> bool:
+    """Exec and probes start in the container's working directory with `nsenter --wdns`."""
+    result = subprocess.run(["nsenter", "--help"], capture_output=True, text=True, check=False)
+    return "--wdns" in result.stdout
 
 
 def ip(*args: str, stdin: str | None = None, check: bool = True) -> str:

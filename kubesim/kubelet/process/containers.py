@@ -28,7 +28,7 @@ from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, container_env,
 from kubesim.kubelet.process.images import ImageMap, ImageNotMapped, ray_version_of
 from kubesim.kubelet.process.probes import ExecTarget, probe_loop, run_handler
 from kubesim.kubelet.process.processes import ContainerProcess
-from kubesim.kubelet.process.sandbox import Sandbox, VolumeError
+from kubesim.kubelet.process.sandbox import Sandbox, VolumeError, pod_hostname
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener
 
 __all__ = ["Container", "PodContext"]
@@ -154,7 +154,7 @@ class Container:
             )
             self._pod.env.skipped.clear()
         env = {"PATH": ImageMap.path(env_dir), "HOME": "/root"}
-        env["HOSTNAME"] = _hostname(self._pod.pod)
+        env["HOSTNAME"] = pod_hostname(self._pod.pod)
         env.update(pairs)
         mapping = dict(pairs)
         command = [expand(str(c), mapping) for c in self.spec.get("command") or ()]
@@ -229,7 +229,7 @@ class Container:
         spec = {
             "root": str(root),
             "netns": self._pod.netns,
-            "hostname": _hostname(self._pod.pod),
+            "hostname": pod_hostname(self._pod.pod),
             "workdir": workdir,
             "argv": argv,
             "env": env,
@@ -251,10 +251,7 @@ class Container:
                 "--net",
                 "--mount",
                 "--uts",
-                # The container's root and working directory: with `--wd=DIR` nsenter would
-                # resolve DIR before entering the root, on the host's side of it.
-                "--root",
-                "--wd",
+                f"--wdns={workdir}",
                 "--",
             ],
             env=env,
@@ -411,7 +408,3 @@ class Container:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-def _hostname(pod: dict[str, Any]) -> str:
-    return str((pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])[:63]

@@ -12,9 +12,9 @@ and then calling into libc is not safe, and because an error here must reach the
 as one readable line (then exit 128, like a runtime's create error). It imports nothing of
 kubesim so it starts in a few tens of milliseconds.
 
-Every bind source is opened (O_PATH) before anything is mounted, and mounted from
-`/proc/self/fd/N`: the pod's files live under /tmp/ks/..., which the container's private /tmp
-then hides. A mount point that does not exist on the host (`/data`, `/etc/podinfo`) is made
+Every bind source is opened (O_PATH) before the pivot into the container's root, and mounted
+from `/proc/self/fd/N` while the old root is still attached: the pod's files live under
+/tmp/ks/..., which the container's tree does not show. A mount point that does not exist on the host (`/data`, `/etc/podinfo`) is made
 in a tmpfs laid over its deepest existing ancestor, which holds binds of that directory's
 entries: the container sees the host's directory plus the new mount point, the host sees no
 change.
@@ -69,18 +69,21 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     _check(result, f"mount {target}")
 
 
-def _populate(source: str, at: str) -> None:
+def _populate(source: str, at: str, *, empty: frozenset[str] = frozenset()) -> None:
     """Mount a tmpfs at `at` holding binds of `source`'s entries (and copies of its links).
 
     Entries are opened before the tmpfs is mounted, so `at` may be `source` itself: the
     directory then looks the same, but new entries (mount points) can be made in it without
-    touching the host's tree.
+    touching the host's tree. Entries named in `empty` become empty directories.
     """
     info = os.stat(source)
     fds: dict[str, tuple[int, bool]] = {}
     links: dict[str, str] = {}
     for entry in os.scandir(source):
-        if entry.is_symlink():
+        if entry.name in empty:
+            os.makedirs(os.path.join(at, entry.name), exist_ok=True)
+            fds[entry.name] = (-1, True)
+        elif entry.is_symlink():
             links[entry.name] = os.readlink(entry.path)
         else:
             fd = os.open(entry.path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -88,6 +91,9 @@ def _populate(source: str, at: str) -> None:
     _mount("tmpfs", at, "tmpfs", MS_NOSUID, f"mode={info.st_mode & 0o7777:o}")
     for name, (fd, is_dir) in fds.items():
         path = os.path.join(at, name)
+        if fd < 0:
+            os.mkdir(path)
+            continue
         if is_dir:
             os.mkdir(path)
         else:
@@ -99,19 +105,32 @@ def _populate(source: str, at: str) -> None:
         os.symlink(target, os.path.join(at, name))
 
 
+#: Where the old root stays attached while the container's mounts are made.
+_OLD_ROOT = "/.kubesim-old-root"
+
+
 def _new_root(at: str) -> None:
     """Make `at` (an empty directory) a copy of / built of binds, and pivot into it.
 
     The root is then a tmpfs, so top-level mount points (`/data`) can be made in it. It is
     the mount namespace's root (pivot_root, not chroot), so whatever joins the namespace later
-    (`nsenter --mount` for exec and probes) sees the container's tree.
+    (`nsenter --mount` for exec and probes) sees the container's tree. /run and /tmp are not
+    copied (they are covered anyway): the host's hold other pods' network namespaces and
+    tmpfs volumes, which a copy here would keep alive for as long as this container runs.
     """
-    _populate("/", at)
+    _populate("/", at, empty=frozenset({"run", "tmp"}))
+    os.mkdir(at + _OLD_ROOT)
     os.chdir(at)
-    # pivot_root(".", "."): the old root ends up stacked on the new one, then is detached.
-    _check(_libc.syscall(_SYS_PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
+    _check(
+        _libc.syscall(_SYS_PIVOT_ROOT[platform.machine()], b".", _OLD_ROOT[1:].encode()),
+        "pivot_root",
+    )
     os.chdir("/")
+
+
+def _drop_old_root() -> None:
+    _check(_libc.umount2(_OLD_ROOT.encode(), MNT_DETACH), "detach the old root")
+    os.rmdir(_OLD_ROOT)
 
 
 class _Creatable:
@@ -152,7 +171,8 @@ def _prepare_target(target: str, *, is_dir: bool, creatable: _Creatable) -> str:
     return real
 
 
-def _apply_mounts(mounts: list[dict[str, Any]]) -> None:
+def _open_sources(mounts: list[dict[str, Any]]) -> dict[int, int]:
+    """O_PATH descriptors of the bind sources (host paths, opened before the pivot)."""
     sources: dict[int, int] = {}
     for index, mount in enumerate(mounts):
         if mount["kind"] == "bind":
@@ -160,6 +180,10 @@ def _apply_mounts(mounts: list[dict[str, Any]]) -> None:
                 sources[index] = os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
             except OSError as exc:
                 raise SetupError(f"mount source {mount['source']}: {exc.strerror}") from None
+    return sources
+
+
+def _apply_mounts(mounts: list[dict[str, Any]], sources: dict[int, int]) -> None:
     creatable = _Creatable()
     for index, mount in enumerate(mounts):
         target = _prepare_target(
@@ -186,8 +210,10 @@ def enter(spec: dict[str, Any]) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     hostname = spec["hostname"].encode()
     _check(_libc.sethostname(hostname, len(hostname)), "set the hostname")
+    sources = _open_sources(spec["mounts"])
     _new_root(spec["root"])
-    _apply_mounts(spec["mounts"])
+    _apply_mounts(spec["mounts"], sources)
+    _drop_old_root()
     workdir = spec.get("workdir") or "/"
     try:
         os.chdir(workdir)

@@ -14,6 +14,7 @@ already on the host is refused: the bridge's route would hijack or be hijacked b
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,8 @@ class Network:
                 "WorkloadsConfig.pod_cidr (--pod-cidr)"
             )
         self._instance = instance
-        self._next_veth = 0
+        # add_pod runs in worker threads: next() on a count is atomic, `+= 1` is not.
+        self._veth_numbers = itertools.count()
         self._veths: dict[str, str] = {}
         digits = instance.id
         mac = f"02:6b:73:{digits[0:2]}:{digits[2:4]}:{digits[4:6]}"
@@ -98,9 +100,9 @@ class Network:
     def add_pod(self, uid: str, pod_ip: str) -> None:
         """Create pod `uid`'s namespace with `pod_ip` on eth0 and a route via the bridge."""
         netns = self.netns_name(uid)
-        veth = f"{self._instance.prefix}v{self._next_veth}"
-        peer = f"{self._instance.prefix}p{self._next_veth}"
-        self._next_veth += 1
+        number = next(self._veth_numbers)
+        veth = f"{self._instance.prefix}v{number}"
+        peer = f"{self._instance.prefix}p{number}"
         self._veths[uid] = veth
         ip("netns", "add", netns)
         ip(

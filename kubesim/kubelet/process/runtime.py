@@ -45,6 +45,8 @@ class _Pod:
     containers: dict[str, Container] = field(default_factory=dict)
     context: PodContext | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: The task running each container's current instance.
+    runs: dict[str, asyncio.Task[int | None]] = field(default_factory=dict)
 
 
 def refusal(pod: dict[str, Any]) -> str | None:
@@ -128,7 +130,7 @@ class ProcessRuntime:
         if entry is None or container is None or entry.record.stopping:
             return
         if container.record.state is RunState.TERMINATED:
-            self._spawn(entry, container.run(restart=True), name)
+            self._run(entry, container, restart=True)
 
     def stop_pod(self, uid: str, grace_seconds: float, *, exit_code: int | None = None) -> None:
         """preStop, SIGTERM, and SIGKILL after the grace period, for every running container."""
@@ -140,14 +142,15 @@ class ProcessRuntime:
             entry.context.stopping = True
             entry.context.forced_exit = exit_code
         grace = 0.0 if exit_code is not None else max(grace_seconds, 0.0)
+        # A running container is stopped gracefully and its run ends with the exit; one still
+        # waiting (image, config, back-off) has nothing to stop: its run is cancelled.
         for container in entry.containers.values():
             if container.process is not None:
                 self._spawn(entry, container.terminate(grace), f"stop-{container.name}")
-        for task in list(entry.tasks):
-            if not task.get_name().startswith("kubesim-stop-") and not self._has_process(
-                entry, task
-            ):
-                task.cancel()
+            else:
+                run = entry.runs.get(container.name)
+                if run is not None:
+                    run.cancel()
 
     def remove_pod(self, uid: str) -> None:
         """Kill what still runs, delete the pod's namespace, mounts and files (synchronously)."""
@@ -184,7 +187,8 @@ class ProcessRuntime:
         target = self.exec_target(uid, container)
         if target is None:
             raise ExecRefused(f'container "{container}" is not running')
-        return await spawn(argv, env=target.env, tty=tty, stdin=stdin, prefix=target.prefix)
+        env = {**target.env, "TERM": "xterm"} if tty else target.env
+        return await spawn(argv, env=env, tty=tty, stdin=stdin, prefix=target.prefix)
 
     def exec_target(self, uid: str, container: str) -> ExecTarget | None:
         """How to run a command in a running container (nsenter prefix, env, cwd), or None."""
@@ -194,11 +198,19 @@ class ProcessRuntime:
 
     # ------------------------------------------------------------------ bring-up
 
-    def _spawn(self, entry: _Pod, coro: Any, what: str) -> None:
+    def _spawn(self, entry: _Pod, coro: Any, what: str) -> asyncio.Task[Any]:
         uid = entry.record.uid
         task = asyncio.get_running_loop().create_task(coro, name=f"kubesim-{what}-{uid[:8]}")
         entry.tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(entry, t))
+        return task
+
+    def _run(self, entry: _Pod, container: Container, *, restart: bool) -> asyncio.Task[int | None]:
+        task: asyncio.Task[int | None] = self._spawn(
+            entry, container.run(restart=restart), container.name
+        )
+        entry.runs[container.name] = task
+        return task
 
     def _task_done(self, entry: _Pod, task: asyncio.Task[Any]) -> None:
         entry.tasks.discard(task)
@@ -206,15 +218,6 @@ class ProcessRuntime:
             log.error(
                 "process_runtime_task_failed", task=task.get_name(), exc_info=task.exception()
             )
-
-    @staticmethod
-    def _has_process(entry: _Pod, task: asyncio.Task[Any]) -> bool:
-        """Whether `task` runs a container whose process is alive (it ends with the process)."""
-        name = task.get_name()
-        return any(
-            c.process is not None and name == f"kubesim-{c.name}-{entry.record.uid[:8]}"
-            for c in entry.containers.values()
-        )
 
     async def _bring_up(self, entry: _Pod) -> None:
         uid = entry.record.uid
@@ -238,13 +241,17 @@ class ProcessRuntime:
         for c in spec.get("initContainers") or ():
             if not await self._run_init(entry, entry.containers[c["name"]]):
                 return
+        if _stopping(entry):
+            return
         for c in spec.get("containers") or ():
-            self._spawn(entry, entry.containers[c["name"]].run(restart=False), c["name"])
+            self._run(entry, entry.containers[c["name"]], restart=False)
 
     async def _run_init(self, entry: _Pod, container: Container) -> bool:
         """Run an init container until it succeeds; False if the pod must not go on."""
         policy = (entry.pod.get("spec") or {}).get("restartPolicy", "Always")
-        code = await container.run(restart=False)
+        if _stopping(entry):
+            return False
+        code = await self._run(entry, container, restart=False)
         delay = self._config.crash_backoff_base
         while code != 0:
             if code is None or policy == "Never" or _stopping(entry):
@@ -253,7 +260,7 @@ class ProcessRuntime:
             delay = min(delay * 2, self._config.crash_backoff_max)
             if _stopping(entry):
                 return False
-            code = await container.run(restart=True)
+            code = await self._run(entry, container, restart=True)
         return True
 
     async def _create_sandbox(self, entry: _Pod) -> PodContext:
@@ -262,7 +269,13 @@ class ProcessRuntime:
         pod_ip = self._pod_ip(uid)
         if not pod_ip:
             raise RuntimeError("no pod IP left in the node's pod CIDR")
-        await asyncio.to_thread(self._host.network.add_pod, uid, pod_ip)
+        making = asyncio.ensure_future(asyncio.to_thread(self._host.network.add_pod, uid, pod_ip))
+        try:
+            await asyncio.shield(making)
+        except asyncio.CancelledError:
+            # Removed while the thread makes the namespace: remove it once it exists.
+            making.add_done_callback(lambda done: self._undo_network(uid, done))
+            raise
         ctx = PodEnv(
             pod=pod,
             pod_ip=pod_ip,
@@ -292,6 +305,11 @@ class ProcessRuntime:
             logs=self._logs,
             automount=automount,
         )
+
+    def _undo_network(self, uid: str, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("pod_network_failed", uid=uid, error=str(done.exception()))
+        self._host.network.remove_pod(uid)
 
     # ------------------------------------------------------------------ API reads
 

@@ -28,7 +28,15 @@ from kubesim.common.quantity import QuantityError, parse_quantity
 from kubesim.kubelet.process.cleanup import detach_mounts
 from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, field_value, resource_value
 
-__all__ = ["SA_PATH", "Sandbox", "ServiceAccountFiles", "VolumeError", "etc_hosts", "resolv_conf"]
+__all__ = [
+    "SA_PATH",
+    "Sandbox",
+    "ServiceAccountFiles",
+    "VolumeError",
+    "etc_hosts",
+    "pod_hostname",
+    "resolv_conf",
+]
 
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 _SHM_SIZE = 64 * 1024 * 1024
@@ -50,10 +58,16 @@ class ServiceAccountFiles:
     token: Callable[[str, str], str]
 
 
+def pod_hostname(pod: dict[str, Any]) -> str:
+    """`spec.hostname`, else the pod's name cut to 63 characters (no trailing `-` or `.`)."""
+    name = str((pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])
+    return name[:63].rstrip("-.") if len(name) > 63 else name
+
+
 def etc_hosts(pod: dict[str, Any], pod_ip: str) -> str:
     """The kubelet's managed /etc/hosts (managedHostsFileContent), with hostAliases."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
-    hostname = str(spec.get("hostname") or meta["name"])[:63]
+    hostname = pod_hostname(pod)
     lines = [
         "# Kubernetes-managed hosts file.",
         "127.0.0.1\tlocalhost",
@@ -83,11 +97,12 @@ def resolv_conf(pod: dict[str, Any], nameserver: str) -> str:
     spec = pod.get("spec") or {}
     namespace = pod["metadata"].get("namespace", "default")
     policy = spec.get("dnsPolicy") or "ClusterFirst"
-    servers, search, options = [nameserver], [], ["ndots:5"]
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        search = [f"{namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
-    elif policy in ("None", "Default"):
-        servers, options = [], []
+    # `Default` would inherit the node's resolv.conf, whose servers a pod cannot reach here
+    # (no NAT): it gets the cluster's, like ClusterFirst.
+    servers, options = [nameserver], ["ndots:5"]
+    search = [f"{namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+    if policy == "None":
+        servers, search, options = [], [], []
     config = spec.get("dnsConfig") or {}
     servers += [s for s in config.get("nameservers") or () if s not in servers]
     search += [s for s in config.get("searches") or () if s not in search]
@@ -127,12 +142,9 @@ class Sandbox:
     def create(self, *, ctx: PodEnv, nameserver: str, sa: ServiceAccountFiles | None) -> None:
         """Write the pod's files and mount its tmpfs volumes (VolumeError when impossible)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        hostname = str(
-            (self._pod.get("spec") or {}).get("hostname") or self._pod["metadata"]["name"]
-        )
         _write(self.root / "etc/hosts", etc_hosts(self._pod, ctx.pod_ip))
         _write(self.root / "etc/resolv.conf", resolv_conf(self._pod, nameserver))
-        _write(self.root / "etc/hostname", hostname[:63] + "\n")
+        _write(self.root / "etc/hostname", pod_hostname(self._pod) + "\n")
         if sa is not None:
             namespace = self._pod["metadata"].get("namespace", "default")
             account = (self._pod.get("spec") or {}).get("serviceAccountName") or "default"

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from kubesim.kubelet.process.env import ApiEndpoint
 from kubesim.kubelet.process.host import ProcessHost
 from kubesim.kubelet.process.sandbox import ServiceAccountFiles
 from kubesim.workloads import Workloads
+from tests.component.kubesim.polling import poller
 
 #: The image the test pods use: this interpreter's environment (python, plus /usr/bin tools).
 IMAGE = "kubesim.test/python:3"
@@ -140,17 +141,8 @@ class Cluster:
         )
         return list(body["items"])
 
-    async def eventually(self, check: Callable[[], Awaitable[Any]], *, within: float = 30.0) -> Any:
-        """Poll `check` (real time) until it returns something truthy."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            result = await check()
-            if result:
-                return result
-            if loop.time() > deadline:
-                raise AssertionError(f"condition not met within {within}s: {await check()!r}")
-            await asyncio.sleep(0.2)
+    #: Poll a check every 0.2 s until it returns something truthy (real time: no looptime).
+    eventually = staticmethod(poller(every=0.2, within=30.0))
 
     async def status_of(self, name: str, container: str) -> dict[str, Any]:
         """The container status (init or main) of `container` in pod `name`."""
@@ -201,12 +193,23 @@ def leftovers(instance: str, marker: str) -> list[str]:
     return found
 
 
+def fake_ray_env(root: Path, version: str) -> Path:
+    """A directory that looks like an environment with Ray `version` installed (no programs)."""
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "lib/python3.11/site-packages" / f"ray-{version}.dist-info").mkdir(parents=True)
+    return root
+
+
 @pytest.fixture
-async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left."""
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left.
+
+    Images: `IMAGE` runs from this interpreter's environment; `rayproject/ray*` from a fake
+    environment "with Ray 2.60.0" (its bin/ is empty, so the system's programs run).
+    """
     host = ProcessHost(
         pod_cidr=POD_CIDR,
-        image_map={IMAGE: sys.prefix},
+        image_map={IMAGE: sys.prefix, "rayproject/ray*": str(fake_ray_env(tmp_path, "2.60.0"))},
         api=ApiEndpoint("10.251.0.1", 6443),
         service_accounts=ServiceAccountFiles(
             ca_crt="test CA\n", token=lambda namespace, account: f"token-{namespace}-{account}"

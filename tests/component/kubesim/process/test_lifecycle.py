@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
+from kubesim import KubeSim
+from tests.component.kubesim.conftest import KubectlRunner
 from tests.component.kubesim.process.conftest import Cluster
-from tests.component.kubesim.process.test_pods import shell_pod
+from tests.component.kubesim.process.test_pods import finished, shell_pod
 
 
 async def test_exit_codes_restarts_and_crash_loop(cluster: Cluster) -> None:
@@ -187,3 +190,41 @@ async def test_host_network_and_privileged_pods_are_refused(cluster: Cluster) ->
         events = await cluster.events(name)
         assert any(e["type"] == "Warning" and words in e["message"] for e in events)
         await cluster.delete(name, grace=0)
+
+
+async def test_kubectl_exec_runs_inside_the_container(
+    cluster: Cluster, kubectl_for: Callable[[KubeSim], KubectlRunner]
+) -> None:
+    """`kubectl exec` runs in the container's namespaces, environment and private /tmp."""
+    pod = shell_pod("box", "echo mine > /tmp/here; exec sleep 60", terminationGracePeriodSeconds=0)
+    pod["spec"]["containers"][0]["env"] = [{"name": "GREETING", "value": "hi"}]
+    pod["spec"]["containers"][0]["workingDir"] = "/tmp"
+    await cluster.create(pod)
+
+    async def running() -> bool:
+        return "running" in (await cluster.status_of("box", "main")).get("state", {})
+
+    await cluster.eventually(running)
+    kubectl = kubectl_for(cluster.sim)
+    script = 'hostname; echo "$GREETING"; cat here; /bin/pwd -P; ip -4 -o addr show eth0 | wc -l; exit 7'
+    code, out, err = await kubectl("exec", "box", "-c", "main", "--", "sh", "-c", script)
+    assert code == 7, err
+    assert out.splitlines() == ["box", "hi", "mine", "/tmp", "1"]
+    code, _, err = await kubectl("exec", "box", "-c", "main", "--", "no-such-program")
+    assert code != 0
+    assert "no-such-program" in err
+
+
+async def test_ray_version_differing_from_the_image_tag_is_warned_once(cluster: Cluster) -> None:
+    """An image tagged with Ray 2.6.0 that runs Ray 2.60.0 gets one Warning event naming both."""
+    containers = [
+        {"name": "main", "image": "rayproject/ray:2.6.0", "command": ["sh", "-c", "echo ok"]},
+        {"name": "side", "image": "rayproject/ray:2.6.0", "command": ["true"]},
+    ]
+    await cluster.create(shell_pod("rayv", "", containers=containers))
+    await finished(cluster, "rayv")
+    warnings = [e for e in await cluster.events("rayv") if e["reason"] == "RayVersionMismatch"]
+    assert len(warnings) == 1
+    assert "names Ray 2.6.0, but Ray 2.60.0 runs" in warnings[0]["message"]
+    assert warnings[0]["type"] == "Warning"
+    assert await cluster.log("rayv", "main") == "ok\n"

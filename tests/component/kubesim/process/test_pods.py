@@ -20,7 +20,11 @@ def shell_pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
 
 async def test_pod_sees_its_own_ip_and_hostname(cluster: Cluster) -> None:
     """The container runs in the pod's namespaces: eth0 has the pod IP, the hostname is the pod's."""
-    await cluster.create(shell_pod("who", "hostname; ip -4 -o addr show eth0; cat /etc/hosts"))
+    script = (
+        "hostname; ip -4 -o addr show eth0; cat /etc/hosts; "
+        "echo nsfs $(grep -c nsfs /proc/self/mountinfo) old $(ls -a / | grep -c kubesim)"
+    )
+    await cluster.create(shell_pod("who", script))
 
     async def done() -> Any:
         return (await cluster.status_of("who", "main")).get("state", {}).get("terminated")
@@ -33,6 +37,8 @@ async def test_pod_sees_its_own_ip_and_hostname(cluster: Cluster) -> None:
     assert log.splitlines()[0] == "who"
     assert f"inet {pod['status']['podIP']}/16" in log
     assert f"{pod['status']['podIP']}\twho" in log
+    # No other pod's network namespace is pinned by this container, and no old root shows.
+    assert log.splitlines()[-1] == "nsfs 0 old 0"
     assert pod["status"]["phase"] == "Succeeded"
 
 
@@ -237,3 +243,31 @@ async def test_init_containers_run_in_order_before_main(cluster: Cluster) -> Non
     assert (await cluster.log("init", "main")).split() == ["first", "second"]
     first = await cluster.status_of("init", "first")
     assert first["state"]["terminated"]["reason"] == "Completed"
+
+
+async def test_failed_init_container_fails_a_never_restarting_pod(cluster: Cluster) -> None:
+    """An init container exiting 2 with restartPolicy Never: the pod fails, main never runs."""
+    pod = shell_pod("badinit", "echo main-ran")
+    pod["spec"]["initContainers"] = [{"name": "init", "command": ["sh", "-c", "exit 2"]}]
+    await cluster.create(pod)
+
+    async def failed() -> bool:
+        return (await cluster.pod("badinit")).get("status", {}).get("phase") == "Failed"
+
+    await cluster.eventually(failed)
+    init = await cluster.status_of("badinit", "init")
+    assert init["state"]["terminated"]["exitCode"] == 2
+    assert "running" not in (await cluster.status_of("badinit", "main")).get("state", {})
+
+
+async def test_deleting_a_pod_during_its_init_container(cluster: Cluster) -> None:
+    """A pod deleted while an init container runs stops it and goes; main never starts."""
+    pod = shell_pod("slowinit", "echo main-ran", terminationGracePeriodSeconds=1)
+    pod["spec"]["initContainers"] = [{"name": "init", "command": ["sleep", "60"]}]
+    await cluster.create(pod)
+
+    async def init_running() -> bool:
+        return "running" in (await cluster.status_of("slowinit", "init")).get("state", {})
+
+    await cluster.eventually(init_running)
+    await cluster.delete("slowinit")
