@@ -26,18 +26,14 @@ from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, is_ready, key_of
 from kubesim.common.store import Cache
-from kubesim.controllers.base import Controller
 from kubesim.controllers.endpoints_common import (
     HEADLESS_LABEL,
     TRIGGER_TIME_ANNOTATION,
-    ServiceIndex,
-    TriggerTimes,
+    ServiceEndpointsController,
     find_port,
     headless,
     in_endpoints,
-    manages_endpoints,
     pod_ip,
-    selects,
     sets_hostname,
     target_ref,
 )
@@ -138,7 +134,7 @@ def endpoints_labels(svc: Obj) -> dict[str, str]:
     return labels
 
 
-class EndpointsController(Controller):
+class EndpointsController(ServiceEndpointsController):
     """Keeps each selecting Service's Endpoints equal to its pods'."""
 
     name = "endpoint-controller"
@@ -153,35 +149,24 @@ class EndpointsController(Controller):
         pods: Cache,
         endpoints: Cache,
     ) -> None:
-        super().__init__(cluster=cluster, config=config, clock=clock)
-        self.services = services
-        self.pods = pods
+        super().__init__(cluster=cluster, config=config, clock=clock, services=services, pods=pods)
         self.endpoints = endpoints
-        self.triggers = TriggerTimes()
-        self.index = ServiceIndex(services, self.queue.add)
-        pods.add_handler(self.index.on_pod)
         # A deleted or hand-edited Endpoints is put back (upstream's onEndpointsDelete/Update).
         endpoints.add_handler(lambda event, old, obj: self.queue.add(key_of(obj)))
 
-    def reconcile(self, key: ObjectKey) -> float | None:
-        """Create, update or delete the Endpoints named like Service `key`."""
-        svc = self.services.get(key)
+    def service_gone(self, key: ObjectKey) -> None:
+        """Delete the Endpoints of a deleted Service."""
         current = self.endpoints.get(key)
-        if svc is None:
-            self.triggers.forget(key)
-            if current is not None:
-                self.delete_quietly(self.endpoints.resource, current)
-            return None
-        if not manages_endpoints(svc):
-            return None
-        pods = [p for p in self.index.pods_in(key.namespace) if selects(svc, p)]
-        trigger = self.triggers.compute(svc, pods)
+        if current is not None:
+            self.delete_quietly(self.endpoints.resource, current)
+
+    def sync(self, svc: Obj, pods: list[Obj], *, trigger: str | None) -> None:
+        """Create or update the Endpoints named like `svc` unless they already match."""
+        current = self.endpoints.get(key_of(svc))
         subsets = endpoint_subsets(svc, pods)
         labels = endpoints_labels(svc)
-        if current is not None and self._settled(current, subsets, labels):
-            return None
-        self._write(svc, current, subsets=subsets, labels=labels, trigger=trigger)
-        return None
+        if current is None or not self._settled(current, subsets, labels):
+            self._write(svc, current, subsets=subsets, labels=labels, trigger=trigger)
 
     @staticmethod
     def _settled(current: Obj, subsets: list[Obj], labels: dict[str, str]) -> bool:

@@ -15,8 +15,11 @@ Both follow upstream's `k8s.io/endpointslice` helpers, pure functions of the obj
   annotation, the earliest change (a pod's Ready transition, the Service's creation) not yet
   seen by the previous sync.
 
-`ServiceIndex` keeps the pods of each namespace and maps a pod event to the Services whose selector matched the pod before or after
-it, and only when the change can move its endpoints (upstream's `podEndpointsChanged`).
+`ServiceEndpointsController` is the part both controllers share: a Service's key in, its pods
+and trigger time out, `sync` or `service_gone` called. `ServiceIndex` indexes Services and pods by label: it finds the pods a Service selects without
+scanning the namespace, and maps a pod event to the Services whose selector matched the pod
+before or after it, only when the change can move its endpoints (upstream's
+`podEndpointsChanged`).
 """
 
 from __future__ import annotations
@@ -25,19 +28,25 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from kubesim.common.clock import format_time, parse_time
+from kubesim.common.api import ClusterAPI
+from kubesim.common.clock import Clock, format_time, parse_time
+from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, condition, is_ready, key_of
 from kubesim.common.store import Cache
+from kubesim.controllers.base import Controller
 
 __all__ = [
     "HEADLESS_LABEL",
     "TRIGGER_TIME_ANNOTATION",
+    "ServiceEndpointsController",
     "ServiceIndex",
     "TriggerTimes",
     "find_port",
     "headless",
     "in_endpoints",
     "manages_endpoints",
+    "pod_ip",
+    "selects",
     "sets_hostname",
     "target_ref",
 ]
@@ -182,43 +191,120 @@ def _membership_changed(old: Obj, new: Obj) -> bool:
     )
 
 
+#: (namespace, label key, label value): what both indexes below are keyed by.
+LabelKey = tuple[str, str, str]
+
+
+def _anchor(svc: Obj) -> LabelKey | None:
+    """One label every pod the Service selects must carry (its smallest selector pair)."""
+    selector = (svc.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return None
+    key, value = min(selector.items())
+    return (svc["metadata"].get("namespace", ""), key, value)
+
+
+def _label_keys(pod: Obj) -> list[LabelKey]:
+    namespace = pod["metadata"].get("namespace", "")
+    return [(namespace, k, v) for k, v in (pod["metadata"].get("labels") or {}).items()]
+
+
 class ServiceIndex:
-    """The Services of each namespace, to find those a pod event concerns."""
+    """Services and pods indexed by label, so a pod event or a sync looks only at candidates.
+
+    A Service is filed under one pair of its selector (`_anchor`), a pod under each of its
+    labels: the Services a pod may match are those filed under one of its labels, and the pods
+    a Service may select are those filed under its anchor. Both are then checked in full.
+    """
 
     def __init__(self, services: Cache, enqueue: Callable[[ObjectKey], None]) -> None:
         self._services = services
         self._enqueue = enqueue
-        self._by_namespace: defaultdict[str, set[ObjectKey]] = defaultdict(set)
-        self._pods: defaultdict[str, dict[ObjectKey, Obj]] = defaultdict(dict)
+        self._services_by_label: defaultdict[LabelKey, set[ObjectKey]] = defaultdict(set)
+        self._anchors: dict[ObjectKey, LabelKey] = {}
+        self._pods_by_label: defaultdict[LabelKey, dict[ObjectKey, Obj]] = defaultdict(dict)
         services.add_handler(self._on_service)
 
-    def pods_in(self, namespace: str) -> list[Obj]:
-        """The pods of one namespace, as of the last pod event handed to `on_pod`."""
-        return list(self._pods.get(namespace, {}).values())
+    def selected_pods(self, svc: Obj) -> list[Obj]:
+        """The pods `svc` selects, as of the last pod event handed to `on_pod`."""
+        anchor = _anchor(svc)
+        if anchor is None:
+            return []
+        return [p for p in self._pods_by_label.get(anchor, {}).values() if selects(svc, p)]
 
     def _on_service(self, event: str, old: Obj | None, svc: Obj) -> None:
         key = key_of(svc)
-        if event == "DELETED":
-            self._by_namespace[key.namespace].discard(key)
-        else:
-            self._by_namespace[key.namespace].add(key)
+        previous = self._anchors.pop(key, None)
+        if previous is not None:
+            self._services_by_label[previous].discard(key)
+            if not self._services_by_label[previous]:
+                del self._services_by_label[previous]
+        anchor = _anchor(svc)
+        if event != "DELETED" and anchor is not None:
+            self._anchors[key] = anchor
+            self._services_by_label[anchor].add(key)
         self._enqueue(key)
 
     def on_pod(self, event: str, old: Obj | None, pod: Obj) -> None:
         """Track the pod, and enqueue every Service whose endpoints this event can change."""
-        namespace = pod["metadata"].get("namespace", "")
-        if event == "DELETED":
-            self._pods[namespace].pop(key_of(pod), None)
-        else:
-            self._pods[namespace][key_of(pod)] = pod
+        key = key_of(pod)
+        for label in _label_keys(old) if old is not None else ():
+            pods = self._pods_by_label.get(label)
+            if pods is not None:
+                pods.pop(key, None)
+                if not pods:
+                    del self._pods_by_label[label]
+        if event != "DELETED":
+            for label in _label_keys(pod):
+                self._pods_by_label[label][key] = pod
         if old is not None and event == "MODIFIED":
             if old["metadata"].get("resourceVersion") == pod["metadata"].get("resourceVersion"):
                 return
             if not _endpoints_changed(old, pod) and not _membership_changed(old, pod):
                 return
-        for key in list(self._by_namespace.get(namespace, ())):
-            svc = self._services.get(key)
-            if svc is None:
-                continue
-            if selects(svc, pod) or (old is not None and selects(svc, old)):
-                self._enqueue(key)
+        candidates: set[ObjectKey] = set()
+        for item in (old, pod):
+            for label in _label_keys(item) if item is not None else ():
+                candidates |= self._services_by_label.get(label, set())
+        for svc_key in candidates:
+            svc = self._services.get(svc_key)
+            if svc is not None and (selects(svc, pod) or (old is not None and selects(svc, old))):
+                self._enqueue(svc_key)
+
+
+class ServiceEndpointsController(Controller):
+    """A controller keyed by Service that publishes the pods it selects; subclasses write."""
+
+    def __init__(
+        self,
+        *,
+        cluster: ClusterAPI,
+        config: WorkloadsConfig,
+        clock: Clock,
+        services: Cache,
+        pods: Cache,
+    ) -> None:
+        super().__init__(cluster=cluster, config=config, clock=clock)
+        self.services = services
+        self.triggers = TriggerTimes()
+        self.index = ServiceIndex(services, self.queue.add)
+        pods.add_handler(self.index.on_pod)
+
+    def reconcile(self, key: ObjectKey) -> float | None:
+        """Publish the pods of Service `key`, or clean up after it."""
+        svc = self.services.get(key)
+        if svc is None:
+            self.triggers.forget(key)
+            self.service_gone(key)
+            return None
+        if manages_endpoints(svc):
+            pods = self.index.selected_pods(svc)
+            self.sync(svc, pods, trigger=self.triggers.compute(svc, pods))
+        return None
+
+    def sync(self, svc: Obj, pods: list[Obj], *, trigger: str | None) -> None:
+        """Write what `svc` and its selected `pods` call for (only what changed)."""
+        raise NotImplementedError
+
+    def service_gone(self, key: ObjectKey) -> None:
+        """Service `key` no longer exists."""

@@ -28,18 +28,14 @@ from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, is_ready, owner_reference
 from kubesim.common.store import Cache
-from kubesim.controllers.base import Controller
 from kubesim.controllers.endpoints_common import (
     HEADLESS_LABEL,
     TRIGGER_TIME_ANNOTATION,
-    ServiceIndex,
-    TriggerTimes,
+    ServiceEndpointsController,
     find_port,
     headless,
     in_endpoints,
-    manages_endpoints,
     pod_ip,
-    selects,
     sets_hostname,
     target_ref,
 )
@@ -221,7 +217,7 @@ def _plan_placeholder(existing: list[Obj], labels: dict[str, str]) -> SlicePlan:
     return plan
 
 
-class EndpointSliceController(Controller):
+class EndpointSliceController(ServiceEndpointsController):
     """Keeps each selecting Service's EndpointSlices equal to its pods'."""
 
     name = "endpointslice-controller"
@@ -237,13 +233,9 @@ class EndpointSliceController(Controller):
         slices: Cache,
         nodes: Cache,
     ) -> None:
-        super().__init__(cluster=cluster, config=config, clock=clock)
-        self.services = services
+        super().__init__(cluster=cluster, config=config, clock=clock, services=services, pods=pods)
         self.slices = slices
         self.nodes = nodes
-        self.triggers = TriggerTimes()
-        self.index = ServiceIndex(services, self.queue.add)
-        pods.add_handler(self.index.on_pod)
         slices.add_handler(self._on_slice)
 
     def _on_slice(self, event: str, old: Obj | None, obj: Obj) -> None:
@@ -251,17 +243,10 @@ class EndpointSliceController(Controller):
         if labels.get(MANAGED_BY_LABEL) == CONTROLLER_NAME and SERVICE_NAME_LABEL in labels:
             self.queue.add(ObjectKey(obj["metadata"]["namespace"], labels[SERVICE_NAME_LABEL]))
 
-    def reconcile(self, key: ObjectKey) -> float | None:
-        """Create, update and delete the slices of Service `key`."""
-        svc = self.services.get(key)
-        if svc is None:
-            # Its slices are owned by it: the garbage collector deletes them.
-            self.triggers.forget(key)
-            return None
-        if not manages_endpoints(svc):
-            return None
-        pods = [p for p in self.index.pods_in(key.namespace) if selects(svc, p)]
-        trigger = self.triggers.compute(svc, pods)
+    # A deleted Service's slices are owned by it: the garbage collector deletes them.
+
+    def sync(self, svc: Obj, pods: list[Obj], *, trigger: str | None) -> None:
+        """Create, update and delete the slices of `svc` (only those that change)."""
         existing = [
             s
             for s in self.slices.owned_by(svc["metadata"]["uid"])
@@ -270,7 +255,6 @@ class EndpointSliceController(Controller):
         labels = slice_labels(svc)
         plan = plan_slices(existing, desired_groups(svc, pods, self._zones()), labels)
         self._apply(svc, plan, labels=labels, trigger=trigger)
-        return None
 
     def _zones(self) -> dict[str, str]:
         zones = {}
