@@ -34,12 +34,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogQuery", "LogWriter", "NoLogs", "format_stamp"]
+__all__ = ["MAX_LINE_BYTES", "ContainerLogs", "LogWriter", "NoLogs", "format_stamp"]
 
 #: containerd's default max-container-log-line-size: longer lines become partial (P) records.
 MAX_LINE_BYTES = 16 * 1024
 _STREAMS = ("stdout", "stderr")
 _PREFIX = "kubesim-logs-"
+_SHM_MIN_FREE = 1 << 30
 
 
 class NoLogs(LookupError):
@@ -98,8 +99,11 @@ class LogWriter:
         self._pending = dict.fromkeys(_STREAMS, b"")
 
     def write_line(self, stream: str, text: str) -> None:
-        """Write `text` (one line, without its newline) as a full record on `stream`."""
-        self._append(stream, [text.encode()])
+        """Write `text` (a line, without its newline) as a full record on `stream`.
+
+        Embedded newlines make several records, as the container's output would.
+        """
+        self._append(stream, text.encode().split(b"\n"))
 
     def feed(self, stream: str, data: bytes) -> None:
         """Write the complete lines in `data` (after what an earlier feed left over)."""
@@ -326,10 +330,14 @@ class ContainerLogs:
 
 
 def _scratch() -> Path | None:
-    """Where temporary log roots go: tmpfs when there is one (a disk's metadata operations
-    cost a millisecond each here, and every container instance makes a file), else the default."""
+    """Where temporary log roots go: tmpfs when there is a roomy one (a disk's metadata
+    operations cost a millisecond each here, and every container instance makes a file), else
+    the default temporary directory (a container's 64 MiB /dev/shm is no place for logs)."""
     shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return None
+    stats = os.statvfs(shm)
+    return shm if stats.f_bavail * stats.f_frsize >= _SHM_MIN_FREE else None
 
 
 def _sweep(base: Path | None) -> None:

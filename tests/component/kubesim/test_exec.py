@@ -126,34 +126,36 @@ async def test_tty_with_resize(host_sim: KubeSim, tmp_path: Path) -> None:
     binary = shutil.which("kubectl")
     if binary is None:
         pytest.skip("kubectl is not installed on this machine")
-    script = "read a; stty size; read b; stty size; exit 5"
+    # Each line typed prints the terminal size; end of input (^D) ends the loop with code 5.
+    script = "while read line; do stty size; done; exit 5"
     argv = [binary, f"--kubeconfig={host_sim.kubeconfig_path}", f"--cache-dir={tmp_path}"]
     terminal = await spawn(
         [*argv, "exec", "-it", "box", "--", "sh", "-c", script], tty=True, stdin=True
     )
     terminal.resize(111, 33)
-    seen = b""
-
-    async def until(text: bytes) -> None:
-        nonlocal seen
-        while text not in seen:
-            chunk = await terminal.stdout.read(4096)
-            assert chunk, seen
-            seen += chunk
-
     assert terminal.stdin is not None
-    async with asyncio.timeout(20):
-        await asyncio.sleep(1.0)  # kubectl reads its terminal size as it starts
-        terminal.stdin.write(b"go\r")
-        await until(b"33 111")
+    seen = bytearray()
+
+    async def reader() -> None:
+        while chunk := await terminal.stdout.read(4096):
+            seen.extend(chunk)
+
+    async def type_until(text: bytes) -> None:
+        """Press Enter every 0.2 s until `text` shows (the resize may trail the keystrokes)."""
+        assert terminal.stdin is not None
+        while text not in seen:
+            terminal.stdin.write(b"\r")
+            await asyncio.sleep(0.2)
+
+    reading = asyncio.create_task(reader())
+    async with asyncio.timeout(30):
+        await type_until(b"33 111")
         terminal.resize(122, 44)
-        await asyncio.sleep(0.5)
-        terminal.stdin.write(b"on\r")
-        await until(b"44 122")
-        await until(b"command terminated with exit code 5")
+        await type_until(b"44 122")
+        terminal.stdin.write(b"\x04")
         assert await terminal.wait() == 5
-        while await terminal.stdout.read():
-            pass  # to the end, which closes the terminal
+        await reading
+    assert b"command terminated with exit code 5" in seen
 
 
 async def test_websocket_v4_client(host_sim: KubeSim) -> None:

@@ -169,6 +169,29 @@ async def test_follow_ends_when_the_container_ends(
     ]
 
 
+@pytest.mark.kubectl
+async def test_waiting_container_says_why(kubectl: Kubectl, sim_with_workloads: KubeSim) -> None:
+    """A container whose image cannot be pulled has no log; kubectl says it waits and why."""
+    sim_with_workloads.workloads.chaos("fail_image_pull", {"image": "busybox:1.36"})
+    assert (await kubectl("apply", "-f", "-", stdin=TWO_CONTAINERS))[0] == 0
+    for _ in range(500):
+        statuses = sim_with_workloads.cluster.get("pods", "default", "web")["status"]
+        waiting = [
+            s["state"]["waiting"]["reason"]
+            for s in statuses.get("containerStatuses") or ()
+            if s["name"] == "sidecar" and "waiting" in s["state"]
+        ]
+        if waiting in (["ErrImagePull"], ["ImagePullBackOff"]):
+            break
+        await asyncio.sleep(0.02)
+    code, _, err = await kubectl("logs", "web", "-c", "sidecar")
+    assert code == 1
+    assert err.strip() in {
+        f'Error from server (BadRequest): container "sidecar" in pod "web" is waiting to start: {why}'
+        for why in ("image can't be pulled", "trying and failing to pull image")
+    }
+
+
 async def test_log_errors_over_http(sim_with_workloads: KubeSim) -> None:
     """The API names the containers to choose from, rejects bad options, and 404s a missing pod."""
     import aiohttp
