@@ -14,6 +14,7 @@ covers it (another kubesim with the process runtime, say); then the next free 10
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,21 @@ def _candidates(pod_cidr: str) -> list[str]:
     ]
 
 
-def _service_account_token(namespace: str, name: str) -> str:
-    """kubesim's API server accepts any bearer token; this one says whose it is."""
-    return f"kubesim:serviceaccount:{namespace}:{name}"
+#: Service-account tokens are written once (the process runtime does not rotate them).
+_TOKEN_SECONDS = 30 * 24 * 3600
+
+
+def _token_source(cluster: Any) -> Callable[[str, str], str]:
+    """Tokens the API server accepts for a pod's service account.
+
+    With authentication (`cluster.auth`) they are signed ServiceAccount tokens, so in-pod
+    clients act as their service account under RBAC; without it any bearer token passes, and
+    this one says whose it is.
+    """
+    auth = getattr(cluster, "auth", None)
+    if auth is None:
+        return lambda namespace, name: f"kubesim:serviceaccount:{namespace}:{name}"
+    return lambda namespace, name: str(auth.issue_token(namespace, name, expiration=_TOKEN_SECONDS))
 
 
 @dataclass
@@ -77,7 +90,7 @@ class PodHost:
 
         Raises `HostUnavailable` (one line naming what is missing) when the host cannot.
         """
-        host, material = cls._claim(config, workdir)
+        host, material = cls._claim(config, workdir, _token_source(cluster))
         try:
             api_host = host.pod_network.bridge_ip
             site = web.TCPSite(runner, api_host, API_PORT, ssl_context=material.server_context())
@@ -90,7 +103,9 @@ class PodHost:
         return cls(host=host, dns=dns, site=site, api_host=api_host)
 
     @staticmethod
-    def _claim(config: WorkloadsConfig, workdir: Path) -> tuple[ProcessHost, Any]:
+    def _claim(
+        config: WorkloadsConfig, workdir: Path, token: Callable[[str, str], str]
+    ) -> tuple[ProcessHost, Any]:
         problem: HostUnavailable | None = None
         for cidr in _candidates(config.pod_cidr):
             address = _bridge_ip(cidr)
@@ -101,7 +116,7 @@ class PodHost:
                     image_map=config.image_map,
                     api=ApiEndpoint(address, API_PORT),
                     service_accounts=ServiceAccountFiles(
-                        ca_crt=material.ca_pem.decode(), token=_service_account_token
+                        ca_crt=material.ca_pem.decode(), token=token
                     ),
                 )
             except HostUnavailable as exc:
