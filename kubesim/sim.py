@@ -103,6 +103,7 @@ class KubeSim:
         self._runner: web.AppRunner | None = None
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._config = WorkloadsConfig()
         #: The bridge, in-pod API address and DNS of the process runtime (None when simulated).
         self.pod_host: Any = None
 
@@ -122,6 +123,10 @@ class KubeSim:
         assert isinstance(config, WorkloadsConfig)
         return config
 
+    def _make_workloads(self) -> Any:
+        """The Workloads to run (a seam for tests that assemble kubelets themselves)."""
+        return Workloads(self.cluster, self._config)
+
     async def _start_workloads(self, runner: web.AppRunner, workdir: Path) -> None:
         config = self._resolve_config()
         if config.runtime == "process":
@@ -131,7 +136,8 @@ class KubeSim:
                 runner=runner, config=config, workdir=workdir, cluster=self.cluster
             )
             config = dataclasses.replace(config, pod_cidr=self.pod_host.pod_cidr)
-        self.workloads = Workloads(self.cluster, config)
+        self._config = config
+        self.workloads = self._make_workloads()
         if self.pod_host is not None:
             self.workloads.runtime_factory = self.pod_host.host.runtime_factory(
                 cluster=self.cluster, config=config, clock=self.workloads.clock
