@@ -22,7 +22,7 @@ from tests.realray.harness import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 HEAD = "basic-ray-cluster-head-0"
 SEED_NODES = {"headgroup": 1, "small-worker": 2}
