@@ -56,9 +56,8 @@ def _address(pod: Obj, svc: Obj) -> Obj:
 
 
 def _port(svc_port: Obj, number: int) -> Obj:
-    port: Obj = {"port": number, "protocol": svc_port.get("protocol", "TCP")}
-    if svc_port.get("name"):
-        port["name"] = svc_port["name"]
+    port: Obj = {"name": svc_port["name"]} if svc_port.get("name") else {}
+    port.update(port=number, protocol=svc_port.get("protocol", "TCP"))
     if svc_port.get("appProtocol"):
         port["appProtocol"] = svc_port["appProtocol"]
     return port

@@ -157,6 +157,8 @@ class DnsServer:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return _format_error(wire)
+        if query.flags & dns.flags.QR:
+            return None  # a response sent to us: answering it could start a loop
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
         if query.opcode() != dns.opcode.QUERY:

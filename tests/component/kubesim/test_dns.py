@@ -232,6 +232,32 @@ async def test_large_answers_are_truncated_over_udp_and_complete_over_tcp() -> N
             assert await env.addresses(name, tcp=True) == sorted(addresses)
 
 
+async def test_malformed_messages_get_formerr_and_responses_get_nothing(env: Env) -> None:
+    """Garbage with a header is FORMERR (same id); a response sent to the server is not answered."""
+    loop = asyncio.get_running_loop()
+    replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            replies.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=(env.host, env.port))
+    try:
+        transport.sendto(b"\x12\x34" + b"\x01\x00" + b"\x00\x01" + b"\x00" * 6 + b"\xff\xff")
+        reply = await asyncio.wait_for(replies.get(), 5)
+        assert reply[:2] == b"\x12\x34"
+        assert reply[3] & 0x0F == dns.rcode.FORMERR
+        response = dns.message.make_response(dns.message.make_query("x.example", "A"))
+        transport.sendto(response.to_wire())
+        transport.sendto(dns.message.make_query(f"web.default.svc.{DOMAIN}", "A").to_wire())
+        reply = await asyncio.wait_for(replies.get(), 5)
+        assert (
+            dns.message.from_wire(reply).question[0].name.to_text() == f"web.default.svc.{DOMAIN}."
+        )
+    finally:
+        transport.close()
+
+
 async def test_stop_closes_connections_and_frees_the_port(env: Env) -> None:
     """After stop, an open TCP connection is closed and the port can be bound again."""
     reader, writer = await asyncio.open_connection(env.host, env.port)
