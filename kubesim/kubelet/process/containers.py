@@ -23,12 +23,13 @@ from typing import Any
 
 from kubesim.common.clock import Clock
 from kubesim.common.config import WorkloadsConfig
+from kubesim.dns.files import pod_hostname
 from kubesim.kubelet.logs import ContainerLogs, LogWriter
 from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, container_env, expand
 from kubesim.kubelet.process.images import ImageMap, ImageNotMapped, ray_version_of
 from kubesim.kubelet.process.probes import ExecTarget, probe_loop, run_handler
 from kubesim.kubelet.process.processes import ContainerProcess
-from kubesim.kubelet.process.sandbox import Sandbox, VolumeError, pod_hostname
+from kubesim.kubelet.process.sandbox import Sandbox, VolumeError
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener
 
 __all__ = ["Container", "PodContext"]
@@ -100,14 +101,7 @@ class Container:
         """Run one instance to its exit; its exit code (None if the pod stopped first)."""
         record = self.record
         if restart:
-            record.last_exit = (
-                record.exit_code or 0,
-                record.reason,
-                record.started_at or 0.0,
-                record.finished_at or 0.0,
-                record.container_id,
-            )
-            record.restart_count += 1
+            self._next_instance()
         self._set_waiting("PodInitializing" if record.init else "ContainerCreating", "")
         argv, env, env_dir, mounts = await self._prepare()
         if self._pod.stopping:
@@ -117,6 +111,39 @@ class Container:
         code = await self.process.exited
         self._exited(code)
         return self.record.exit_code
+
+    def _next_instance(self) -> None:
+        """The exited instance becomes `lastState`; the next one counts as a restart."""
+        record = self.record
+        record.last_exit = (
+            record.exit_code or 0,
+            record.reason,
+            record.started_at or 0.0,
+            record.finished_at or 0.0,
+            record.container_id,
+        )
+        record.restart_count += 1
+
+    def back_off(self, delay: float) -> None:
+        """A failed init container waits `delay` before its next run (Init:CrashLoopBackOff).
+
+        The kubelet restarts main containers itself; init containers are retried here, and
+        reported the way the kubelet reports a back-off.
+        """
+        self._next_instance()
+        meta = self._pod.pod["metadata"]
+        pod = f"{meta['name']}_{meta.get('namespace', '')}({self._pod.uid})"
+        self._set_waiting(
+            "CrashLoopBackOff",
+            f"back-off {delay:g}s restarting failed container={self.name} pod={pod}",
+        )
+        self._pod.event(
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {self.name} in pod {pod}",
+            self.name,
+        )
+        self._pod.listener.changed(self._pod.uid)
 
     async def _prepare(self) -> tuple[list[str], dict[str, str], str, list[dict[str, Any]]]:
         """Image, environment, mounts and command; waits (and reports) until possible."""
@@ -305,7 +332,7 @@ class Container:
         startup = self.spec.get("startupProbe")
         self.record.started = startup is None
         if startup is not None:
-            self._probe("startupProbe", initial=False)
+            self._probe("startupProbe", initial=None)
         else:
             self._probe_running()
 
@@ -317,7 +344,7 @@ class Container:
         if self.spec.get("livenessProbe") is not None:
             self._probe("livenessProbe", initial=True)
 
-    def _probe(self, field_name: str, *, initial: bool) -> None:
+    def _probe(self, field_name: str, *, initial: bool | None) -> None:
         probe = self.spec[field_name]
         kind = {"startupProbe": "Startup", "readinessProbe": "Readiness"}.get(
             field_name, "Liveness"
@@ -329,7 +356,7 @@ class Container:
                 probe, pod_ip=pod_ip, container=self.spec, target=self.target, time_limit=time_limit
             )
 
-        def report(ok: bool, message: str, result: bool) -> None:
+        def report(ok: bool, message: str, result: bool | None) -> None:
             if not ok:
                 self._pod.event(
                     "Warning", "Unhealthy", f"{kind} probe failed: {message}", self.name
@@ -342,20 +369,24 @@ class Container:
         )
         self._probes.append(task)
 
-    def _probe_result(self, field_name: str, result: bool, probe: dict[str, Any]) -> None:
+    def _probe_result(self, field_name: str, result: bool | None, probe: dict[str, Any]) -> None:
         record = self.record
         if record.state is not RunState.RUNNING:
             return
         if field_name == "readinessProbe":
-            if record.ready != result:
-                record.ready = result
+            if record.ready != bool(result):
+                record.ready = bool(result)
                 self._pod.listener.changed(self._pod.uid)
         elif field_name == "startupProbe" and result and not record.started:
             record.started = True
             self._probes.pop(0).cancel()
             self._probe_running()
             self._pod.listener.changed(self._pod.uid)
-        elif not result and field_name in ("livenessProbe", "startupProbe"):
+        elif result is False and field_name in ("livenessProbe", "startupProbe"):
+            # Killed once: no probe of this instance runs (or reports) any more.
+            for task in self._probes:
+                task.cancel()
+            self._probes.clear()
             what = "liveness" if field_name == "livenessProbe" else "startup"
             self._pod.event(
                 "Normal",

@@ -5,8 +5,8 @@ the bridge); exec runs the command inside the container's namespaces (`nsenter` 
 process's network, mount and UTS namespaces) with the container's environment. Results follow
 prober/worker.go: nothing runs before `initialDelaySeconds`; then one probe per `periodSeconds`,
 each bounded by `timeoutSeconds`; the result flips after `successThreshold` successes or
-`failureThreshold` failures in a row. Readiness starts as failure, liveness and startup as
-success. Every failed probe is reported (the kubelet's `Unhealthy` event).
+`failureThreshold` failures in a row. Readiness starts as failure, liveness as success,
+startup as unknown. Every failed probe is reported (the kubelet's `Unhealthy` event).
 """
 
 from __future__ import annotations
@@ -177,14 +177,15 @@ async def run_handler(
 async def probe_loop(
     probe: dict[str, Any],
     *,
-    initial: bool,
+    initial: bool | None,
     check: Callable[[float], Any],
-    report: Callable[[bool, str, bool], None],
+    report: Callable[[bool, str, bool | None], None],
 ) -> None:
     """Probe until cancelled; `report(ok, message, result)` after each attempt.
 
     `check(time_limit)` is an awaitable factory returning (ok, message); `result` is the probe's
-    current result after the thresholds are applied (starting at `initial`).
+    current result after the thresholds are applied (starting at `initial`; None is unknown,
+    as a startup probe is until it passes or fails `failureThreshold` times).
     """
     settings = ProbeSettings.of(probe)
     await asyncio.sleep(settings.initial_delay)

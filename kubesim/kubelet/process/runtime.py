@@ -256,11 +256,12 @@ class ProcessRuntime:
         while code != 0:
             if code is None or policy == "Never" or _stopping(entry):
                 return False
+            container.back_off(delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._config.crash_backoff_max)
             if _stopping(entry):
                 return False
-            code = await self._run(entry, container, restart=True)
+            code = await self._run(entry, container, restart=False)
         return True
 
     async def _create_sandbox(self, entry: _Pod) -> PodContext:
@@ -289,6 +290,7 @@ class ProcessRuntime:
         sandbox.create(
             ctx=ctx,
             nameserver=self._host.nameserver,
+            domain=self._config.cluster_domain,
             sa=self._host.service_accounts if automount else None,
         )
         return PodContext(

@@ -25,18 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from kubesim.common.quantity import QuantityError, parse_quantity
+from kubesim.dns.files import etc_hosts, pod_hostname, resolv_conf
 from kubesim.kubelet.process.cleanup import detach_mounts
 from kubesim.kubelet.process.env import EnvError, Lookup, PodEnv, field_value, resource_value
 
-__all__ = [
-    "SA_PATH",
-    "Sandbox",
-    "ServiceAccountFiles",
-    "VolumeError",
-    "etc_hosts",
-    "pod_hostname",
-    "resolv_conf",
-]
+__all__ = ["SA_PATH", "Sandbox", "ServiceAccountFiles", "VolumeError"]
 
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 _SHM_SIZE = 64 * 1024 * 1024
@@ -56,63 +49,6 @@ class ServiceAccountFiles:
     ca_crt: str
     #: token(namespace, service account name) → a bearer token the API server accepts.
     token: Callable[[str, str], str]
-
-
-def pod_hostname(pod: dict[str, Any]) -> str:
-    """`spec.hostname`, else the pod's name cut to 63 characters (no trailing `-` or `.`)."""
-    name = str((pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"])
-    return name[:63].rstrip("-.") if len(name) > 63 else name
-
-
-def etc_hosts(pod: dict[str, Any], pod_ip: str) -> str:
-    """The kubelet's managed /etc/hosts (managedHostsFileContent), with hostAliases."""
-    meta, spec = pod["metadata"], pod.get("spec") or {}
-    hostname = pod_hostname(pod)
-    lines = [
-        "# Kubernetes-managed hosts file.",
-        "127.0.0.1\tlocalhost",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "fe00::0\tip6-localnet",
-        "fe00::0\tip6-mcastprefix",
-        "fe00::1\tip6-allnodes",
-        "fe00::2\tip6-allrouters",
-    ]
-    if spec.get("subdomain"):
-        fqdn = (
-            f"{hostname}.{spec['subdomain']}.{meta.get('namespace', 'default')}.svc.cluster.local"
-        )
-        lines.append(f"{pod_ip}\t{fqdn}\t{hostname}")
-    else:
-        lines.append(f"{pod_ip}\t{hostname}")
-    aliases = spec.get("hostAliases") or []
-    if aliases:
-        lines.append("")
-        lines.append("# Entries added by HostAliases.")
-        lines += [f"{a['ip']}\t" + "\t".join(a.get("hostnames") or ()) for a in aliases]
-    return "\n".join(lines) + "\n"
-
-
-def resolv_conf(pod: dict[str, Any], nameserver: str) -> str:
-    """The pod's resolv.conf: the cluster search path (ClusterFirst) merged with dnsConfig."""
-    spec = pod.get("spec") or {}
-    namespace = pod["metadata"].get("namespace", "default")
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    # `Default` would inherit the node's resolv.conf, whose servers a pod cannot reach here
-    # (no NAT): it gets the cluster's, like ClusterFirst.
-    servers, options = [nameserver], ["ndots:5"]
-    search = [f"{namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
-    if policy == "None":
-        servers, search, options = [], [], []
-    config = spec.get("dnsConfig") or {}
-    servers += [s for s in config.get("nameservers") or () if s not in servers]
-    search += [s for s in config.get("searches") or () if s not in search]
-    for option in config.get("options") or ():
-        text = option["name"] + (f":{option['value']}" if option.get("value") else "")
-        options = [o for o in options if o.split(":")[0] != option["name"]] + [text]
-    lines = [f"search {' '.join(search)}"] if search else []
-    lines += [f"nameserver {s}" for s in servers]
-    lines += [f"options {' '.join(options)}"] if options else []
-    return "\n".join(lines) + "\n"
 
 
 def _write(path: Path, data: bytes | str, mode: int = _DEFAULT_MODE) -> None:
@@ -139,11 +75,23 @@ class Sandbox:
 
     # ------------------------------------------------------------------ pod files
 
-    def create(self, *, ctx: PodEnv, nameserver: str, sa: ServiceAccountFiles | None) -> None:
+    def create(
+        self, *, ctx: PodEnv, nameserver: str, domain: str, sa: ServiceAccountFiles | None
+    ) -> None:
         """Write the pod's files and mount its tmpfs volumes (VolumeError when impossible)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        _write(self.root / "etc/hosts", etc_hosts(self._pod, ctx.pod_ip))
-        _write(self.root / "etc/resolv.conf", resolv_conf(self._pod, nameserver))
+        spec = self._pod.get("spec") or {}
+        # The stored pod has no podIP yet: the kubelet writes it once the sandbox is ready.
+        with_ip = {**self._pod, "status": {"podIP": ctx.pod_ip, "podIPs": [{"ip": ctx.pod_ip}]}}
+        _write(self.root / "etc/hosts", etc_hosts(with_ip, domain=domain))
+        resolv = resolv_conf(
+            self._pod["metadata"].get("namespace", "default"),
+            nameserver,
+            domain,
+            dns_policy=str(spec.get("dnsPolicy") or "ClusterFirst"),
+            dns_config=spec.get("dnsConfig"),
+        )
+        _write(self.root / "etc/resolv.conf", resolv)
         _write(self.root / "etc/hostname", pod_hostname(self._pod) + "\n")
         if sa is not None:
             namespace = self._pod["metadata"].get("namespace", "default")

@@ -32,7 +32,19 @@ from tests.component.kubesim.polling import poller
 
 #: The image the test pods use: this interpreter's environment (python, plus /usr/bin tools).
 IMAGE = "kubesim.test/python:3"
-POD_CIDR = "10.251.0.0/16"
+#: Pod CIDRs the tests may claim: several kubesims (other checkouts' test runs) may be running.
+CANDIDATE_CIDRS = [f"10.{n}.0.0/16" for n in range(200, 250)]
+
+
+def claim_host(**options: Any) -> ProcessHost:
+    """A ProcessHost on the first candidate pod CIDR no route on the host overlaps yet."""
+    for cidr in CANDIDATE_CIDRS:
+        try:
+            return ProcessHost(pod_cidr=cidr, **options)
+        except HostUnavailable as exc:
+            if "overlaps" not in str(exc):
+                raise
+    raise AssertionError("every candidate pod CIDR is taken")
 
 
 def _host_problem() -> str | None:
@@ -202,13 +214,13 @@ def fake_ray_env(root: Path, version: str) -> Path:
 
 @pytest.fixture
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
-    """A process-runtime kubesim; afterwards, no namespace, link, mount or process is left.
+    """A two-node process-runtime kubesim; afterwards no namespace, link, mount or process
+    is left.
 
     Images: `IMAGE` runs from this interpreter's environment; `rayproject/ray*` from a fake
     environment "with Ray 2.60.0" (its bin/ is empty, so the system's programs run).
     """
-    host = ProcessHost(
-        pod_cidr=POD_CIDR,
+    host = claim_host(
         image_map={IMAGE: sys.prefix, "rayproject/ray*": str(fake_ray_env(tmp_path, "2.60.0"))},
         api=ApiEndpoint("10.251.0.1", 6443),
         service_accounts=ServiceAccountFiles(
@@ -216,7 +228,9 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         ),
     )
     marker = f"{os.getpid()}-{request.node.name}"
-    config = WorkloadsConfig.fast(pod_cidr=POD_CIDR, crash_backoff_base=1.0, crash_backoff_max=4.0)
+    config = WorkloadsConfig.fast(
+        nodes=2, pod_cidr=host.pod_network.pod_cidr, crash_backoff_base=1.0, crash_backoff_max=4.0
+    )
     try:
         async with (
             ProcessKubeSim(host, config) as sim,

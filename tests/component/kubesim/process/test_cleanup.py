@@ -15,7 +15,7 @@ import pytest
 from kubesim.kubelet.process import cleanup
 from kubesim.kubelet.process.cleanup import HostUnavailable, require_host
 from kubesim.kubelet.process.host import ProcessHost
-from tests.component.kubesim.process.conftest import leftovers
+from tests.component.kubesim.process.conftest import claim_host, leftovers
 
 # A kubesim-to-be that sets up one pod with a process in it, then is SIGKILLed.
 _DOOMED = textwrap.dedent(
@@ -57,8 +57,12 @@ def _alive(pid: int) -> bool:
 def test_kubesim_after_a_sigkilled_one_removes_what_it_left() -> None:
     """Namespaces, veths, bridge, mounts, directory and processes of a dead instance go."""
     marker = f"doomed-{os.getpid()}"
+    probe = claim_host()  # a free pod CIDR for the doomed kubesim
+    cidr = probe.pod_network.pod_cidr
+    probe.close()
+    pod_ip = cidr.replace("0.0/16", "0.2")
     result = subprocess.run(
-        [sys.executable, "-c", _DOOMED, "10.252.0.0/16", "10.252.0.2", marker],
+        [sys.executable, "-c", _DOOMED, cidr, pod_ip, marker],
         capture_output=True,
         text=True,
         check=False,
@@ -68,7 +72,7 @@ def test_kubesim_after_a_sigkilled_one_removes_what_it_left() -> None:
     assert len(leftovers(left["id"], marker)) >= 5  # netns, bridge, veth, mount, dir, process
     assert _alive(left["sleeper"])
 
-    host = ProcessHost(pod_cidr="10.253.0.0/16")
+    host = claim_host()
     try:
         assert leftovers(left["id"], marker) == []
         assert not _alive(left["sleeper"])
@@ -79,12 +83,12 @@ def test_kubesim_after_a_sigkilled_one_removes_what_it_left() -> None:
 
 def test_a_live_instance_is_never_touched() -> None:
     """Two kubesims at once: the second sweeps nothing of the first, and each cleans its own."""
-    first = ProcessHost(pod_cidr="10.252.0.0/16")
+    first = claim_host()
     try:
-        second = ProcessHost(pod_cidr="10.253.0.0/16")
+        second = claim_host()
         try:
             assert Path(f"/sys/class/net/{first.pod_network.bridge}").exists()
-            assert cleanup.sweep_stale() == []
+            assert first.instance.id not in cleanup.sweep_stale()
         finally:
             second.close()
         assert Path(f"/sys/class/net/{first.pod_network.bridge}").exists()
@@ -96,13 +100,14 @@ def test_a_live_instance_is_never_touched() -> None:
 
 def test_pod_cidr_overlapping_a_host_route_is_refused() -> None:
     """A second kubesim on the same pod CIDR is refused with the route it would clash with."""
-    first = ProcessHost(pod_cidr="10.252.0.0/16")
+    first = claim_host()
+    narrower = first.pod_network.pod_cidr.replace("/16", "/24")
     try:
-        with pytest.raises(HostUnavailable, match=r"pod CIDR 10\.252\.0\.0/24 overlaps"):
-            ProcessHost(pod_cidr="10.252.0.0/24")
+        with pytest.raises(HostUnavailable, match=f"pod CIDR {narrower} overlaps the host route"):
+            ProcessHost(pod_cidr=narrower)
     finally:
         first.close()
-    assert sorted(p.name for p in cleanup.ROOT.iterdir() if p.name == first.instance.id) == []
+    assert not (cleanup.ROOT / first.instance.id).exists()
 
 
 def test_without_root_or_ip_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -206,7 +206,9 @@ async def test_kubectl_exec_runs_inside_the_container(
 
     await cluster.eventually(running)
     kubectl = kubectl_for(cluster.sim)
-    script = 'hostname; echo "$GREETING"; cat here; /bin/pwd -P; ip -4 -o addr show eth0 | wc -l; exit 7'
+    script = (
+        'hostname; echo "$GREETING"; cat here; /bin/pwd -P; ip -4 -o addr show eth0 | wc -l; exit 7'
+    )
     code, out, err = await kubectl("exec", "box", "-c", "main", "--", "sh", "-c", script)
     assert code == 7, err
     assert out.splitlines() == ["box", "hi", "mine", "/tmp", "1"]
@@ -228,3 +230,35 @@ async def test_ray_version_differing_from_the_image_tag_is_warned_once(cluster: 
     assert "names Ray 2.6.0, but Ray 2.60.0 runs" in warnings[0]["message"]
     assert warnings[0]["type"] == "Warning"
     assert await cluster.log("rayv", "main") == "ok\n"
+
+
+async def test_startup_probe_holds_readiness_until_it_passes(cluster: Cluster) -> None:
+    """`started` and readiness wait for the startup probe; then the readiness probe decides."""
+    pod = shell_pod("slow", "sleep 2; touch /tmp/started; exec sleep 60", restartPolicy="Always")
+    pod["spec"]["terminationGracePeriodSeconds"] = 0
+    pod["spec"]["containers"][0]["startupProbe"] = {
+        "exec": {"command": ["test", "-f", "/tmp/started"]},
+        "periodSeconds": 1,
+        "failureThreshold": 30,
+    }
+    pod["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["true"]},
+        "periodSeconds": 1,
+    }
+    await cluster.create(pod)
+
+    async def running() -> Any:
+        status = await cluster.status_of("slow", "main")
+        return status if "running" in status.get("state", {}) else None
+
+    early = await cluster.eventually(running)
+    assert (early["started"], early["ready"]) == (False, False)
+
+    async def ready() -> Any:
+        status = await cluster.status_of("slow", "main")
+        return status if status.get("ready") else None
+
+    late = await cluster.eventually(ready)
+    assert late["started"] is True
+    assert late["restartCount"] == 0
+    await cluster.delete("slow", grace=0)

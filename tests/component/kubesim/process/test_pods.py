@@ -52,8 +52,8 @@ async def finished(cluster: Cluster, name: str, container: str = "main") -> dict
 
 
 async def test_pods_reach_each_other_by_pod_ip(cluster: Cluster) -> None:
-    """A pod's HTTP server answers another pod at its pod IP, through the bridge."""
-    server = shell_pod("server", "exec python -m http.server 8080")
+    """A pod's HTTP server answers a pod of another node at its pod IP, through the bridge."""
+    server = shell_pod("server", "exec python -m http.server 8080", nodeName="kubesim-node-0")
     server["spec"]["containers"][0]["readinessProbe"] = {
         "tcpSocket": {"port": 8080},
         "periodSeconds": 1,
@@ -70,7 +70,7 @@ async def test_pods_reach_each_other_by_pod_ip(cluster: Cluster) -> None:
         'python -c "import urllib.request as u;'
         f"print(u.urlopen('http://{ip}:8080/', timeout=5).status)\""
     )
-    await cluster.create(shell_pod("client", script))
+    await cluster.create(shell_pod("client", script, nodeName="kubesim-node-1"))
     terminated = await finished(cluster, "client")
     assert terminated["exitCode"] == 0, await cluster.log("client", "main")
     assert (await cluster.log("client", "main")).strip() == "200"
@@ -157,7 +157,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
     reader_script = (
         "until [ -f /data/note ]; do sleep 0.1; done; cat /data/note; "
         "cat /etc/podinfo/labels; echo; cat /config/greeting; echo; "
-        "ls /tmp; echo tmp-end; grep -c . /dev/null; df -k /mem | tail -1; "
+        "ls /tmp; echo tmp-end; cat /etc/greeting.txt; echo; df -k /mem | tail -1; "
         "cat /etc/resolv.conf"
     )
     reader = {
@@ -168,6 +168,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
             {"name": "info", "mountPath": "/etc/podinfo"},
             {"name": "config", "mountPath": "/config"},
             {"name": "mem", "mountPath": "/mem"},
+            {"name": "config", "mountPath": "/etc/greeting.txt", "subPath": "greeting"},
         ],
     }
     pod = shell_pod("files", "")
@@ -193,6 +194,7 @@ async def test_files_volumes_and_service_account(cluster: Cluster) -> None:
     assert log[1] == 'app="files"'
     assert log[2] == "hello"
     assert log[3] == "tmp-end"  # the writer's /tmp/mine is not in this container's /tmp
+    assert log[4] == "hello"  # a subPath file mounted where the host has no file
     assert log[5].split()[1] == "8192"  # the Memory emptyDir is a tmpfs of its sizeLimit
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in log
     assert "options ndots:5" in log
@@ -271,3 +273,31 @@ async def test_deleting_a_pod_during_its_init_container(cluster: Cluster) -> Non
 
     await cluster.eventually(init_running)
     await cluster.delete("slowinit")
+
+
+async def test_failing_init_container_backs_off_then_succeeds(cluster: Cluster) -> None:
+    """A failing init container waits in CrashLoopBackOff, is retried, and then lets main run."""
+    volume = [{"name": "data", "mountPath": "/data"}]
+    pod = shell_pod("retry", "echo main-ran")
+    pod["spec"]["containers"][0]["volumeMounts"] = volume
+    script = "echo try >> /data/tries; [ $(wc -l < /data/tries) -ge 2 ]"
+    pod["spec"].update(
+        restartPolicy="OnFailure",
+        volumes=[{"name": "data", "emptyDir": {}}],
+        initContainers=[{"name": "init", "command": ["sh", "-c", script], "volumeMounts": volume}],
+    )
+    await cluster.create(pod)
+
+    async def backing_off() -> Any:
+        status = await cluster.status_of("retry", "init")
+        waiting = status.get("state", {}).get("waiting") or {}
+        return status if waiting.get("reason") == "CrashLoopBackOff" else None
+
+    status = await cluster.eventually(backing_off)
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["restartCount"] == 1
+    await finished(cluster, "retry")
+    assert await cluster.log("retry", "main") == "main-ran\n"
+    init = await cluster.status_of("retry", "init")
+    assert init["state"]["terminated"]["reason"] == "Completed"
+    assert init["restartCount"] == 1

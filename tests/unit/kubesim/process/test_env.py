@@ -17,7 +17,6 @@ from kubesim.kubelet.process.env import (
     service_env,
 )
 from kubesim.kubelet.process.images import ImageMap, ImageNotMapped
-from kubesim.kubelet.process.sandbox import etc_hosts, resolv_conf
 
 
 def _pod(**spec: Any) -> dict[str, Any]:
@@ -174,25 +173,6 @@ def test_resource_field_ref_rounds_up_and_defaults_limits_to_allocatable() -> No
     assert resource_value({"resource": "requests.cpu", "divisor": "1m"}, container, ctx) == "250"
     assert resource_value({"resource": "limits.memory", "divisor": "1Mi"}, container, ctx) == "1024"
     assert resource_value({"resource": "limits.cpu"}, container, ctx) == "32"
-
-
-def test_hosts_and_resolv_conf() -> None:
-    """/etc/hosts names the pod (with its subdomain FQDN); resolv.conf has the cluster search."""
-    pod = _pod(
-        hostname="w-0", subdomain="svc", hostAliases=[{"ip": "1.2.3.4", "hostnames": ["a", "b"]}]
-    )
-    hosts = etc_hosts(pod, "10.244.0.7")
-    assert "10.244.0.7\tw-0.svc.ns.svc.cluster.local\tw-0\n" in hosts
-    assert hosts.endswith("# Entries added by HostAliases.\n1.2.3.4\ta\tb\n")
-    assert resolv_conf(pod, "10.244.0.1") == (
-        "search ns.svc.cluster.local svc.cluster.local cluster.local\n"
-        "nameserver 10.244.0.1\noptions ndots:5\n"
-    )
-    custom = _pod(
-        dnsPolicy="None",
-        dnsConfig={"nameservers": ["9.9.9.9"], "options": [{"name": "ndots", "value": "2"}]},
-    )
-    assert resolv_conf(custom, "10.244.0.1") == "nameserver 9.9.9.9\noptions ndots:2\n"
 
 
 def test_image_map_references_prefixes_and_the_flag_to_map() -> None:
