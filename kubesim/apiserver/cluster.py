@@ -31,6 +31,7 @@ from typing import Any
 from kubesim.apiserver import errors
 from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
 from kubesim.apiserver.audit import AuditLog
+from kubesim.apiserver.auth import Auth
 from kubesim.apiserver.conversion import has_conversion, to_storage
 from kubesim.apiserver.crd_registry import CrdRegistrar
 from kubesim.apiserver.engines import ApplyConflict, Engine, PatchError
@@ -97,6 +98,7 @@ class Cluster(WriteVerbs):
         self._create(
             svc_info, "default", kubernetes_service(), manager="kube-apiserver", subresource=None
         )
+        self.auth = Auth(self)
 
     def _defaults(
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None
