@@ -30,6 +30,7 @@ from typing import Any
 
 from kubesim.apiserver import errors
 from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
+from kubesim.apiserver.admission import Admission
 from kubesim.apiserver.audit import AuditLog
 from kubesim.apiserver.auth import Auth
 from kubesim.apiserver.conversion import has_conversion, to_storage
@@ -99,6 +100,7 @@ class Cluster(WriteVerbs):
             svc_info, "default", kubernetes_service(), manager="kube-apiserver", subresource=None
         )
         self.auth = Auth(self)
+        self.admission = Admission(self)
 
     def _defaults(
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None

@@ -15,7 +15,7 @@ The /scale subresource is here too: a scale write is an update of the replicas f
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubesim.apiserver import errors, strategy
 from kubesim.apiserver.conversion import has_conversion, to_storage
@@ -37,6 +37,9 @@ from kubesim.apiserver.validation import (
     validate_object_meta,
 )
 from kubesim.apiserver.watch import ADDED, DELETED, MODIFIED
+
+if TYPE_CHECKING:
+    from kubesim.apiserver.admission import Admission
 
 __all__ = ["WriteVerbs", "default_manager"]
 
@@ -90,6 +93,8 @@ class WriteVerbs(DeletionVerbs):
 
     engine: Engine
     crds: CrdRegistrar
+    #: The admission chain (`kubesim.apiserver.admission`); None while the cluster bootstraps.
+    admission: Admission | None = None
     #: fieldValidation=Strict for the write in progress: "body" (create, update), "patch", or ""
     #: when off. Set per call; calls never await.
     _strict: str
@@ -210,6 +215,8 @@ class WriteVerbs(DeletionVerbs):
             # Upstream records ownership on the decoded, defaulted object, before the
             # strategy resets status (so a client-sent status is neither kept nor owned).
             obj = self._track(info, None, obj, manager=manager, subresource=subresource)
+        if self.admission is not None:
+            self.admission.admit(info, obj, None)
         strategy.prepare_for_create(info, obj)
         self._validate(info, obj, None)
         name = obj["metadata"]["name"]
@@ -495,6 +502,8 @@ class WriteVerbs(DeletionVerbs):
                 meta["managedFields"] = old_meta["managedFields"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         new = self._defaults(info, new, old)
+        if self.admission is not None:
+            self.admission.admit(info, new, old)
         self._validate(info, new, old)
         meta = new["metadata"]
         if subresource != "status" and strategy.generation_changed(info, old, new):

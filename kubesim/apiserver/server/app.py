@@ -19,6 +19,7 @@ from aiohttp import web
 
 from kubesim.apiserver import errors
 from kubesim.apiserver.auth import CURRENT_USER, Attributes, request_attributes
+from kubesim.apiserver.auth.wire import decode_review
 from kubesim.apiserver.cluster import Cluster
 from kubesim.apiserver.errors import MAX_REQUEST_BODY_BYTES, StatusError
 from kubesim.apiserver.faults import Faults
@@ -149,7 +150,8 @@ class Dispatcher:
                 self._audit_refused(request, attrs, exc.code)
             raise
         if auth.serves(attrs):
-            body = decode_body(await request.read(), request.content_type or "application/json")
+            raw, media = await request.read(), request.content_type or "application/json"
+            body = decode_review(raw) if "protobuf" in media else decode_body(raw, media)
             answer, code = auth.serve(attrs, body, user)
             return json_response(answer, code)
         return await self._route(request)
