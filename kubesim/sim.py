@@ -136,6 +136,7 @@ class KubeSim:
         if self.tls:
             material = generate_tls(self._tmpdir / "tls", self.host)
             ssl_context, ca_pem = material.server_context(), material.ca_pem
+            self.cluster.admission.set_root_ca(ca_pem.decode())
         self._dispatcher = Dispatcher(
             self.cluster,
             self.faults,

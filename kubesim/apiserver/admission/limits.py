@@ -25,10 +25,10 @@ def _container_items(store: Store, namespace: str) -> list[dict[str, Any]]:
     for limit_range in store.iter_objects(store.resource("limitranges"), namespace):
         for item in (limit_range.get("spec") or {}).get("limits") or []:
             if isinstance(item, dict) and item.get("type") == "Container":
-                default = dict(item.get("default") or item.get("max") or {})
-                request = dict(item.get("defaultRequest") or default)
-                for key, value in (item.get("min") or {}).items():
-                    request.setdefault(key, value)
+                # LimitRangeItem defaults, key by key: default from max, defaultRequest from
+                # default, then from min.
+                default = {**(item.get("max") or {}), **(item.get("default") or {})}
+                request = {**(item.get("min") or {}), **default, **(item.get("defaultRequest") or {})}
                 items.append({**item, "default": default, "defaultRequest": request})
     return items
 
