@@ -89,7 +89,7 @@ class KubeSim:
             raise ValueError(
                 f"KubeSim: authorization must be one of {', '.join(AUTHORIZATION_MODES)}, not {authorization!r}"
             )
-        self.cluster.auth.mode = authorization  # type: ignore[assignment]
+        self.cluster.auth.mode = authorization
         #: The kubeconfig's bearer token: the cluster admin (group system:masters).
         self.admin_token = self.cluster.auth.admin_token
         self.faults = Faults(self.cluster, seed=seed)
@@ -136,6 +136,7 @@ class KubeSim:
         if self.tls:
             material = generate_tls(self._tmpdir / "tls", self.host)
             ssl_context, ca_pem = material.server_context(), material.ca_pem
+            assert self.cluster.admission is not None
             self.cluster.admission.set_root_ca(ca_pem.decode())
         self._dispatcher = Dispatcher(
             self.cluster,

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kubesim.apiserver import errors
-from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
 from kubesim.apiserver.admission import Admission
+from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
 from kubesim.apiserver.audit import AuditLog
 from kubesim.apiserver.auth import Auth
 from kubesim.apiserver.conversion import has_conversion, to_storage

@@ -35,7 +35,13 @@ NS = "default"
 OPERATOR_NS = "rayop-system"
 OPERATOR_SA = "rayop"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
-_IDENTITY = ("namespace", "serviceaccount", "clusterrole", "clusterrolebinding", "leader-election-role")
+_IDENTITY = (
+    "namespace",
+    "serviceaccount",
+    "clusterrole",
+    "clusterrolebinding",
+    "leader-election-role",
+)
 
 
 def operator_manifests() -> list[dict[str, Any]]:

@@ -64,11 +64,12 @@ async def test_a_verb_missing_from_the_cluster_role_breaks_the_operator(tmp_path
             return [
                 e
                 for e in env.rayop_writes()
-                if e["code"] == 403 and (e["resource"], e["subresource"]) == ("rayclusters", "status")
+                if e["code"] == 403
+                and (e["resource"], e["subresource"]) == ("rayclusters", "status")
             ]
 
         (first, *_) = await wait_for(refused, what="the operator's status write to be refused")
-        assert first["user"] == OPERATOR_USER and first["verb"] == "patch"
+        assert (first["user"], first["verb"]) == (OPERATOR_USER, "patch")
         assert await env.get("apps/v1", "StatefulSet", "mute-g0-worker") is not None
         assert await env.status("mute") == {}
 
@@ -78,12 +79,16 @@ async def _call(url: str, token: str, method: str, path: str, query: str) -> tup
     body: Any = None
     if method == "PATCH":
         headers["Content-Type"] = (
-            "application/json-patch+json" if "rayclusters" in path else "application/strategic-merge-patch+json"
+            "application/json-patch+json"
+            if "rayclusters" in path
+            else "application/strategic-merge-patch+json"
         )
         body = b"[]" if "rayclusters" in path else b"{}"
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, f"{url}{path}{'?' + query if query else ''}", data=body, headers=headers) as response,
+        session.request(
+            method, f"{url}{path}{'?' + query if query else ''}", data=body, headers=headers
+        ) as response,
     ):
         return response.status, await response.text()
 
@@ -107,11 +112,15 @@ async def _calls(env: Env, token: str, cluster: str, head: str) -> dict[tuple[st
 async def test_the_autoscaler_role_rayop_creates_allows_every_autoscaler_call(env: Env) -> None:
     """A token of the autoscaler's ServiceAccount (made by rayop) gets none of its calls refused."""
     await env.apply(small_cluster("auto", enableInTreeAutoscaling=True))
-    await wait_for(lambda: env.get(f"{RBAC}/v1", "RoleBinding", "auto"), what="the autoscaler's RoleBinding")
-    head = await wait_for(
-        lambda: env.pods("auto"), what="the cluster's pods"
+    await wait_for(
+        lambda: env.get(f"{RBAC}/v1", "RoleBinding", "auto"), what="the autoscaler's RoleBinding"
     )
-    head_name = next(p["metadata"]["name"] for p in head if p["metadata"]["labels"].get("ray.io/node-type") == "head")
+    head = await wait_for(lambda: env.pods("auto"), what="the cluster's pods")
+    head_name = next(
+        p["metadata"]["name"]
+        for p in head
+        if p["metadata"]["labels"].get("ray.io/node-type") == "head"
+    )
     token = await _autoscaler_token(env, "auto")
     codes = await _calls(env, token, "auto", head_name)
     assert 403 not in codes.values(), codes
@@ -127,7 +136,12 @@ async def test_a_verb_missing_from_the_autoscaler_role_is_refused(env: Env) -> N
     next(r for r in rules if r["apiGroups"] == ["ray.io"])["verbs"].remove("patch")
     for obj in (
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lean-autoscaler"}},
-        {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": "lean-autoscaler"}, "rules": rules},
+        {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "Role",
+            "metadata": {"name": "lean-autoscaler"},
+            "rules": rules,
+        },
         {
             "apiVersion": f"{RBAC}/v1",
             "kind": "RoleBinding",
@@ -141,7 +155,9 @@ async def test_a_verb_missing_from_the_autoscaler_role_is_refused(env: Env) -> N
     codes = await _calls(env, token, "lean", head_name)
     refused = {call for call, code in codes.items() if code == 403}
     assert refused == {("PATCH", "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{cluster}")}
-    code, text = await _call(env.sim.url, token, "PATCH", f"/apis/ray.io/v1/namespaces/{NS}/rayclusters/lean", "")
+    _, text = await _call(
+        env.sim.url, token, "PATCH", f"/apis/ray.io/v1/namespaces/{NS}/rayclusters/lean", ""
+    )
     assert (
         'rayclusters.ray.io \\"lean\\" is forbidden: User \\"system:serviceaccount:default:lean-autoscaler\\" '
         'cannot patch resource \\"rayclusters\\" in API group \\"ray.io\\" in the namespace \\"default\\"'
@@ -200,4 +216,4 @@ async def test_kubectl_can_i_list_shows_what_the_manifests_grant(env: Env) -> No
     in_own_namespace = {k: v for k, v in results[OPERATOR_NS].items() if not k.startswith("/")}
     lease = _granted(load_rules(LEASE_ROLE, "Role"))
     assert in_own_namespace == {**cluster_role, **lease, **everyone}
-    assert results[NS]["/healthz"] == {"get"} and results[NS]["/api/*"] == {"get"}
+    assert results[NS]["/healthz"] == results[NS]["/api/*"] == {"get"}

@@ -20,7 +20,14 @@ from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import NS, OPERATOR_NS, condition, operator_kubeconfig, small_cluster, wait_for
+from tests.e2e.harness import (
+    NS,
+    OPERATOR_NS,
+    condition,
+    operator_kubeconfig,
+    small_cluster,
+    wait_for,
+)
 
 LEASE = "rayop-metrics-test"
 

@@ -17,6 +17,7 @@ namespace), the ResourceQuota status controller and the two system PriorityClass
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -41,7 +42,7 @@ class Admission:
         self._rng = rng or random.Random()
         info = cluster.resource("priorityclasses", "scheduling.k8s.io")
         for priority_class in SYSTEM_PRIORITY_CLASSES:
-            obj = {**priority_class, "metadata": dict(priority_class["metadata"])}
+            obj = copy.deepcopy(priority_class)
             cluster._create(info, "", obj, manager="kube-apiserver", subresource=None)
         self.namespaces = NamespaceDefaults(cluster)
         self.quotas = QuotaController(cluster)

@@ -28,7 +28,11 @@ def _container_items(store: Store, namespace: str) -> list[dict[str, Any]]:
                 # LimitRangeItem defaults, key by key: default from max, defaultRequest from
                 # default, then from min.
                 default = {**(item.get("max") or {}), **(item.get("default") or {})}
-                request = {**(item.get("min") or {}), **default, **(item.get("defaultRequest") or {})}
+                request = {
+                    **(item.get("min") or {}),
+                    **default,
+                    **(item.get("defaultRequest") or {}),
+                }
                 items.append({**item, "default": default, "defaultRequest": request})
     return items
 
@@ -67,12 +71,18 @@ def _violations(
         for item in items:
             for key, bound in (item.get("min") or {}).items():
                 if key in requests and parse_quantity(requests[key]) < parse_quantity(bound):
-                    problems.append(f"minimum {key} usage per Container is {bound}, but request is {requests[key]}")
+                    problems.append(
+                        f"minimum {key} usage per Container is {bound}, but request is {requests[key]}"
+                    )
             for key, bound in (item.get("max") or {}).items():
                 if key not in limits:
-                    problems.append(f"maximum {key} usage per Container is {bound}.  No limit is specified")
+                    problems.append(
+                        f"maximum {key} usage per Container is {bound}.  No limit is specified"
+                    )
                 elif parse_quantity(limits[key]) > parse_quantity(bound):
-                    problems.append(f"maximum {key} usage per Container is {bound}, but limit is {limits[key]}")
+                    problems.append(
+                        f"maximum {key} usage per Container is {bound}, but limit is {limits[key]}"
+                    )
     return problems
 
 
@@ -91,7 +101,9 @@ def admit_limits(store: Store, pod: dict[str, Any]) -> None:
     ]
     notes = _apply_defaults(containers, items)
     if notes:
-        meta.setdefault("annotations", {})[_ANNOTATION] = "LimitRanger plugin set: " + "; ".join(notes)
+        meta.setdefault("annotations", {})[_ANNOTATION] = "LimitRanger plugin set: " + "; ".join(
+            notes
+        )
     problems = _violations(containers, items)
     if problems:
         why = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"

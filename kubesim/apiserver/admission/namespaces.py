@@ -68,7 +68,7 @@ class NamespaceDefaults:
     def _fill(self, namespace: str) -> None:
         if not self._active(namespace):
             return
-        wanted = [
+        wanted: list[tuple[Any, dict[str, Any]]] = [
             (self._accounts, {"metadata": {"name": "default", "namespace": namespace}}),
             (
                 self._configmaps,

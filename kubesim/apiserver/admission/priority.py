@@ -15,7 +15,7 @@ __all__ = ["SYSTEM_PRIORITY_CLASSES", "admit_priority"]
 
 _GROUP = "scheduling.k8s.io"
 
-SYSTEM_PRIORITY_CLASSES = (
+SYSTEM_PRIORITY_CLASSES: tuple[dict[str, Any], ...] = (
     {
         "apiVersion": f"{_GROUP}/v1",
         "kind": "PriorityClass",

@@ -13,7 +13,15 @@ from typing import Any
 __all__ = ["format_quantity", "parse_quantity"]
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}  # fmt: skip
+_DECIMAL: dict[str, Fraction] = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    **{
+        suffix: Fraction(10**power)
+        for suffix, power in (("k", 3), ("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))
+    },
+}
 
 
 def parse_quantity(value: Any) -> Fraction:

@@ -122,7 +122,7 @@ def _used(store: Store, namespace: str, names: Iterable[str]) -> dict[str, Fract
 
 
 def _format(name: str, value: Fraction) -> str:
-    binary = name.endswith("memory") or name.endswith("storage")
+    binary = name.endswith(("memory", "storage"))
     return f"{name}={format_quantity(value, binary=binary)}"
 
 
@@ -160,7 +160,9 @@ def admit_quota(store: Store, info: ResourceInfo, obj: dict[str, Any]) -> None:
         return
     requested = _object_usage(info.key, obj)
     for quota in sorted(quotas, key=lambda q: str(q["metadata"]["name"])):
-        hard = {k: parse_quantity(v) for k, v in ((quota.get("spec") or {}).get("hard") or {}).items()}
+        hard = {
+            k: parse_quantity(v) for k, v in ((quota.get("spec") or {}).get("hard") or {}).items()
+        }
         name = quota["metadata"]["name"]
         if info.key == ("", "pods") and requested:
             missing = _missing_compute(obj, hard)
@@ -204,7 +206,10 @@ class QuotaController:
     def _sync(self, quota: dict[str, Any]) -> None:
         hard = dict((quota.get("spec") or {}).get("hard") or {})
         used = _used(self._cluster, quota["metadata"]["namespace"], hard)
-        status = {"hard": hard, "used": {k: format_quantity(v, binary=k.endswith("memory")) for k, v in used.items()}}
+        status = {
+            "hard": hard,
+            "used": {k: format_quantity(v, binary=k.endswith("memory")) for k, v in used.items()},
+        }
         if quota.get("status") == status or quota["metadata"].get("deletionTimestamp"):
             return
         try:

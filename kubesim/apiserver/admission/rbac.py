@@ -9,6 +9,7 @@ components write through the in-process API and are not checked.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubesim.apiserver import errors
@@ -20,10 +21,12 @@ from kubesim.apiserver.resources import ResourceInfo
 __all__ = ["RBAC_KEYS", "prevent_escalation"]
 
 _GROUP = "rbac.authorization.k8s.io"
-RBAC_KEYS = frozenset((_GROUP, p) for p in ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
+RBAC_KEYS = frozenset(
+    (_GROUP, p) for p in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+)
 
 
-def _compact(rule: dict[str, Any]) -> str:
+def _compact(rule: Mapping[str, Any]) -> str:
     parts = []
     for field, label in (
         ("apiGroups", "APIGroups"),
@@ -38,7 +41,9 @@ def _compact(rule: dict[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def _refuse(info: ResourceInfo, name: str, user: UserInfo, missing: list[dict[str, Any]]) -> errors.StatusError:
+def _refuse(
+    info: ResourceInfo, name: str, user: UserInfo, missing: list[Mapping[str, Any]]
+) -> errors.StatusError:
     groups = " ".join(f'"{g}"' for g in user.groups)
     rules = "\n".join(_compact(r) for r in missing)
     why = (
@@ -59,9 +64,14 @@ def prevent_escalation(rbac: RbacAuthorizer, info: ResourceInfo, obj: dict[str, 
     if info.plural in ("roles", "clusterroles"):
         if info.plural == "clusterroles" and obj.get("aggregationRule"):
             raise errors.forbidden(
-                info.plural, info.group, name, "must have cluster-admin privileges to use the aggregationRule"
+                info.plural,
+                info.group,
+                name,
+                "must have cluster-admin privileges to use the aggregationRule",
             )
-        escalate = Attributes("escalate", True, group=_GROUP, resource=info.plural, namespace=namespace, name=name)
+        escalate = Attributes(
+            "escalate", True, group=_GROUP, resource=info.plural, namespace=namespace, name=name
+        )
         if rbac.allowed(user, escalate):
             return
         missing = rbac.covers(user, namespace, obj.get("rules") or [])

@@ -172,10 +172,16 @@ class Auth:
         if uid:
             self._may(
                 user,
-                Attributes(impersonate, True, group="authentication.k8s.io", resource="uids", name=uid),
+                Attributes(
+                    impersonate, True, group="authentication.k8s.io", resource="uids", name=uid
+                ),
             )
         if name == ANONYMOUS.name:
-            groups = groups if "system:unauthenticated" in groups else (*groups, "system:unauthenticated")
+            groups = (
+                groups
+                if "system:unauthenticated" in groups
+                else (*groups, "system:unauthenticated")
+            )
         elif AUTHENTICATED not in groups:
             groups = (*groups, AUTHENTICATED)
         return UserInfo(name, groups, uid, extra)
@@ -189,7 +195,9 @@ class Auth:
             return False
         if (attrs.group, attrs.resource) in REVIEW_RESOURCES and not attrs.name:
             return True
-        return attrs.resource == "serviceaccounts" and attrs.subresource == "token" and not attrs.group
+        return (
+            attrs.resource == "serviceaccounts" and attrs.subresource == "token" and not attrs.group
+        )
 
     def serve(self, attrs: Attributes, body: Any, user: UserInfo) -> tuple[dict[str, Any], int]:
         """The answered review (or TokenRequest) and its HTTP status."""

@@ -9,7 +9,7 @@ user-facing admin/edit/view roles, aggregated from the `system:aggregate-to-*` r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubesim.apiserver.errors import StatusError
@@ -162,7 +162,9 @@ def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
     return True
 
 
-def aggregated_rules(role: Mapping[str, Any], roles: list[Mapping[str, Any]]) -> list[Any] | None:
+def aggregated_rules(
+    role: Mapping[str, Any], roles: Sequence[Mapping[str, Any]]
+) -> list[Any] | None:
     """The rules an aggregated ClusterRole should hold (None if it aggregates nothing)."""
     selectors = (role.get("aggregationRule") or {}).get("clusterRoleSelectors")
     if not isinstance(selectors, list):

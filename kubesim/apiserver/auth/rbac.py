@@ -98,7 +98,11 @@ def forbidden(user: UserInfo, attrs: Attributes, reason: str = "") -> StatusErro
             f'in API group "{attrs.group}" {where}'
         )
         who = qualified_resource(attrs.resource, attrs.group)
-        message = f'{who} "{attrs.name}" is forbidden: {why}' if attrs.name else f"{who} is forbidden: {why}"
+        message = (
+            f'{who} "{attrs.name}" is forbidden: {why}'
+            if attrs.name
+            else f"{who} is forbidden: {why}"
+        )
     if reason:
         message += f": {reason}"
     details: dict[str, Any] = {}
@@ -179,7 +183,9 @@ class RbacAuthorizer:
         store = self._store
         plural = "roles" if kind == "Role" else "clusterroles"
         try:
-            role = store.get(store.resource(plural, _GROUP), namespace if kind == "Role" else None, name)
+            role = store.get(
+                store.resource(plural, _GROUP), namespace if kind == "Role" else None, name
+            )
         except StatusError:
             return []
         return [r for r in role.get("rules") or [] if isinstance(r, Mapping)]
@@ -227,9 +233,7 @@ def _rule_covers(owner: Rule, atom: Mapping[str, list[str]]) -> bool:
     owned = owner.get("resources") or []
     base, _, sub = resource.partition("/")
     if not (
-        "*" in owned
-        or resource in owned
-        or (sub and (f"*/{sub}" in owned or f"{base}/*" in owned))
+        "*" in owned or resource in owned or (sub and (f"*/{sub}" in owned or f"{base}/*" in owned))
     ):
         return False
     names = owner.get("resourceNames") or []

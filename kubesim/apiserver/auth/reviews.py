@@ -143,7 +143,9 @@ def serve_review(
     if resource == "tokenreviews":
         audiences = [str(a) for a in spec.get("audiences") or []]
         try:
-            found = tokens.authenticate(str(spec.get("token") or ""), **({"audiences": audiences} if audiences else {}))
+            found = tokens.authenticate(
+                str(spec.get("token") or ""), **({"audiences": audiences} if audiences else {})
+            )
         except errors.StatusError:
             return _answer(attrs, body, {"user": {}, "error": "invalid bearer token"})
         status: dict[str, Any] = {"authenticated": True, "user": found.to_json()}
@@ -158,7 +160,9 @@ def serve_review(
             raise errors.bad_request(
                 f"spec.resourceAttributes.namespace must match namespace: {attrs.namespace}"
             )
-    access = _access_attributes(spec, attrs.namespace if resource == "localsubjectaccessreviews" else "")
+    access = _access_attributes(
+        spec, attrs.namespace if resource == "localsubjectaccessreviews" else ""
+    )
     allowed = rbac.allowed(subject, access)
     result: dict[str, Any] = {"allowed": allowed}
     if allowed:
@@ -215,4 +219,3 @@ def serve_token_request(
         "spec": out_spec,
         "status": {"token": token, "expirationTimestamp": _timestamp(expires)},
     }
-

@@ -61,9 +61,7 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
 
 def _strings(data: bytes, names: dict[int, str]) -> dict[str, str]:
     return {
-        names[n]: v.decode()
-        for n, v in _fields(data)
-        if n in names and isinstance(v, bytes) and v
+        names[n]: v.decode() for n, v in _fields(data) if n in names and isinstance(v, bytes) and v
     }
 
 

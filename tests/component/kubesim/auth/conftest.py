@@ -24,7 +24,9 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 class Identity:
     """One client identity: every request carries its token (none when empty)."""
 
-    def __init__(self, sim: KubeSim, token: str = "", *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, sim: KubeSim, token: str = "", *, headers: dict[str, str] | None = None
+    ) -> None:
         self.sim = sim
         self.headers = dict(headers or {})
         if token:
@@ -81,7 +83,9 @@ def account() -> Callable[..., Awaitable[Identity]]:
     return make
 
 
-def role(name: str, rules: list[dict[str, Any]], *, cluster: bool = False, **meta: Any) -> dict[str, Any]:
+def role(
+    name: str, rules: list[dict[str, Any]], *, cluster: bool = False, **meta: Any
+) -> dict[str, Any]:
     """A Role (or ClusterRole) object."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -91,7 +95,15 @@ def role(name: str, rules: list[dict[str, Any]], *, cluster: bool = False, **met
     }
 
 
-def binding(name: str, role_name: str, *, account: str, namespace: str = "default", cluster_role: bool = False, cluster: bool = False) -> dict[str, Any]:
+def binding(
+    name: str,
+    role_name: str,
+    *,
+    account: str,
+    namespace: str = "default",
+    cluster_role: bool = False,
+    cluster: bool = False,
+) -> dict[str, Any]:
     """A RoleBinding (or ClusterRoleBinding) of a role to the ServiceAccount default/<account>."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -24,10 +24,12 @@ async def test_every_namespace_gets_a_default_account_and_the_root_ca(sim: KubeS
     code, account = await admin.get("/api/v1/namespaces/team/serviceaccounts/default")
     assert code == 200
     code, configmap = await admin.get("/api/v1/namespaces/team/configmaps/kube-root-ca.crt")
-    assert code == 200 and "ca.crt" in configmap["data"]
+    assert code == 200
+    assert "ca.crt" in configmap["data"]
     await admin.request("DELETE", "/api/v1/namespaces/team/serviceaccounts/default")
     code, again = await admin.get("/api/v1/namespaces/team/serviceaccounts/default")
-    assert code == 200 and again["metadata"]["uid"] != account["metadata"]["uid"]
+    assert code == 200
+    assert again["metadata"]["uid"] != account["metadata"]["uid"]
 
 
 async def test_tls_kubesim_publishes_its_ca_in_kube_root_ca() -> None:
@@ -53,10 +55,15 @@ async def test_a_pod_naming_a_missing_account_is_refused(sim: KubeSim) -> None:
     sources = volume["projected"]["sources"]
     assert sources[0] == {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}
     assert pod["spec"]["containers"][0]["volumeMounts"] == [
-        {"name": volume["name"], "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+        {
+            "name": volume["name"],
+            "readOnly": True,
+            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        }
     ]
     code, pod = await admin.post(PODS, _pod("r", automountServiceAccountToken=False))
-    assert code == 201 and "volumes" not in pod["spec"]
+    assert code == 201
+    assert "volumes" not in pod["spec"]
 
 
 async def test_a_statefulset_records_failed_create_until_its_account_exists() -> None:
@@ -74,7 +81,10 @@ async def test_a_statefulset_records_failed_create_until_its_account_exists() ->
                 "replicas": 1,
                 "template": {
                     "metadata": {"labels": {"app": "web"}},
-                    "spec": {"serviceAccountName": "builder", "containers": [{"name": "c", "image": "x"}]},
+                    "spec": {
+                        "serviceAccountName": "builder",
+                        "containers": [{"name": "c", "image": "x"}],
+                    },
                 },
             },
         }
@@ -86,9 +96,14 @@ async def test_a_statefulset_records_failed_create_until_its_account_exists() ->
                 break
             await __import__("asyncio").sleep(0.02)
         assert failed, "no FailedCreate event"
-        assert 'error looking up service account default/builder: serviceaccount "builder" not found' in failed[0]["message"]
+        assert (
+            'error looking up service account default/builder: serviceaccount "builder" not found'
+            in failed[0]["message"]
+        )
         assert not sim.cluster.list("pods", "default")[0]
-        await admin.post("/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "builder"}})
+        await admin.post(
+            "/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "builder"}}
+        )
         for _ in range(300):
             if sim.cluster.list("pods", "default")[0]:
                 break
@@ -107,11 +122,23 @@ async def test_priority_classes_resolve_and_unknown_ones_are_refused(sim: KubeSi
     code, pod = await admin.post(PODS, _pod("a", priorityClassName="system-cluster-critical"))
     assert (code, pod["spec"]["priority"]) == (201, 2000000000)
     code, body = await admin.post(PODS, _pod("b", priorityClassName="gold"))
-    assert (code, body["message"]) == (403, 'pods "b" is forbidden: no PriorityClass with name gold was found')
-    high = {"metadata": {"name": "high"}, "value": 1000, "globalDefault": True, "preemptionPolicy": "Never"}
+    assert (code, body["message"]) == (
+        403,
+        'pods "b" is forbidden: no PriorityClass with name gold was found',
+    )
+    high = {
+        "metadata": {"name": "high"},
+        "value": 1000,
+        "globalDefault": True,
+        "preemptionPolicy": "Never",
+    }
     assert (await admin.post("/apis/scheduling.k8s.io/v1/priorityclasses", high))[0] == 201
     code, pod = await admin.post(PODS, _pod("c"))
-    assert (pod["spec"]["priorityClassName"], pod["spec"]["priority"], pod["spec"]["preemptionPolicy"]) == ("high", 1000, "Never")
+    assert (
+        pod["spec"]["priorityClassName"],
+        pod["spec"]["priority"],
+        pod["spec"]["preemptionPolicy"],
+    ) == ("high", 1000, "Never")
 
 
 async def test_limit_ranges_default_and_bound_container_resources(sim: KubeSim) -> None:
@@ -119,7 +146,16 @@ async def test_limit_ranges_default_and_bound_container_resources(sim: KubeSim) 
     admin = Identity(sim, sim.admin_token)
     limits = {
         "metadata": {"name": "bounds"},
-        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "default": {"cpu": "500m", "memory": "256Mi"},
+                    "defaultRequest": {"cpu": "100m"},
+                    "max": {"cpu": "1"},
+                }
+            ]
+        },
     }
     assert (await admin.post("/api/v1/namespaces/default/limitranges", limits))[0] == 201
     code, pod = await admin.post(PODS, _pod("a"))
@@ -141,7 +177,10 @@ async def test_limit_ranges_default_and_bound_container_resources(sim: KubeSim) 
 async def test_resource_quota_refuses_and_reports_usage(sim: KubeSim) -> None:
     """Quota on pods, cpu and configmaps: upstream's messages, and status.used kept current."""
     admin = Identity(sim, sim.admin_token)
-    quota = {"metadata": {"name": "small"}, "spec": {"hard": {"pods": "2", "requests.cpu": "1", "count/configmaps": "2"}}}
+    quota = {
+        "metadata": {"name": "small"},
+        "spec": {"hard": {"pods": "2", "requests.cpu": "1", "count/configmaps": "2"}},
+    }
     assert (await admin.post("/api/v1/namespaces/default/resourcequotas", quota))[0] == 201
     half = {"requests": {"cpu": "500m"}}
     assert (await admin.post(PODS, _pod("a", resources=half)))[0] == 201
@@ -152,7 +191,10 @@ async def test_resource_quota_refuses_and_reports_usage(sim: KubeSim) -> None:
         "used: requests.cpu=500m, limited: requests.cpu=1",
     )
     code, body = await admin.post(PODS, _pod("c"))
-    assert (code, body["message"]) == (403, 'pods "c" is forbidden: failed quota: small: must specify requests.cpu for: c')
+    assert (code, body["message"]) == (
+        403,
+        'pods "c" is forbidden: failed quota: small: must specify requests.cpu for: c',
+    )
     assert (await admin.post(PODS, _pod("d", resources=half)))[0] == 201
     code, body = await admin.post(PODS, _pod("e", resources={"requests": {"cpu": "0"}}))
     assert body["message"] == (
@@ -160,9 +202,13 @@ async def test_resource_quota_refuses_and_reports_usage(sim: KubeSim) -> None:
     )
     code, status = await admin.get("/api/v1/namespaces/default/resourcequotas/small")
     assert status["status"]["used"] == {"pods": "2", "requests.cpu": "1", "count/configmaps": "1"}
-    code, body = await admin.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "x"}})
+    code, body = await admin.post(
+        "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "x"}}
+    )
     assert code == 201
-    code, body = await admin.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "y"}})
+    code, body = await admin.post(
+        "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "y"}}
+    )
     assert body["message"] == (
         'configmaps "y" is forbidden: exceeded quota: small, requested: count/configmaps=1, '
         "used: count/configmaps=2, limited: count/configmaps=2"

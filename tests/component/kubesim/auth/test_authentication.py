@@ -69,14 +69,19 @@ async def test_a_deleted_service_accounts_token_stops_working(
 async def test_a_pod_bound_token_dies_with_its_pod(sim: KubeSim) -> None:
     """issue_token(..., bound_pod) is what the kubelet mounts: valid while the pod lives."""
     pod = sim.cluster.create(
-        "pods", "default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        "pods",
+        "default",
+        {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
     )
     token = sim.cluster.auth.issue_token(
         "default", "default", bound_pod=(pod["metadata"]["name"], pod["metadata"]["uid"])
     )
     client = Identity(sim, token)
     code, answer = await client.post(WHOAMI, REVIEW)
-    assert (code, answer["status"]["userInfo"]["username"]) == (201, "system:serviceaccount:default:default")
+    assert (code, answer["status"]["userInfo"]["username"]) == (
+        201,
+        "system:serviceaccount:default:default",
+    )
     sim.cluster.delete("pods", "default", "p")
     assert (await client.post(WHOAMI, REVIEW))[0] == 401
 
@@ -134,7 +139,8 @@ async def test_kubectl_whoami_and_create_token(sim: KubeSim, kubectl_for: Any) -
     kubectl = kubectl_for(sim)
     code, out, err = await kubectl("auth", "whoami")
     assert code == 0, err
-    assert "kubesim-admin" in out and "system:masters" in out
+    assert "kubesim-admin" in out
+    assert "system:masters" in out
     code, out, err = await kubectl("create", "token", "default", "-n", "kube-system")
     assert code == 0, err
     code, answer = await Identity(sim, out.strip()).post(WHOAMI, REVIEW)

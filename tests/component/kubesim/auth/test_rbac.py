@@ -45,7 +45,9 @@ async def test_an_account_without_roles_gets_upstreams_403(sim: KubeSim, account
     )
     assert body["details"] == {"name": "web", "group": "apps", "kind": "statefulsets"}
     code, body = await robot.get("/api/v1/nodes")
-    assert body["message"].endswith('cannot list resource "nodes" in API group "" at the cluster scope')
+    assert body["message"].endswith(
+        'cannot list resource "nodes" in API group "" at the cluster scope'
+    )
     code, body = await robot.get("/metrics")
     assert (code, body["message"]) == (
         403,
@@ -59,7 +61,9 @@ async def test_an_account_without_roles_gets_upstreams_403(sim: KubeSim, account
 async def test_a_role_grants_verbs_in_its_namespace_only(sim: KubeSim, account: Account) -> None:
     """A RoleBinding grants its Role's verbs in the binding's namespace, nothing more."""
     robot = await account(sim, "robot")
-    await _grant(sim, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "create"]}], to="robot")
+    await _grant(
+        sim, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "create"]}], to="robot"
+    )
     assert (await robot.get(PODS))[0] == 200
     assert (await robot.post(PODS, _pod("a")))[0] == 201
     assert (await robot.get(f"{PODS}/a"))[0] == 403  # get was not granted
@@ -109,28 +113,44 @@ async def test_aggregated_cluster_roles_pick_up_new_rules(sim: KubeSim, account:
     )
     assert (await admin.post(f"{RBAC}/clusterroles", extra))[0] == 201
     view = sim.cluster.get("clusterroles.rbac.authorization.k8s.io", None, "view")
-    assert {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "list"]} in view["rules"]
+    assert {
+        "apiGroups": ["ray.io"],
+        "resources": ["rayclusters"],
+        "verbs": ["get", "list"],
+    } in view["rules"]
     # Aggregation reaches the role that is not named but matched (view -> edit -> admin).
     admin_role = sim.cluster.get("clusterroles.rbac.authorization.k8s.io", None, "admin")
-    assert {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "list"]} in admin_role["rules"]
+    assert {
+        "apiGroups": ["ray.io"],
+        "resources": ["rayclusters"],
+        "verbs": ["get", "list"],
+    } in admin_role["rules"]
     code, _ = await robot.get("/apis/ray.io/v1/namespaces/default/rayclusters")
     assert code != 403  # 404: no CRD, but allowed
 
 
-async def test_escalation_prevention_and_the_escalate_and_bind_verbs(sim: KubeSim, account: Account) -> None:
+async def test_escalation_prevention_and_the_escalate_and_bind_verbs(
+    sim: KubeSim, account: Account
+) -> None:
     """A user who may write Roles cannot grant what they do not hold, unless escalate/bind."""
     robot = await account(sim, "robot")
     await _grant(
         sim,
         [
-            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create"]},
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["roles", "rolebindings"],
+                "verbs": ["create"],
+            },
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
         ],
         to="robot",
     )
     held = role("held", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}])
     assert (await robot.post(f"{RBAC}/namespaces/default/roles", held))[0] == 201
-    greedy = role("greedy", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}])
+    greedy = role(
+        "greedy", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+    )
     code, body = await robot.post(f"{RBAC}/namespaces/default/roles", greedy)
     assert code == 403
     assert body["message"] == (
@@ -146,11 +166,18 @@ async def test_escalation_prevention_and_the_escalate_and_bind_verbs(sim: KubeSi
     assert (await robot.post(f"{RBAC}/namespaces/default/rolebindings", ok))[0] == 201
     too_much = binding("editor", "edit", account="robot", cluster_role=True)
     code, body = await robot.post(f"{RBAC}/namespaces/default/rolebindings", too_much)
-    assert code == 403 and "attempting to grant RBAC permissions not currently held" in body["message"]
+    assert code == 403
+    assert "attempting to grant RBAC permissions not currently held" in body["message"]
     # With escalate and bind the same writes pass.
     await _grant(
         sim,
-        [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["escalate", "bind"]}],
+        [
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["roles", "clusterroles"],
+                "verbs": ["escalate", "bind"],
+            }
+        ],
         to="robot",
         name="escalator",
     )
@@ -160,10 +187,13 @@ async def test_escalation_prevention_and_the_escalate_and_bind_verbs(sim: KubeSi
 
 async def test_impersonation_needs_the_impersonate_verb(sim: KubeSim, account: Account) -> None:
     """Impersonate-User works for the admin and is refused to an account without the verb."""
-    admin = Identity(sim, sim.admin_token, headers={"Impersonate-User": "system:serviceaccount:default:robot"})
+    admin = Identity(
+        sim, sim.admin_token, headers={"Impersonate-User": "system:serviceaccount:default:robot"}
+    )
     await account(sim, "robot")
     code, body = await admin.get(PODS)
-    assert code == 403 and 'User "system:serviceaccount:default:robot" cannot list' in body["message"]
+    assert code == 403
+    assert 'User "system:serviceaccount:default:robot" cannot list' in body["message"]
     other = await account(sim, "other")
     code, body = await other.get(PODS, headers={"Impersonate-User": "jane"})
     assert code == 403
@@ -176,17 +206,29 @@ async def test_impersonation_needs_the_impersonate_verb(sim: KubeSim, account: A
 async def test_access_and_rules_reviews(sim: KubeSim, account: Account) -> None:
     """SubjectAccessReview, SelfSubjectAccessReview and SelfSubjectRulesReview answer from RBAC."""
     robot = await account(sim, "robot")
-    await _grant(sim, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}], to="robot")
+    await _grant(
+        sim, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}], to="robot"
+    )
     attrs = {"namespace": "default", "verb": "get", "group": "apps", "resource": "deployments"}
     code, answer = await robot.post(
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-        {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {"resourceAttributes": attrs}},
+        {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"resourceAttributes": attrs},
+        },
     )
     assert (code, answer["status"]["allowed"]) == (201, True)
     admin = Identity(sim, sim.admin_token)
     code, answer = await admin.post(
         "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-        {"spec": {"resourceAttributes": {**attrs, "verb": "delete"}, "user": "system:serviceaccount:default:robot", "groups": ["system:authenticated"]}},
+        {
+            "spec": {
+                "resourceAttributes": {**attrs, "verb": "delete"},
+                "user": "system:serviceaccount:default:robot",
+                "groups": ["system:authenticated"],
+            }
+        },
     )
     assert (code, answer["status"]["allowed"]) == (201, False)
     code, _ = await robot.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", {"spec": {}})
@@ -203,7 +245,11 @@ async def test_kubectl_auth_can_i(sim: KubeSim, account: Account, kubectl_for: A
     """`kubectl auth can-i` (with --as and --list) answers from RBAC."""
     kubectl = kubectl_for(sim)
     await account(sim, "robot")
-    await _grant(sim, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch"]}], to="robot")
+    await _grant(
+        sim,
+        [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch"]}],
+        to="robot",
+    )
     who = "--as=system:serviceaccount:default:robot"
     code, out, _ = await kubectl("auth", "can-i", "get", "configmaps", who)
     assert (code, out.strip()) == (0, "yes")
@@ -230,13 +276,21 @@ async def test_always_allow_skips_authorization_but_not_authentication() -> None
         KubeSim(controllers=False, authorization="abac")
 
 
-async def test_refused_writes_are_audited_with_the_real_user(sim: KubeSim, account: Account) -> None:
+async def test_refused_writes_are_audited_with_the_real_user(
+    sim: KubeSim, account: Account
+) -> None:
     """The audit log names the authenticated user, for allowed and for refused writes."""
     robot = await account(sim, "robot")
-    await _grant(sim, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}], to="robot")
+    await _grant(
+        sim, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}], to="robot"
+    )
     await robot.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "ok"}})
     await robot.post("/api/v1/namespaces/default/secrets", {"metadata": {"name": "no"}})
-    entries = [(e["user"], e["resource"], e["code"]) for e in sim.audit.entries if e["user"].endswith(":robot")]
+    entries = [
+        (e["user"], e["resource"], e["code"])
+        for e in sim.audit.entries
+        if e["user"].endswith(":robot")
+    ]
     assert entries == [
         ("system:serviceaccount:default:robot", "configmaps", 201),
         ("system:serviceaccount:default:robot", "secrets", 403),
