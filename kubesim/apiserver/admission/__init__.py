@@ -43,7 +43,7 @@ class Admission:
         info = cluster.resource("priorityclasses", "scheduling.k8s.io")
         for priority_class in SYSTEM_PRIORITY_CLASSES:
             obj = copy.deepcopy(priority_class)
-            cluster._create(info, "", obj, manager="kube-apiserver", subresource=None)
+            cluster.system_create(info, "", obj, manager="kube-apiserver")
         self.namespaces = NamespaceDefaults(cluster)
         self.quotas = QuotaController(cluster)
 

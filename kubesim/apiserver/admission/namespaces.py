@@ -86,4 +86,4 @@ class NamespaceDefaults:
             try:
                 self._cluster.get(info, namespace, obj["metadata"]["name"])
             except errors.StatusError:
-                self._cluster._create(info, namespace, obj, manager=_MANAGER, subresource=None)
+                self._cluster.system_create(info, namespace, obj, manager=_MANAGER)

@@ -61,13 +61,13 @@ class Auth:
     def __init__(self, cluster: Any, *, mode: AuthorizationMode = "rbac") -> None:
         self.cluster = cluster
         self.mode: AuthorizationMode = mode
-        self.tokens = TokenIssuer(cluster, clock=cluster.clock)
+        self.tokens = TokenIssuer(cluster, clock=cluster.store.clock)
         self.rbac = RbacAuthorizer(cluster)
         roles, bindings = bootstrap_policy()
         for plural, objects in (("clusterroles", roles), ("clusterrolebindings", bindings)):
             info = cluster.resource(plural, "rbac.authorization.k8s.io")
             for obj in objects:
-                cluster._create(info, "", obj, manager="kube-apiserver", subresource=None)
+                cluster.system_create(info, "", obj, manager="kube-apiserver")
         self.aggregation = AggregationController(cluster)
 
     @property
@@ -202,7 +202,7 @@ class Auth:
     def serve(self, attrs: Attributes, body: Any, user: UserInfo) -> tuple[dict[str, Any], int]:
         """The answered review (or TokenRequest) and its HTTP status."""
         if attrs.resource == "serviceaccounts":
-            answer = serve_token_request(attrs, body, tokens=self.tokens, now=self.cluster.clock())
+            answer = serve_token_request(attrs, body, tokens=self.tokens, now=self.cluster.store.clock())
             return answer, 201
         answer = serve_review(attrs, body, user=user, rbac=self.rbac, tokens=self.tokens)
         return answer, 201
