@@ -12,6 +12,7 @@ so a token stops working when its account or pod is deleted.
 from __future__ import annotations
 
 import base64
+import datetime
 import secrets
 import time
 import uuid
@@ -89,6 +90,10 @@ def service_account_user(namespace: str, name: str, *, uid: str = "") -> UserInf
         ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED),
         uid,
     )
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _b64(data: bytes) -> str:
@@ -182,7 +187,12 @@ class TokenIssuer:
             return False
         if claims.pod is not None:
             pod = self._store.by_uid(claims.pod[1])
-            if pod is None or pod[1]["metadata"].get("deletionTimestamp"):
+            if pod is None:
+                return False
+            # A terminating pod keeps its token until its deletion time has passed (its
+            # containers may still call the API while they shut down), as upstream.
+            deleting = pod[1]["metadata"].get("deletionTimestamp")
+            if deleting and _epoch(str(deleting)) < self._clock():
                 return False
         return True
 
