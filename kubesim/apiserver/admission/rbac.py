@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubesim.apiserver import errors
-from kubesim.apiserver.auth import CURRENT_USER, Attributes
+from kubesim.apiserver.auth import CURRENT_REQUEST, CURRENT_USER, Attributes
 from kubesim.apiserver.auth.rbac import RbacAuthorizer
 from kubesim.apiserver.auth.tokens import MASTERS, UserInfo
 from kubesim.apiserver.resources import ResourceInfo
@@ -55,9 +55,11 @@ def _refuse(
 
 def prevent_escalation(rbac: RbacAuthorizer, info: ResourceInfo, obj: dict[str, Any]) -> None:
     """Refuse a Role/ClusterRole/binding write that grants more than the writer holds."""
-    user = CURRENT_USER.get()
+    user, asked = CURRENT_USER.get(), CURRENT_REQUEST.get()
     if user is None or MASTERS in user.groups:
         return
+    if asked is None or (asked.group, asked.resource) != info.key or asked.subresource:
+        return  # not this request's own write (e.g. the garbage collector's, on its behalf)
     meta = obj["metadata"]
     namespace = str(meta.get("namespace") or "") if info.namespaced else ""
     name = str(meta.get("name") or "")

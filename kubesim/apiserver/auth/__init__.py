@@ -36,6 +36,7 @@ from kubesim.apiserver.auth.tokens import (
 __all__ = [
     "ADMIN",
     "AUTHORIZATION_MODES",
+    "CURRENT_REQUEST",
     "CURRENT_USER",
     "Attributes",
     "Auth",
@@ -50,6 +51,11 @@ AUTHORIZATION_MODES: tuple[AuthorizationMode, ...] = ("rbac", "always-allow")
 #: The user of the HTTP request being served (None inside kubesim's own components).
 CURRENT_USER: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar(
     "kubesim_current_user", default=None
+)
+#: What that request asks for: a write made on its behalf by kubesim (the garbage collector
+#: runs in callbacks that inherit the request's context) is told apart by these attributes.
+CURRENT_REQUEST: contextvars.ContextVar[Attributes | None] = contextvars.ContextVar(
+    "kubesim_current_request", default=None
 )
 _SA_PREFIX = "system:serviceaccount:"
 _EXTRA_PREFIX = "impersonate-extra-"
@@ -202,7 +208,9 @@ class Auth:
     def serve(self, attrs: Attributes, body: Any, user: UserInfo) -> tuple[dict[str, Any], int]:
         """The answered review (or TokenRequest) and its HTTP status."""
         if attrs.resource == "serviceaccounts":
-            answer = serve_token_request(attrs, body, tokens=self.tokens, now=self.cluster.store.clock())
+            answer = serve_token_request(
+                attrs, body, tokens=self.tokens, now=self.cluster.store.clock()
+            )
             return answer, 201
         answer = serve_review(attrs, body, user=user, rbac=self.rbac, tokens=self.tokens)
         return answer, 201

@@ -18,7 +18,12 @@ import structlog
 from aiohttp import web
 
 from kubesim.apiserver import errors
-from kubesim.apiserver.auth import CURRENT_USER, Attributes, request_attributes
+from kubesim.apiserver.auth import (
+    CURRENT_REQUEST,
+    CURRENT_USER,
+    Attributes,
+    request_attributes,
+)
 from kubesim.apiserver.auth.wire import decode_review
 from kubesim.apiserver.cluster import Cluster
 from kubesim.apiserver.errors import MAX_REQUEST_BODY_BYTES, StatusError
@@ -125,7 +130,7 @@ class Dispatcher:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The single aiohttp handler."""
-        user = CURRENT_USER.set(None)
+        user, asked = CURRENT_USER.set(None), CURRENT_REQUEST.set(None)
         try:
             return await self._authorized(request)
         except StatusError as exc:
@@ -135,6 +140,7 @@ class Dispatcher:
             return status_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
         finally:
             CURRENT_USER.reset(user)
+            CURRENT_REQUEST.reset(asked)
 
     async def _authorized(self, request: web.Request) -> web.StreamResponse:
         """Authenticate and authorize (`kubesim.apiserver.auth`), then route; the review
@@ -143,6 +149,7 @@ class Dispatcher:
         user = auth.identify(request.headers, secure=request.secure)
         CURRENT_USER.set(user)
         attrs = request_attributes(request.method, request.path, request.query)
+        CURRENT_REQUEST.set(attrs)
         try:
             auth.authorize(user, attrs)
         except StatusError as exc:
