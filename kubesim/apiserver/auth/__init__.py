@@ -15,6 +15,7 @@ who writes a Role or binding.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from typing import Any, Literal
 
 from multidict import CIMultiDictProxy
@@ -58,6 +59,7 @@ CURRENT_REQUEST: contextvars.ContextVar[Attributes | None] = contextvars.Context
     "kubesim_current_request", default=None
 )
 _SA_PREFIX = "system:serviceaccount:"
+_STREAMS = frozenset({"exec", "attach", "portforward"})
 _EXTRA_PREFIX = "impersonate-extra-"
 
 
@@ -124,9 +126,15 @@ class Auth:
         return user
 
     def authorize(self, user: UserInfo, attrs: Attributes) -> None:
-        """Raise upstream's 403 unless the authorizer allows the request."""
-        if self.mode == "rbac":
-            self.rbac.check(user, attrs)
+        """Raise upstream's 403 unless the authorizer allows the request.
+
+        A WebSocket GET of pods/exec, attach or portforward also needs `create` on it
+        (upstream's AuthorizePodWebsocketUpgradeCreatePermission, on since 1.31)."""
+        if self.mode != "rbac":
+            return
+        self.rbac.check(user, attrs)
+        if attrs.verb == "get" and attrs.resource == "pods" and attrs.subresource in _STREAMS:
+            self.rbac.check(user, dataclasses.replace(attrs, verb="create"))
 
     def _may(self, user: UserInfo, attrs: Attributes) -> None:
         if self.mode == "rbac" and not self.rbac.allowed(user, attrs):
