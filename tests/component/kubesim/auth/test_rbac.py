@@ -295,3 +295,17 @@ async def test_refused_writes_are_audited_with_the_real_user(
         ("system:serviceaccount:default:robot", "configmaps", 201),
         ("system:serviceaccount:default:robot", "secrets", 403),
     ]
+
+
+async def test_exec_over_websocket_needs_create_too(sim: KubeSim, account: Account) -> None:
+    """A GET of pods/exec (kubectl's WebSocket upgrade) needs `create` on pods/exec as well."""
+    robot = await account(sim, "robot")
+    await _grant(
+        sim, [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}], to="robot"
+    )
+    code, body = await robot.get(f"{PODS}/p/exec?command=ls&stdout=true")
+    assert code == 403
+    assert body["message"] == (
+        'pods "p" is forbidden: User "system:serviceaccount:default:robot" cannot create '
+        'resource "pods/exec" in API group "" in the namespace "default"'
+    )
