@@ -148,7 +148,7 @@ async def test_kubernetes_asyncio_watch_stream(api_client: client.ApiClient, sim
     cluster = sim.cluster
 
     async def writer() -> None:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # after the watch is open, even on a loaded machine
         cluster.create("configmaps", "default", {"metadata": {"name": "w"}, "data": {"a": "1"}})
         cluster.patch("configmaps", "default", "w", {"data": {"a": "2"}}, patch_type="merge")
 
@@ -158,7 +158,7 @@ async def test_kubernetes_asyncio_watch_stream(api_client: client.ApiClient, sim
         async for event in w.stream(
             v1.list_namespaced_config_map,
             "default",
-            timeout_seconds=1,
+            timeout_seconds=3,
             field_selector="metadata.name!=kube-root-ca.crt",
         ):
             seen.append((event["type"], event["object"].metadata.name, event["object"].data))
