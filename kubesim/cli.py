@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 import yaml
 
+from kubesim.apiserver.auth import AUTHORIZATION_MODES
 from kubesim.common.config import WorkloadsConfig
 from kubesim.hostcheck import HostUnavailable, missing_prerequisite
 
@@ -71,6 +72,13 @@ def _serve_parser(sub: Any) -> None:
     )
     serve.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
+    )
+    serve.add_argument(
+        "--authorization",
+        choices=AUTHORIZATION_MODES,
+        default="rbac",
+        help="rbac (default): HTTP requests are authorized by Roles and bindings; "
+        "always-allow: every authenticated or anonymous request is allowed",
     )
     WorkloadsConfig.add_arguments(serve)
 
@@ -194,6 +202,7 @@ async def _serve(args: argparse.Namespace) -> int:
         bookmark_interval=args.bookmark_interval,
         audit_path=args.audit_log,
         workloads_config=workloads_config,
+        authorization=args.authorization,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,7 +231,7 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None]:
+def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None, str]:
     path = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
         if os.environ.get("KUBECONFIG")
@@ -244,17 +253,18 @@ def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None]:
             context.load_verify_locations(
                 cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
             )
-    return str(server).rstrip("/"), context
+    user = ((config.get("users") or [{}])[0]).get("user") or {}
+    return str(server).rstrip("/"), context, str(user.get("token") or "")
 
 
 def _post(args: argparse.Namespace, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    server, context = _target(args)
+    server, context, token = _target(args)
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        server + path,
-        data=data,
-        method="POST" if body is not None else "GET",
-        headers={"Content-Type": "application/json"},
+        server + path, data=data, method="POST" if body is not None else "GET", headers=headers
     )
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:

@@ -4,6 +4,10 @@
         sim.url, sim.kubeconfig_path         # point kubectl or kubernetes-asyncio here
         sim.cluster                          # the in-process API (kubesim.apiserver.cluster.Cluster)
         sim.audit, sim.faults, sim.workloads
+        sim.admin_token                      # the kubeconfig's bearer token (system:masters)
+
+HTTP requests are authenticated and authorized (`authorization="rbac"`, the default, or
+`"always-allow"`); kubesim's own components use the in-process API and are not.
 
 With `controllers=True` the workload controllers and kubelet (`kubesim.controllers`) run as a
 task owned by the KubeSim; keyword options that are `WorkloadsConfig` fields configure them.
@@ -33,6 +37,7 @@ import structlog
 from aiohttp import web
 
 from kubesim.apiserver.audit import AuditLog
+from kubesim.apiserver.auth import AUTHORIZATION_MODES
 from kubesim.apiserver.cluster import Cluster
 from kubesim.apiserver.faults import Faults
 from kubesim.apiserver.server import ServerOptions
@@ -73,6 +78,7 @@ class KubeSim:
         audit_max_entries: int = 100_000,
         seed: int | None = None,
         workloads_config: Any = None,
+        authorization: str = "rbac",
         **options: Any,
     ) -> None:
         self.port = port
@@ -95,6 +101,13 @@ class KubeSim:
             rng=random.Random(seed),
         )
         self.audit = self.cluster.audit
+        if authorization not in AUTHORIZATION_MODES:
+            raise ValueError(
+                f"KubeSim: authorization must be one of {', '.join(AUTHORIZATION_MODES)}, not {authorization!r}"
+            )
+        self.cluster.auth.mode = authorization
+        #: The kubeconfig's bearer token: the cluster admin (group system:masters).
+        self.admin_token = self.cluster.auth.admin_token
         self.faults = Faults(self.cluster, seed=seed)
         self.workloads: Any = None
         self.url = ""
@@ -172,6 +185,8 @@ class KubeSim:
         if self.tls:
             material = generate_tls(self._tmpdir / "tls", self.host)
             ssl_context, ca_pem = material.server_context(), material.ca_pem
+            assert self.cluster.admission is not None
+            self.cluster.admission.set_root_ca(ca_pem.decode())
         self._dispatcher = Dispatcher(
             self.cluster,
             self.faults,
@@ -192,7 +207,10 @@ class KubeSim:
         self.url = f"{scheme}://{self.host}:{port}"
         self._dispatcher.address = f"{self.host}:{port}"
         self.kubeconfig_path = write_kubeconfig(
-            self._requested_kubeconfig or self._tmpdir / "kubeconfig", self.url, ca_pem=ca_pem
+            self._requested_kubeconfig or self._tmpdir / "kubeconfig",
+            self.url,
+            ca_pem=ca_pem,
+            token=self.admin_token,
         )
         if self.controllers:
             try:

@@ -16,7 +16,7 @@ import yaml
 from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import fast_probes, small_cluster, wait_for
+from tests.e2e.harness import fast_probes, operator_kubeconfig, small_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,9 +45,10 @@ async def test_run_serves_health_logs_json_and_drains_on_sigterm(tmp_path: Path)
         user = KubeClient(api, field_manager="kubectl", qps=0)
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
         port = _free_port()
         proc = await _rayop(
-            "run", "--kubeconfig", str(sim.kubeconfig_path), "--health-addr", f"127.0.0.1:{port}",
+            "run", "--kubeconfig", str(kubeconfig), "--health-addr", f"127.0.0.1:{port}",
             "--metrics-addr", "0", "--log-format", "json", "--no-leader-elect",
         )  # fmt: skip
         try:
