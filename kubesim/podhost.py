@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kubesim.apiserver.cluster import Cluster
 from kubesim.apiserver.tls import generate_tls
 from kubesim.common.config import WorkloadsConfig
 from kubesim.dns.server import DnsServer
@@ -59,17 +60,12 @@ def _candidates(pod_cidr: str) -> list[str]:
 _TOKEN_SECONDS = 30 * 24 * 3600
 
 
-def _token_source(cluster: Any) -> Callable[[str, str], str]:
-    """Tokens the API server accepts for a pod's service account.
-
-    With authentication (`cluster.auth`) they are signed ServiceAccount tokens, so in-pod
-    clients act as their service account under RBAC; without it any bearer token passes, and
-    this one says whose it is.
-    """
-    auth = getattr(cluster, "auth", None)
-    if auth is None:
-        return lambda namespace, name: f"kubesim:serviceaccount:{namespace}:{name}"
-    return lambda namespace, name: str(auth.issue_token(namespace, name, expiration=_TOKEN_SECONDS))
+def _token_source(cluster: Cluster) -> Callable[[str, str], str]:
+    """Signed ServiceAccount tokens for a pod's service account, so in-pod clients (the Ray
+    autoscaler) authenticate as that account and act under RBAC, as in a cluster."""
+    return lambda namespace, name: cluster.auth.issue_token(
+        namespace, name, expiration=_TOKEN_SECONDS
+    )
 
 
 @dataclass
@@ -84,7 +80,7 @@ class PodHost:
 
     @classmethod
     async def open(
-        cls, *, runner: web.AppRunner, config: WorkloadsConfig, workdir: Path, cluster: Any
+        cls, *, runner: web.AppRunner, config: WorkloadsConfig, workdir: Path, cluster: Cluster
     ) -> PodHost:
         """Claim the host and a pod CIDR, serve the API over TLS and DNS on the bridge.
 
@@ -95,11 +91,13 @@ class PodHost:
             api_host = host.pod_network.bridge_ip
             site = web.TCPSite(runner, api_host, API_PORT, ssl_context=material.server_context())
             await site.start()
-            dns = DnsServer(cluster)
+            dns = DnsServer(cluster, domain=config.cluster_domain)
             await dns.start(api_host, DNS_PORT)
         except BaseException:
             host.close()
             raise
+        # In-pod clients verify the bridge's certificate: kube-root-ca.crt must hold its CA.
+        cluster.admission.set_root_ca(material.ca_pem.decode())
         return cls(host=host, dns=dns, site=site, api_host=api_host)
 
     @staticmethod
