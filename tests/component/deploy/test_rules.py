@@ -116,7 +116,9 @@ def _promtool_test(case: Case) -> dict[str, Any]:
     return {
         "interval": "1m",
         "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
-        "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}],
+        "alert_rule_test": [
+            {"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}
+        ],
     }
 
 
@@ -147,7 +149,11 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
 def test_promtool_unit_test(case: Case, tmp_path: Path) -> None:
     """The alert fires (with the expected labels and annotations) or stays quiet, as promtool sees it."""
     rules = _rule_file(tmp_path)
-    spec = {"rule_files": [rules.name], "evaluation_interval": "1m", "tests": [_promtool_test(case)]}
+    spec = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1m",
+        "tests": [_promtool_test(case)],
+    }
     test_file = tmp_path / "rayop-rules.test.yaml"
     test_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = run(tool_path("promtool"), "test", "rules", str(test_file))

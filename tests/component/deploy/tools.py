@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,9 @@ def run(*argv: str, timeout: float = 60.0) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-async def arun(*argv: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> Result:
-    """Run a command against an in-process kubesim without blocking its event loop."""
+async def arun(*argv: str, env: dict[str, str] | None = None) -> Result:
+    """Run a command against an in-process kubesim without blocking its event loop (killed
+    after two minutes)."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdout=asyncio.subprocess.PIPE,
@@ -64,9 +66,27 @@ async def arun(*argv: str, timeout: float = 120.0, env: dict[str, str] | None = 
         env=None if env is None else {**os.environ, **env},
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        out, err = await asyncio.wait_for(proc.communicate(), 120.0)
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise
     return Result(proc.returncode or 0, out.decode(), err.decode())
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a process that needs one up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def stop(proc: asyncio.subprocess.Process, *, grace: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaped."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
