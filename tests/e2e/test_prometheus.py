@@ -24,8 +24,7 @@ import yaml
 
 from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.component.deploy.tools import (
     MONITORING,
     REPO,
