@@ -181,9 +181,10 @@ def test_the_service_monitor_matches_the_kustomize_one() -> None:
     )
 
 
-# kubesim answers a protobuf request body with this; current helm (client-go >= 0.32) writes its
-# release record, a Secret, with protobuf, so install/upgrade/uninstall stop there until kubesim
-# decodes protobuf. The tests skip naming that, and run as soon as it does.
+# kubesim answers a protobuf request body with this. Current helm (client-go >= 0.32) sends its
+# typed writes in protobuf: the Namespace of --create-namespace and the release record (a
+# Secret), so install/upgrade/uninstall stop there until kubesim decodes protobuf. The test
+# skips naming that, and runs as soon as kubesim does.
 KUBESIM_NO_PROTOBUF = "kubesim does not decode protobuf request bodies"
 
 
@@ -200,8 +201,8 @@ async def _helm(sim: KubeSim, tmp_path: Path, *args: str) -> str:
     )  # fmt: skip
     if KUBESIM_NO_PROTOBUF in result.err:
         pytest.skip(
-            f"helm {args[0]} needs kubesim to decode protobuf request bodies (helm stores its "
-            "release as a Secret written with protobuf), which kubesim refuses"
+            f"helm {args[0]} needs kubesim to decode protobuf request bodies (helm writes its "
+            "release Secret and --create-namespace's Namespace in protobuf), which kubesim refuses"
         )
     assert result.code == 0, f"helm {args[0]}: {result.err}"
     return result.out
