@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +50,26 @@ class Scrape:
 
     url: str
     rayop_log: Path
+    user: KubeClient
+    started: float
+    """Wall-clock time Prometheus was started (its first possible sample)."""
 
     async def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result vector (fails on a query error)."""
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"{self.url}/api/v1/query", params={"query": expr}) as response,
+        ):
+            body = await response.json()
+        assert body["status"] == "success", f"{expr}: {body}"
+        return list(body["data"]["result"])
+
+    async def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """A range query's matrix at a 1 s step."""
+        params = {"query": expr, "start": str(start), "end": str(end), "step": "1"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.url}/api/v1/query_range", params=params) as response,
         ):
             body = await response.json()
         assert body["status"] == "success", f"{expr}: {body}"
@@ -109,6 +125,7 @@ async def scrape(tmp_path: Path) -> AsyncIterator[Scrape]:
                 "--log-format=json", cwd=REPO, stdout=log, stderr=log,
             )  # fmt: skip
         prom_log = (tmp_path / "prometheus.log").open("wb")
+        started = time.time()
         prom = await asyncio.create_subprocess_exec(
             prometheus, f"--config.file={_prometheus_config(tmp_path, f'127.0.0.1:{metrics}')}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{web}",
@@ -125,7 +142,7 @@ async def scrape(tmp_path: Path) -> AsyncIterator[Scrape]:
                 return found.get("status") == "True"
 
             await wait_for(provisioned, within=30, what="the RayCluster to be provisioned")
-            scrape = Scrape(f"http://127.0.0.1:{web}", rayop_log)
+            scrape = Scrape(f"http://127.0.0.1:{web}", rayop_log, user, started)
             await wait_for(lambda: _http_ok(f"{scrape.url}/-/ready"), within=30,
                            what="Prometheus to be ready")  # fmt: skip
 
@@ -256,3 +273,44 @@ async def test_every_dashboard_query_parses_and_reads_exported_metrics(scrape: S
         for name in metric_names(expr):
             series = await scrape.query(f'{{__name__="{name}",job="rayop-metrics"}}')
             assert series, f"{title}: {name} is not exported by rayop"
+
+
+def _legend(template: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
+
+
+async def _busy_minute(scrape: Scrape) -> None:
+    """What the picture shows: three clusters arrive, one scales up, one is deleted."""
+    for index in range(3):
+        await scrape.user.apply(fast_probes(small_cluster(f"burst-{index}", replicas=2)))
+    await asyncio.sleep(4)
+    await scrape.user.apply(fast_probes(small_cluster("burst-0", replicas=4)))
+    await asyncio.sleep(4)
+    await scrape.user.delete("ray.io/v1", "RayCluster", "default", "burst-1")
+    await asyncio.sleep(6)
+
+
+async def test_plot_the_dashboard_series(scrape: Scrape, tmp_path: Path) -> None:
+    """Each time-series panel of the dashboard has data over a busy stretch, drawn into a PNG
+    (``RAYOP_PLOT=docs/images/rayop-metrics.png`` writes the docs' copy)."""
+    from tests.e2e.metrics_plot import Series, plot
+
+    loop_start = scrape.started
+    await _busy_minute(scrape)
+    end = time.time()
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels: dict[str, list[Series]] = {}
+    for panel in dashboard["panels"]:
+        if panel["type"] not in ("timeseries", "bargauge"):
+            continue
+        series = []
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "10s")
+            for result in await scrape.query_range(expr, loop_start, end):
+                points = [(t - loop_start, float(v)) for t, v in result["values"]]
+                series.append(Series(_legend(target["legendFormat"], result["metric"]), points))
+        assert series, f"{panel['title']}: no data over the busy stretch"
+        panels[panel["title"]] = series
+    path = Path(os.environ.get("RAYOP_PLOT") or tmp_path / "rayop-metrics.png")
+    title = "rayop scraped by Prometheus 2.42 (1 s interval) on kubesim"
+    assert plot(panels, path, title=title) > 10_000
