@@ -3,9 +3,17 @@
 HTTP handlers and kubesim's own controllers both call these plain-`def` methods, so a write
 looks the same whoever makes it: resourceVersion, uid, generation, defaults, validation,
 managedFields, the status split, deletion, garbage collection, watch events and the audit log.
-The layers: `kubesim.apiserver.store.Store` (storage, lists, watches) < `kubesim.apiserver.deletion` (delete) <
-`kubesim.apiserver.writes` (create, update, the write pipeline) < `Cluster` here (patch in all four
-types, server-side apply, scale, and the control plane's own writes).
+
+`Cluster` is an assembly of parts, each of which knows only what it needs:
+
+    Store          stored objects, the revision, lists, watches, commit hooks   (store.py)
+    WritePipeline  create and replace: decode, default, validate, track, commit (pipeline.py)
+    Patcher        the four patch types, server-side apply                      (patch.py)
+    Deletion       delete, graceful pods, finalizers, propagation               (deletion.py)
+    GarbageCollector, CrdRegistrar, ServiceAllocator   react to commits         (gc.py, ...)
+
+Each request's own state (fieldValidation, warnings, whether an apply created) travels in a
+`WriteContext`; nothing about a request is kept on the Cluster.
 
 Invariants:
 
@@ -25,7 +33,7 @@ from __future__ import annotations
 import builtins
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubesim.apiserver import errors
@@ -33,31 +41,22 @@ from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
 from kubesim.apiserver.audit import AuditLog
 from kubesim.apiserver.conversion import has_conversion, to_storage
 from kubesim.apiserver.crd_registry import CrdRegistrar
-from kubesim.apiserver.engines import ApplyConflict, Engine, PatchError
-from kubesim.apiserver.errors import Cause, StatusError
+from kubesim.apiserver.deletion import Deletion
+from kubesim.apiserver.engines import Engine
+from kubesim.apiserver.errors import StatusError
 from kubesim.apiserver.gc import GarbageCollector
-from kubesim.apiserver.omitempty import strip_zero_values
-from kubesim.apiserver.resources import ResourceInfo
+from kubesim.apiserver.patch import PATCH_TYPES, Patcher, content_types
+from kubesim.apiserver.pipeline import SERVICES_KEY, WriteContext, WritePipeline, default_manager
+from kubesim.apiserver.resources import Registry, ResourceInfo
 from kubesim.apiserver.scale import scale_of
-from kubesim.apiserver.store import CRD_KEY, INITIAL_NAMESPACES, rfc3339
-from kubesim.apiserver.validation import check_metadata_types
-from kubesim.apiserver.watch import DELETED
-from kubesim.apiserver.writes import WriteVerbs, default_manager
+from kubesim.apiserver.selectors import FieldSelector, LabelSelector
+from kubesim.apiserver.store import CRD_KEY, INITIAL_NAMESPACES, Store, clone, rfc3339
+from kubesim.apiserver.watch import DELETED, Broadcaster, Watcher
 
-__all__ = ["INITIAL_NAMESPACES", "PATCH_TYPES", "Cluster", "rfc3339"]
-
-SERVICES_KEY = ("", "services")
-
-#: Patch types and the content types that select them.
-PATCH_TYPES = {
-    "json": "application/json-patch+json",
-    "merge": "application/merge-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-    "apply": "application/apply-patch+yaml",
-}
+__all__ = ["INITIAL_NAMESPACES", "PATCH_TYPES", "Cluster", "WriteContext", "rfc3339"]
 
 
-class Cluster(WriteVerbs):
+class Cluster:
     """The in-process API: verbs over stored objects, with the real server's semantics."""
 
     def __init__(
@@ -69,7 +68,7 @@ class Cluster(WriteVerbs):
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(
+        self.store = Store(
             history_size=history_size,
             graceful_pod_deletion=graceful_pod_deletion,
             audit=audit,
@@ -77,54 +76,251 @@ class Cluster(WriteVerbs):
             rng=rng,
         )
         self.engine = Engine()
-        self._strict = ""
-        self._warn = False
-        self.warnings: list[str] = []
-        self.last_patch_created = False
-        self.gc = GarbageCollector(self)
-        self.crds = CrdRegistrar(self)
         self.service_allocator = ServiceAllocator()
-        ns_info = self.resource("namespaces")
+        self.crds = CrdRegistrar(self)
+        self.gc = GarbageCollector(self)
+        self._pipeline = WritePipeline(
+            self.store, engine=self.engine, crds=self.crds, services=self.service_allocator
+        )
+        self._patcher = Patcher(self.store, engine=self.engine, pipeline=self._pipeline)
+        self._deletion = Deletion(self.store)
+        self.store.before_publish.append(self._before_publish)
+        self.store.after_publish.append(self.gc.observe)
+        self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        """The objects a new API server has: the initial namespaces, the `kubernetes` Service."""
+        ctx = WriteContext()
         for name in INITIAL_NAMESPACES:
-            self._create(
-                ns_info,
+            self._pipeline.create(
+                ctx,
+                self.resource("namespaces"),
                 "",
                 {"metadata": {"name": name}},
                 manager="kube-apiserver",
                 subresource=None,
             )
-        svc_info = self.resource("services")
-        self._create(
-            svc_info, "default", kubernetes_service(), manager="kube-apiserver", subresource=None
+        self._pipeline.create(
+            ctx,
+            self.resource("services"),
+            "default",
+            kubernetes_service(),
+            manager="kube-apiserver",
+            subresource=None,
         )
 
-    def _defaults(
-        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        result = super()._defaults(info, obj, old)
-        # The real server's Go round trip drops omitempty zero values before managedFields.
-        return result if info.custom else strip_zero_values(info.group, info.kind, result)
-
-    def _validate(
-        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
+    def _before_publish(
+        self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        # Upstream allocates after managedFields are recorded: the allocated values are unowned.
-        if info.key == SERVICES_KEY:
-            self.service_allocator.prepare(obj, old)
-        super()._validate(info, obj, old)
-
-    def _before_publish(self, info: ResourceInfo, event_type: str, obj: dict[str, Any]) -> None:
         if info.key == CRD_KEY and event_type != DELETED:
             self.crds.serve(obj)
         elif info.key == SERVICES_KEY:
             self.service_allocator.observe(event_type, obj)
 
-    def _after_publish(
-        self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
-    ) -> None:
-        self.gc.observe(info, event_type, obj, old)
+    # ------------------------------------------------------------------ the store's reads
 
-    # ------------------------------------------------------------------ patch
+    @property
+    def registry(self) -> Registry:
+        """The served resources (built-ins and those CRDs add)."""
+        return self.store.registry
+
+    @property
+    def broadcaster(self) -> Broadcaster:
+        """Watch fan-out and history."""
+        return self.store.broadcaster
+
+    @property
+    def audit(self) -> AuditLog:
+        """Every request that reached a verb."""
+        return self.store.audit
+
+    @property
+    def storage_infos(self) -> dict[tuple[str, str], ResourceInfo]:
+        """The ResourceInfo of each storage key at its storage version."""
+        return self.store.storage_infos
+
+    @property
+    def resource_version(self) -> int:
+        """The current global revision."""
+        return self.store.resource_version
+
+    @property
+    def graceful_pod_deletion(self) -> bool:
+        """Whether pods with a grace period wait for a kubelet to finish their deletion."""
+        return self.store.graceful_pod_deletion
+
+    def now(self) -> str:
+        """The server clock as RFC 3339."""
+        return self.store.now()
+
+    def resource(
+        self, plural_or_kind: str, group: str = "", version: str | None = None
+    ) -> ResourceInfo:
+        """Look up a served resource by plural, singular, kind or short name (404 if unknown)."""
+        return self.store.resource(plural_or_kind, group, version)
+
+    def get(self, res: ResourceInfo | str, namespace: str | None, name: str) -> dict[str, Any]:
+        """The stored object (read-only). Raises a 404 StatusError."""
+        return self.store.get(res, namespace, name)
+
+    def list(
+        self,
+        res: ResourceInfo | str,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Matching stored objects (read-only) and the list resourceVersion."""
+        return self.store.list(
+            res, namespace, label_selector=label_selector, field_selector=field_selector
+        )
+
+    def list_page(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        *,
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> tuple[builtins.list[dict[str, Any]], str, str, int | None]:
+        """One page: (items, list RV, continue token, remainingItemCount)."""
+        return self.store.list_page(
+            info, namespace, labels, fields, limit=limit, continue_token=continue_token
+        )
+
+    def iter_objects(
+        self, info: ResourceInfo, namespace: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stored objects of a resource in key order (namespace, then name)."""
+        return self.store.iter_objects(info, namespace)
+
+    def selectors(
+        self, info: ResourceInfo, label_selector: str, field_selector: str
+    ) -> tuple[LabelSelector, FieldSelector]:
+        """Parse selectors for a resource (400 on a bad selector or unsupported field)."""
+        return self.store.selectors(info, label_selector, field_selector)
+
+    def watch(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        resource_version: str | None,
+    ) -> Watcher:
+        """Open a watch (see `Store.watch`)."""
+        return self.store.watch(info, namespace, labels, fields, resource_version)
+
+    def subscribe(
+        self, res: ResourceInfo | str, callback: Callable[[str, dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """In-process watch of every change of a resource (see `Store.subscribe`)."""
+        return self.store.subscribe(res, callback)
+
+    def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as served at `info`."""
+        return self.store.present(info, obj)
+
+    def by_uid(self, uid: str) -> tuple[ResourceInfo, dict[str, Any]] | None:
+        """The stored object with this uid, if it still exists."""
+        return self.store.by_uid(uid)
+
+    def dependents_of(self, uid: str) -> builtins.list[tuple[ResourceInfo, dict[str, Any]]]:
+        """Stored objects whose ownerReferences name `uid`."""
+        return self.store.dependents_of(uid)
+
+    # ------------------------------------------------------------------ writes
+
+    def create(
+        self,
+        res: ResourceInfo | str,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        user: str = "kubesim",
+        user_agent: str = "",
+        field_manager: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        owned: bool = False,
+        context: WriteContext | None = None,
+    ) -> dict[str, Any]:
+        """Create an object (POST). `owned=True` hands `obj` over (kubesim may keep it)."""
+        info = self.store.info_of(res)
+        ctx = context or WriteContext.for_request(field_validation, strict_source="body")
+        manager = field_manager or default_manager(user_agent, user)
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        who = {"user": user, "user_agent": user_agent, "field_manager": manager}
+
+        def run() -> dict[str, Any]:
+            body, target = self._to_storage(info, obj if owned else clone(obj), subresource)
+            return self._pipeline.create(
+                ctx,
+                target,
+                namespace or "",
+                body,
+                manager=manager,
+                subresource=subresource,
+                dry_run=dry_run,
+            )
+
+        result = self._audited("create", info, namespace, name, subresource, who, run)
+        self.store.audit_request(
+            "create",
+            info,
+            namespace,
+            result["metadata"]["name"],
+            201,
+            subresource=subresource,
+            **who,
+        )
+        return self.present(info, result)
+
+    def update(
+        self,
+        res: ResourceInfo | str,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        user: str = "kubesim",
+        user_agent: str = "",
+        field_manager: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        owned: bool = False,
+        context: WriteContext | None = None,
+    ) -> dict[str, Any]:
+        """Replace an object (PUT), or its status or scale with `subresource`."""
+        info = self.store.info_of(res)
+        ctx = context or WriteContext.for_request(field_validation, strict_source="body")
+        manager = field_manager or default_manager(user_agent, user)
+        who = {"user": user, "user_agent": user_agent, "field_manager": manager}
+
+        def run() -> dict[str, Any]:
+            body, target = self._to_storage(info, obj if owned else clone(obj), subresource)
+            return self._pipeline.replace(
+                ctx,
+                target,
+                namespace or "",
+                name,
+                body,
+                manager=manager,
+                subresource=subresource,
+                dry_run=dry_run,
+            )
+
+        result = self._audited("update", info, namespace, name, subresource, who, run)
+        self.store.audit_request(
+            "update", info, namespace, name, 200, subresource=subresource, **who
+        )
+        return result if subresource == "scale" else self.present(info, result)
 
     def patch(
         self,
@@ -141,18 +337,21 @@ class Cluster(WriteVerbs):
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = "Ignore",
+        context: WriteContext | None = None,
     ) -> dict[str, Any]:
-        """PATCH with one of `PATCH_TYPES`. An apply that creates returns with `created=True`
+        """PATCH with one of `PATCH_TYPES`. An apply that creates sets `context.created`
 
-        set in `self.last_patch_created` (the HTTP layer answers 201 then)."""
-        info = self._info(res)
-        self._begin_write(field_validation, strict_source="patch")
+        (the HTTP layer answers 201 then)."""
+        info = self.store.info_of(res)
+        ctx = context or WriteContext.for_request(field_validation, strict_source="patch")
         manager = field_manager or (
             "" if patch_type == "apply" else default_manager(user_agent, user)
         )
-        self.last_patch_created = False
-        try:
-            result = self._patch(
+        who = {"user": user, "user_agent": user_agent}
+
+        def run() -> dict[str, Any]:
+            return self._patcher.patch(
+                ctx,
                 info,
                 namespace or "",
                 name,
@@ -163,249 +362,119 @@ class Cluster(WriteVerbs):
                 subresource=subresource,
                 dry_run=dry_run,
             )
-        except StatusError as exc:
-            self._audit(
-                "patch",
-                info,
-                namespace,
-                name,
-                exc.code,
-                user=user,
-                user_agent=user_agent,
-                field_manager=manager or None,
-                subresource=subresource,
-            )
-            raise
-        finally:
-            self._strict = ""
-            self._warn = False
-        code = 201 if self.last_patch_created else 200
-        self._audit(
+
+        result = self._audited(
             "patch",
             info,
             namespace,
             name,
-            code,
-            user=user,
-            user_agent=user_agent,
-            field_manager=manager,
+            subresource,
+            {**who, "field_manager": manager or None},
+            run,
+        )
+        self.store.audit_request(
+            "patch",
+            info,
+            namespace,
+            name,
+            201 if ctx.created else 200,
             subresource=subresource,
+            field_manager=manager,
+            **who,
         )
-        return result if subresource == "scale" else self._as_version(info, result)
+        return result if subresource == "scale" else self.present(info, result)
 
-    def _patch(
+    def _to_storage(
+        self, info: ResourceInfo, body: Any, subresource: str | None
+    ) -> tuple[Any, ResourceInfo]:
+        """A request body and the resource it is written at (its storage version)."""
+        if has_conversion(info) and isinstance(body, dict) and subresource != "scale":
+            return to_storage(info, body), self.storage_infos[info.key]
+        return body, info
+
+    def _audited(
         self,
+        verb: str,
         info: ResourceInfo,
-        namespace: str,
-        name: str,
-        body: Any,
-        *,
-        patch_type: str,
-        manager: str,
-        force: bool,
+        namespace: str | None,
+        name: str | None,
         subresource: str | None,
-        dry_run: bool,
+        who: dict[str, Any],
+        run: Callable[[], dict[str, Any]],
     ) -> dict[str, Any]:
-        if patch_type not in PATCH_TYPES:
-            raise errors.unsupported_media_type(self.patch_content_types(info))
-        if force and patch_type != "apply":
-            raise errors.invalid(
-                "PatchOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    Cause(
-                        "FieldValueForbidden",
-                        "force",
-                        "Forbidden: may not be specified for non-apply patch",
-                    )
-                ],
-            )
-        if patch_type == "strategic" and info.custom:
-            raise errors.unsupported_media_type(self.patch_content_types(info))
-        if patch_type == "apply":
-            return self._apply(
-                info,
-                namespace,
-                name,
-                body,
-                manager=manager,
-                force=force,
-                subresource=subresource,
-                dry_run=dry_run,
-            )
-        if patch_type == "json" and not isinstance(body, list):
-            raise errors.bad_request(
-                f"json: cannot unmarshal {'object' if isinstance(body, dict) else 'value'} into Go value of type jsonpatch.Patch"
-            )
-        if patch_type != "json" and not isinstance(body, dict):
-            raise errors.bad_request(
-                "json: cannot unmarshal array into Go value of type map[string]interface {}"
-                if isinstance(body, list)
-                else "invalid JSON patch body: expected an object"
-            )
-        old = self._stored(info, namespace, name)
-        # The engine never modifies its input: the stored object is passed as is (or as the
-        # endpoint shows it, when it converts).
-        base = scale_of(info, old) if subresource == "scale" else self.present(info, old)
+        """`run()`, with its failure recorded in the audit log (success is the caller's)."""
         try:
-            patched = self.engine.patch(info, base, body, patch_type)
-        except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
-        if not isinstance(patched, dict):
-            raise errors.bad_request("the patch produced a non-object result")
-        if subresource == "scale":
-            return self._write_scale(info, old, patched, manager=manager, dry_run=dry_run)
-        patched = to_storage(info, patched)
-        info = self.storage_infos.get(info.key, info) if has_conversion(info) else info
-        meta = check_metadata_types(info, patched)
-        if meta.get("name") != name:
-            raise errors.bad_request(
-                f"the name of the object ({meta.get('name', '')}) does not match the name on the URL ({name})"
+            return run()
+        except StatusError as exc:
+            self.store.audit_request(
+                verb, info, namespace, name, exc.code, subresource=subresource, **who
             )
-        if (
-            meta.get("resourceVersion")
-            and meta["resourceVersion"] != old["metadata"]["resourceVersion"]
-        ):
-            raise errors.conflict(info.plural, info.group, name)
-        return self._write(
-            info, old, patched, manager=manager, subresource=subresource, dry_run=dry_run
-        )
+            raise
 
     @staticmethod
     def patch_content_types(info: ResourceInfo) -> builtins.list[str]:
         """Content types PATCH accepts for this resource, as the 415 message lists them."""
-        types = [
-            "application/json-patch+json",
-            "application/merge-patch+json",
-            "application/apply-patch+yaml",
-        ]
-        if not info.custom:
-            types.insert(2, "application/strategic-merge-patch+json")
-        return types
+        return content_types(info)
 
-    def _apply(
-        self,
-        info: ResourceInfo,
-        namespace: str,
-        name: str,
-        body: Any,
-        *,
-        manager: str,
-        force: bool,
-        subresource: str | None,
-        dry_run: bool,
+    def get_scale(
+        self, res: ResourceInfo | str, namespace: str | None, name: str
     ) -> dict[str, Any]:
-        if not manager:
-            raise errors.invalid(
-                "PatchOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    Cause(
-                        "FieldValueRequired",
-                        "fieldManager",
-                        "Required value: is required for apply patch",
-                    )
-                ],
-            )
-        if not isinstance(body, dict):
-            raise errors.bad_request(
-                "error decoding YAML: the apply patch must be a YAML or JSON object"
-            )
-        api_version = body.get("apiVersion")
-        if api_version != info.api_version:
-            raise errors.bad_request(
-                f"Incorrect version specified in apply patch. Specified patch version: {api_version or ''}, expected: {info.api_version}"
-            )
-        if body.get("kind") != info.kind:
-            raise errors.bad_request(
-                f"Incorrect kind specified in apply patch. Specified patch kind: {body.get('kind') or ''}, expected: {info.kind}"
-            )
-        meta = check_metadata_types(info, body)
-        if "managedFields" in meta:
-            raise errors.bad_request("metadata.managedFields must be nil")
-        if meta.get("name") and meta["name"] != name:
-            raise errors.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
-            )
-        meta["name"] = name
-        if info.namespaced:
-            if meta.get("namespace") and meta["namespace"] != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            meta["namespace"] = namespace
-        config = self._strip_for_subresource(info, body, subresource)
-        storage = self.storage_infos.get(info.key, info) if has_conversion(info) else info
-        bucket = self._objects.get(info.key, {}).get(namespace if info.namespaced else "", {})
-        live = bucket.get(name)
-        now = self.now()
-        try:
-            if live is None:
-                if subresource:
-                    raise errors.not_found(info.plural, info.group, name)
-                created = self.engine.apply(
-                    info, None, config, manager=manager, force=force, subresource=None, now=now
-                )
-                result = self._create(
-                    storage,
-                    namespace,
-                    to_storage(info, created),
-                    manager=manager,
-                    subresource=None,
-                    dry_run=dry_run,
-                    managed_fields_done=True,
-                )
-                self.last_patch_created = True
-                return result
-            rv = meta.get("resourceVersion")
-            if rv and rv != live["metadata"]["resourceVersion"]:
-                raise errors.conflict(info.plural, info.group, name)
-            merged = self.engine.apply(
-                info,
-                self.present(info, live),
-                config,
-                manager=manager,
-                force=force,
-                subresource=subresource,
-                now=now,
-            )
-        except ApplyConflict as exc:
-            raise self._conflict_error(exc)
-        except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
-        return self._write(
-            storage,
-            live,
-            to_storage(info, merged),
-            manager=manager,
-            subresource=subresource,
+        """The autoscaling/v1 Scale of a scalable object."""
+        info = self.store.info_of(res)
+        if info.scale is None:
+            raise errors.path_not_found()
+        return scale_of(info, self.store.stored(info, namespace, name))
+
+    def delete(
+        self,
+        res: ResourceInfo | str,
+        namespace: str | None,
+        name: str,
+        *,
+        user: str = "kubesim",
+        user_agent: str = "",
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """DELETE: the removed object (pods), the terminating object, or a Success Status."""
+        return self._deletion.delete(
+            res,
+            namespace,
+            name,
+            user=user,
+            user_agent=user_agent,
+            propagation_policy=propagation_policy,
+            grace_period_seconds=grace_period_seconds,
+            preconditions=preconditions,
             dry_run=dry_run,
-            track=False,
         )
 
-    @staticmethod
-    def _strip_for_subresource(
-        info: ResourceInfo, body: dict[str, Any], subresource: str | None
+    def delete_collection(
+        self,
+        res: ResourceInfo | str,
+        namespace: str | None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        user: str = "kubesim",
+        user_agent: str = "",
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        """What an apply may set through this endpoint (status via /status, the rest via main)."""
-        if subresource == "status":
-            meta = body.get("metadata") or {}
-            keep = {k: meta[k] for k in ("name", "namespace") if k in meta}
-            out = {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": keep}
-            if "status" in body:
-                out["status"] = body["status"]
-            return out
-        if info.has_status and "status" in body:
-            return {k: v for k, v in body.items() if k != "status"}
-        return body
-
-    @staticmethod
-    def _conflict_error(exc: ApplyConflict) -> StatusError:
-        """The engine's ApplyConflict as the real server's 409 (its causes passed through)."""
-        return StatusError(
-            409, "Conflict", exc.message, {"causes": exc.causes} if exc.causes else None
+        """DELETE on a collection: deletes every match, returns them as a List."""
+        return self._deletion.delete_collection(
+            res,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            user=user,
+            user_agent=user_agent,
+            propagation_policy=propagation_policy,
+            grace_period_seconds=grace_period_seconds,
+            dry_run=dry_run,
         )
 
     # ------------------------------------------------------------------ internal writes
@@ -425,12 +494,14 @@ class Cluster(WriteVerbs):
         meta = old["metadata"]
         code = 200
         try:
-            return self._write(info, old, new, manager=manager, subresource=None)
+            return self._pipeline.write(
+                WriteContext(), info, old, new, manager=manager, subresource=None
+            )
         except StatusError as exc:
             code = exc.code
             raise
         finally:
-            self._audit(
+            self.store.audit_request(
                 "patch",
                 info,
                 meta.get("namespace"),
@@ -443,10 +514,7 @@ class Cluster(WriteVerbs):
 
     def remove_now(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
         """Remove an object whose deletion is complete (namespace controller, CRD cleanup)."""
-        stored = (
-            self._objects.get(info.key, {})
-            .get(obj["metadata"].get("namespace", "") if info.namespaced else "", {})
-            .get(obj["metadata"]["name"])
-        )
+        meta = obj["metadata"]
+        stored = self.store.lookup(info, meta.get("namespace"), meta["name"])
         if stored is not None:
-            self._commit(info, stored, stored, DELETED)
+            self.store.commit(info, stored, stored, DELETED)

@@ -1,6 +1,6 @@
 """Delete verbs (§6.1): preconditions, graceful pods, finalizers, propagation, response forms.
 
-`DeletionVerbs` adds `delete` and `delete_collection` to the `Store`:
+`Deletion` is the delete half of `Cluster`'s verbs, over its `Store`:
 
 * a pod with a grace period (and a kubelet to finish it) gets `deletionTimestamp = now + grace`
   and stays; grace is 0 when the pod is unscheduled, finished, or no kubelet runs;
@@ -21,11 +21,14 @@ from kubesim.apiserver.resources import ResourceInfo
 from kubesim.apiserver.store import INITIAL_NAMESPACES, Store, rfc3339
 from kubesim.apiserver.watch import DELETED, MODIFIED
 
-__all__ = ["DeletionVerbs"]
+__all__ = ["Deletion"]
 
 
-class DeletionVerbs(Store):
+class Deletion:
     """`delete` and `delete_collection` with kube-apiserver's semantics."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     def delete(
         self,
@@ -41,7 +44,7 @@ class DeletionVerbs(Store):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """DELETE: the removed object (pods), the terminating object, or a Success Status."""
-        info = self._info(res)
+        info = self._store.info_of(res)
         try:
             result = self._delete(
                 info,
@@ -53,10 +56,14 @@ class DeletionVerbs(Store):
                 dry_run=dry_run,
             )
         except StatusError as exc:
-            self._audit("delete", info, namespace, name, exc.code, user=user, user_agent=user_agent)
+            self._store.audit_request(
+                "delete", info, namespace, name, exc.code, user=user, user_agent=user_agent
+            )
             raise
-        self._audit("delete", info, namespace, name, 200, user=user, user_agent=user_agent)
-        return result if result.get("kind") == "Status" else self.present(info, result)
+        self._store.audit_request(
+            "delete", info, namespace, name, 200, user=user, user_agent=user_agent
+        )
+        return result if result.get("kind") == "Status" else self._store.present(info, result)
 
     def _delete(
         self,
@@ -84,7 +91,7 @@ class DeletionVerbs(Store):
             )
         if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)):
             raise errors.bad_request("gracePeriodSeconds must be an integer")
-        old = self._stored(info, namespace, name)
+        old = self._store.stored(info, namespace, name)
         meta = old["metadata"]
         for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
             wanted = (preconditions or {}).get(field)
@@ -114,7 +121,7 @@ class DeletionVerbs(Store):
         if finalizers or grace_s > 0:
             new = {**old, "metadata": dict(meta)}
             new_meta = new["metadata"]
-            new_meta["deletionTimestamp"] = rfc3339(self.clock() + grace_s)
+            new_meta["deletionTimestamp"] = rfc3339(self._store.clock() + grace_s)
             new_meta["deletionGracePeriodSeconds"] = grace_s
             if finalizers:
                 new_meta["finalizers"] = finalizers
@@ -122,10 +129,10 @@ class DeletionVerbs(Store):
                 new_meta["generation"] = int(new_meta["generation"]) + 1
             if dry_run:
                 return new
-            return self._commit(info, new, old, MODIFIED)
+            return self._store.commit(info, new, old, MODIFIED)
         if dry_run:
             return self._deleted_response(info, old)
-        final = self._commit(info, old, old, DELETED)
+        final = self._store.commit(info, old, old, DELETED)
         return self._deleted_response(info, final)
 
     def _delete_again(
@@ -139,16 +146,16 @@ class DeletionVerbs(Store):
         if grace_s == 0 and not meta.get("finalizers"):
             if dry_run:
                 return old
-            return self._deleted_response(info, self._commit(info, old, old, DELETED))
+            return self._deleted_response(info, self._store.commit(info, old, old, DELETED))
         new = {
             **old,
             "metadata": {
                 **meta,
                 "deletionGracePeriodSeconds": grace_s,
-                "deletionTimestamp": rfc3339(self.clock() + grace_s),
+                "deletionTimestamp": rfc3339(self._store.clock() + grace_s),
             },
         }
-        return new if dry_run else self._commit(info, new, old, MODIFIED)
+        return new if dry_run else self._store.commit(info, new, old, MODIFIED)
 
     def _terminate_namespace(
         self, info: ResourceInfo, old: dict[str, Any], *, dry_run: bool
@@ -163,18 +170,18 @@ class DeletionVerbs(Store):
             **old,
             "metadata": {
                 **old["metadata"],
-                "deletionTimestamp": self.now(),
+                "deletionTimestamp": self._store.now(),
                 "deletionGracePeriodSeconds": 0,
             },
             "status": {"phase": "Terminating"},
         }
         if dry_run:
             return new
-        return self._commit(info, new, old, MODIFIED)
+        return self._store.commit(info, new, old, MODIFIED)
 
     def _pod_grace(self, pod: dict[str, Any], requested: int | None) -> int:
         """The grace period of a pod deletion (§6.1); 0 when no kubelet will finish it."""
-        if not self.graceful_pod_deletion:
+        if not self._store.graceful_pod_deletion:
             return 0
         spec, status = pod.get("spec") or {}, pod.get("status") or {}
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
@@ -218,10 +225,10 @@ class DeletionVerbs(Store):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """DELETE on a collection: deletes every match, returns them as a List."""
-        info = self._info(res)
+        info = self._store.info_of(res)
         if "deletecollection" not in info.verbs:
             raise errors.method_not_allowed(info.plural, info.group, "deletecollection")
-        items, _ = self.list(
+        items, _ = self._store.list(
             info, namespace, label_selector=label_selector, field_selector=field_selector
         )
         deleted = []
@@ -243,12 +250,12 @@ class DeletionVerbs(Store):
                     continue
                 raise
             deleted.append(obj if result.get("kind") == "Status" else result)
-        self._audit(
+        self._store.audit_request(
             "deletecollection", info, namespace, None, 200, user=user, user_agent=user_agent
         )
         return {
             "kind": info.list_kind,
             "apiVersion": info.api_version,
-            "metadata": {"resourceVersion": str(self._rv)},
+            "metadata": {"resourceVersion": str(self._store.resource_version)},
             "items": deleted,
         }

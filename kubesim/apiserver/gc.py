@@ -1,6 +1,6 @@
 """The garbage collector and namespace controller of kube-controller-manager, in miniature.
 
-They react to committed changes (`observe`, called by `Cluster._commit`) and do their work in
+They react to committed changes (`observe`, called after every `Store.commit`) and do their work in
 a callback scheduled right after the request that caused it (`loop.call_soon`), like the real
 controllers acting a moment later. All their writes go through the ordinary verbs, so they
 produce watch events and audit entries under the controllers' own identities.
@@ -57,7 +57,7 @@ class GarbageCollector:
         meta = obj["metadata"]
         uid = meta["uid"]
         if event_type == "DELETED":
-            if self._cluster._dependents.get(uid):
+            if self._cluster.store.has_dependents(uid):
                 self._add(("attempt-dependents", uid))
             for ref in meta.get("ownerReferences") or []:
                 self._add(("owner", str(ref.get("uid"))))
@@ -87,7 +87,8 @@ class GarbageCollector:
             self._add(("attempt", uid))
 
     def _namespace_terminating(self, ns: str) -> bool:
-        found = self._cluster._objects.get(("", "namespaces"), {}).get("", {}).get(ns)
+        store = self._cluster.store
+        found = store.lookup(store.storage_infos[("", "namespaces")], None, ns)
         return bool(found and found["metadata"].get("deletionTimestamp"))
 
     def _add(self, item: _WorkItem) -> None:
@@ -169,7 +170,9 @@ class GarbageCollector:
                 info, obj, [r for r in meta["ownerReferences"] if r.get("uid") not in gone]
             )
             return
-        policy = "Foreground" if waiting and self._cluster._dependents.get(uid) else "Background"
+        policy = (
+            "Foreground" if waiting and self._cluster.store.has_dependents(uid) else "Background"
+        )
         self._cluster.delete(
             info,
             meta.get("namespace"),
@@ -238,15 +241,12 @@ class GarbageCollector:
     def _clean_namespace(self, ns: str) -> None:
         cluster = self._cluster
         ns_info = cluster.storage_infos[("", "namespaces")]
-        namespace = cluster._objects.get(ns_info.key, {}).get("", {}).get(ns)
+        namespace = cluster.store.lookup(ns_info, None, ns)
         if namespace is None or not namespace["metadata"].get("deletionTimestamp"):
             return
         remaining = 0
-        for key, by_ns in list(cluster._objects.items()):
-            info = cluster.storage_infos.get(key)
-            if info is None or not info.namespaced:
-                continue
-            for obj in list(by_ns.get(ns, {}).values()):
+        for info, objects in cluster.store.namespace_contents(ns):
+            for obj in objects:
                 if not obj["metadata"].get("deletionTimestamp"):
                     try:
                         cluster.delete(
@@ -260,6 +260,6 @@ class GarbageCollector:
                     except StatusError as exc:
                         if exc.code != 404:
                             raise
-            remaining += len(by_ns.get(ns, {}))
+            remaining += sum(1 for _ in cluster.iter_objects(info, ns))
         if remaining == 0 and not namespace["metadata"].get("finalizers"):
             cluster.remove_now(ns_info, namespace)

@@ -2,12 +2,14 @@
 
 Objects live in plain dicts keyed (group, plural) -> namespace -> name. `Store` owns the global
 resourceVersion, the uid and owner-reference indexes, paginated lists, watch registration and
-in-process subscriptions. It knows nothing of verbs: `kubesim.apiserver.deletion` and `kubesim.apiserver.cluster`
-build the API semantics on top.
+in-process subscriptions. It knows nothing of verbs: `kubesim.apiserver.cluster.Cluster` composes
+it with the write pipeline, deletion and the garbage collector, which build the API semantics.
+Components that must react to a commit register `before_publish` (a change is stored, watchers
+do not have it yet) and `after_publish` (watchers and subscribers have it) callbacks.
 
 Invariants:
 
-* One global resourceVersion counter; every persisted change takes the next value (`_commit`
+* One global resourceVersion counter; every persisted change takes the next value (`commit`
   is the only writer). A list's resourceVersion is the current revision.
 * Stored objects are never mutated in place: every write builds a new dict and swaps it in.
   Objects returned by `get`/`list` and passed to watchers ARE the stored ones: callers must
@@ -36,7 +38,7 @@ from kubesim.apiserver.resources import Registry, ResourceInfo
 from kubesim.apiserver.selectors import FieldSelector, LabelSelector
 from kubesim.apiserver.watch import DELETED, Broadcaster, Watcher, WatchEvent
 
-__all__ = ["CRD_KEY", "INITIAL_NAMESPACES", "ObjKey", "Store", "clone", "rfc3339"]
+__all__ = ["CRD_KEY", "INITIAL_NAMESPACES", "CommitHook", "ObjKey", "Store", "clone", "rfc3339"]
 
 _log = structlog.get_logger("kubesim.apiserver.store")
 
@@ -44,6 +46,8 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 #: Where an object is stored: ((group, plural), namespace, name).
 ObjKey = tuple[tuple[str, str], str, str]
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+#: `hook(info, event_type, obj, old)`, called for every commit (see `Store.commit`).
+CommitHook = Callable[[ResourceInfo, str, dict[str, Any], dict[str, Any] | None], None]
 _CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. You can "
     "start a new list without the continue parameter, or use the continue token in this "
@@ -82,7 +86,11 @@ class Store:
         #: kubelet (controllers off) they are removed at once so nothing waits forever.
         self.graceful_pod_deletion = graceful_pod_deletion
         self.clock = clock
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
+        #: Called once a change is stored, before watchers see it (CRDs start serving here).
+        self.before_publish: list[CommitHook] = []
+        #: Called once watchers and subscribers have the change (the GC reacts here).
+        self.after_publish: list[CommitHook] = []
         self._rv = 0
         self._objects: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
         self._uids: dict[str, ObjKey] = {}
@@ -117,7 +125,8 @@ class Store:
             raise errors.path_not_found()
         return info
 
-    def _info(self, res: ResourceInfo | str) -> ResourceInfo:
+    def info_of(self, res: ResourceInfo | str) -> ResourceInfo:
+        """`res` itself, or the resource a "plural[.group]" string names (404 if unknown)."""
         if isinstance(res, ResourceInfo):
             return res
         plural, _, group = res.partition(".")
@@ -128,12 +137,26 @@ class Store:
             namespace if info.namespaced else "", {}
         )
 
-    def _stored(self, info: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any]:
+    def lookup(self, info: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The stored object at its storage version (read-only), or None."""
         ns = (namespace or "") if info.namespaced else ""
-        found = self._objects.get(info.key, {}).get(ns, {}).get(name)
+        return self._objects.get(info.key, {}).get(ns, {}).get(name)
+
+    def stored(self, info: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any]:
+        """The stored object at its storage version (read-only). Raises a 404 StatusError."""
+        found = self.lookup(info, namespace, name)
         if found is None:
             raise errors.not_found(info.plural, info.group, name)
         return found
+
+    def namespace_contents(
+        self, namespace: str
+    ) -> Iterator[tuple[ResourceInfo, builtins.list[dict[str, Any]]]]:
+        """Every namespaced resource with the objects it stores in `namespace` (maybe none)."""
+        for key, by_ns in builtins.list(self._objects.items()):
+            info = self.storage_infos.get(key)
+            if info is not None and info.namespaced:
+                yield info, builtins.list(by_ns.get(namespace, {}).values())
 
     def by_uid(self, uid: str) -> tuple[ResourceInfo, dict[str, Any]] | None:
         """The stored object with this uid, if it still exists."""
@@ -146,6 +169,10 @@ class Store:
             return None
         return self.storage_infos[key], obj
 
+    def has_dependents(self, uid: str) -> bool:
+        """Whether any stored object's ownerReferences name `uid`."""
+        return bool(self._dependents.get(uid))
+
     def dependents_of(self, uid: str) -> list[tuple[ResourceInfo, dict[str, Any]]]:
         """Stored objects whose ownerReferences name `uid`."""
         out = []
@@ -155,10 +182,6 @@ class Store:
                 out.append((self.storage_infos[key], obj))
         return out
 
-    def _as_version(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        """`obj` as `info`'s endpoint serves it (`kubesim.apiserver.conversion`)."""
-        return from_storage(info, obj)
-
     def present(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """A stored object as served at `info` (the stored dict itself when no conversion)."""
         return from_storage(info, obj)
@@ -167,8 +190,8 @@ class Store:
 
     def get(self, res: ResourceInfo | str, namespace: str | None, name: str) -> dict[str, Any]:
         """The stored object (read-only). Raises a 404 StatusError."""
-        info = self._info(res)
-        return self._as_version(info, self._stored(info, namespace, name))
+        info = self.info_of(res)
+        return from_storage(info, self.stored(info, namespace, name))
 
     def iter_objects(
         self, info: ResourceInfo, namespace: str | None = None
@@ -199,7 +222,7 @@ class Store:
         field_selector: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
         """Matching stored objects (read-only) and the list resourceVersion."""
-        info = self._info(res)
+        info = self.info_of(res)
         items, rv, _, _ = self.list_page(
             info, namespace, *self.selectors(info, label_selector, field_selector)
         )
@@ -330,7 +353,7 @@ class Store:
 
         `callback(event_type, obj)` runs synchronously right after each commit. It must not
         mutate `obj` and should not raise (exceptions are logged and swallowed)."""
-        key = self._info(res).key
+        key = self.info_of(res).key
         callbacks = self._subscribers.setdefault(key, [])
         callbacks.append(callback)
 
@@ -342,10 +365,14 @@ class Store:
 
     # ------------------------------------------------------------------ commit
 
-    def _commit(
+    def commit(
         self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None, event_type: str
     ) -> dict[str, Any]:
-        """Persist one change under the next resourceVersion and publish it. Never awaits."""
+        """Persist one change under the next resourceVersion and publish it. Never awaits.
+
+        The only writer of stored objects. `obj` is stored as is (its resourceVersion set);
+        for DELETED the stored object is removed and the returned final state carries the new
+        resourceVersion."""
         self._rv += 1
         rv = self._rv
         meta = obj["metadata"]
@@ -366,18 +393,20 @@ class Store:
             old_refs = old["metadata"].get("ownerReferences") if old else None
             if old_refs is not meta.get("ownerReferences"):
                 self._index_owners(where, old_refs, meta.get("ownerReferences"))
-        self._before_publish(info, event_type, obj)
+        for hook in self.before_publish:
+            hook(info, event_type, obj, old)
         self.broadcaster.publish(info.key, WatchEvent(event_type, obj, old, rv))
         self._notifications.append((info, event_type, obj))
         if not self._notifying:
             self._notify()
-        self._after_publish(info, event_type, obj, old)
+        for hook in self.after_publish:
+            hook(info, event_type, obj, old)
         return obj
 
     def _notify(self) -> None:
         """Call subscribers for queued changes, oldest first.
 
-        A subscriber that writes (re-entering `_commit`) only queues its change, so every
+        A subscriber that writes (re-entering `commit`) only queues its change, so every
         subscriber sees every change in resourceVersion order."""
         self._notifying = True
         try:
@@ -393,14 +422,6 @@ class Store:
         finally:
             self._notifying = False
 
-    def _before_publish(self, info: ResourceInfo, event_type: str, obj: dict[str, Any]) -> None:
-        """Hook: a change is stored but not yet visible to watchers (CRDs start serving here)."""
-
-    def _after_publish(
-        self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
-    ) -> None:
-        """Hook: watchers and subscribers have the change (the GC reacts here)."""
-
     def _index_owners(self, where: ObjKey, old_refs: Any, new_refs: Any) -> None:
         old_uids = {r.get("uid") for r in old_refs or []}
         new_uids = {r.get("uid") for r in new_refs or []}
@@ -414,7 +435,7 @@ class Store:
             if uid:
                 self._dependents.setdefault(uid, set()).add(where)
 
-    def _audit(
+    def audit_request(
         self,
         verb: str,
         info: ResourceInfo,
@@ -423,6 +444,7 @@ class Store:
         code: int,
         **kw: Any,
     ) -> None:
+        """Record one API request on `info` in the audit log."""
         self.audit.record(
             verb=verb,
             group=info.group,

@@ -26,6 +26,7 @@ from kubesim.apiserver.openapi import OpenAPIResource, OpenAPIV3
 from kubesim.apiserver.server import discovery
 from kubesim.apiserver.server.codec import json_response, parse_bool, status_response
 from kubesim.apiserver.server.handlers import USER, RequestContext, ResourceHandlers
+from kubesim.apiserver.server.health import serve_health
 from kubesim.apiserver.server.paths import ResourcePath, parse_resource_path
 from kubesim.apiserver.server.watching import WatchHandler
 
@@ -137,7 +138,7 @@ class Dispatcher:
         if head == "openapi":
             return self._openapi(segments)
         if head in ("healthz", "readyz", "livez"):
-            return web.Response(text="ok", content_type="text/plain")
+            return serve_health(head, segments[1:], request)
         if head == "metrics":
             return web.Response(
                 body=self.metrics.render(),
@@ -302,7 +303,7 @@ class Dispatcher:
             if discovery.wants_aggregated(accept):
                 doc = discovery.aggregated(registry, core=segments[0] == "api")
                 return web.Response(
-                    body=orjson.dumps(doc),
+                    body=orjson.dumps(doc) + b"\n",
                     headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE},
                 )
             if segments[0] == "api":

@@ -56,9 +56,10 @@ def parse_int(name: str, value: str | None) -> int | None:
 def json_response(
     obj: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """A JSON response with the exact Content-Type the real server sends."""
+    """A JSON response with the exact Content-Type and the trailing newline the real server sends
+    (Go's json.Encoder ends each value with one)."""
     hdrs = _JSON_HEADERS if headers is None else {**_JSON_HEADERS, **headers}
-    return web.Response(body=orjson.dumps(obj), status=status, headers=hdrs)
+    return web.Response(body=orjson.dumps(obj) + b"\n", status=status, headers=hdrs)
 
 
 def status_response(exc: StatusError) -> web.Response:

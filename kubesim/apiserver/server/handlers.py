@@ -14,7 +14,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from kubesim.apiserver import errors
-from kubesim.apiserver.cluster import PATCH_TYPES, Cluster
+from kubesim.apiserver.cluster import PATCH_TYPES, Cluster, WriteContext
 from kubesim.apiserver.errors import Cause
 from kubesim.apiserver.resources import ResourceInfo
 from kubesim.apiserver.server.codec import (
@@ -261,9 +261,10 @@ class ResourceHandlers:
 
     # ------------------------------------------------------------------ writes
 
-    def _with_warnings(self, response: web.Response) -> web.Response:
-        """Add the last write's warnings (fieldValidation=Warn) as `Warning: 299 - "..."` headers."""
-        for warning in self.cluster.warnings:
+    @staticmethod
+    def _with_warnings(response: web.Response, write: WriteContext) -> web.Response:
+        """Add the write's warnings (fieldValidation=Warn) as `Warning: 299 - "..."` headers."""
+        for warning in write.warnings:
             response.headers.add("Warning", f"299 - {go_quote(warning)}")
         return response
 
@@ -285,6 +286,7 @@ class ResourceHandlers:
         if rp.name is not None:
             raise errors.method_not_allowed(rp.info.plural, rp.info.group, "create")
         body = self._body(ctx)
+        write = WriteContext.for_request(_field_validation(ctx.query), strict_source="body")
         obj = self.cluster.create(
             rp.info,
             rp.namespace,
@@ -293,15 +295,16 @@ class ResourceHandlers:
             user_agent=ctx.user_agent,
             field_manager=ctx.query.get("fieldManager") or None,
             dry_run=_dry_run(ctx.query),
-            field_validation=_field_validation(ctx.query),
             owned=True,
+            context=write,
         )
-        return self._with_warnings(json_response(obj, 201))
+        return self._with_warnings(json_response(obj, 201), write)
 
     def update(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:
         """PUT of an object, its status or its scale."""
         assert rp.name is not None
         body = self._body(ctx)
+        write = WriteContext.for_request(_field_validation(ctx.query), strict_source="body")
         obj = self.cluster.update(
             rp.info,
             rp.namespace,
@@ -312,10 +315,10 @@ class ResourceHandlers:
             field_manager=ctx.query.get("fieldManager") or None,
             subresource=rp.subresource,
             dry_run=_dry_run(ctx.query),
-            field_validation=_field_validation(ctx.query),
             owned=True,
+            context=write,
         )
-        return self._with_warnings(json_response(obj))
+        return self._with_warnings(json_response(obj), write)
 
     def patch(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:
         """PATCH with any of the four patch content types."""
@@ -328,6 +331,7 @@ class ResourceHandlers:
             raise errors.unsupported_media_type(self.cluster.patch_content_types(rp.info))
         body = decode_body(ctx.body, media, whole_object=False)
         force = parse_bool(ctx.query.get("force")) if "force" in ctx.query else False
+        write = WriteContext.for_request(_field_validation(ctx.query), strict_source="patch")
         obj = self.cluster.patch(
             rp.info,
             rp.namespace,
@@ -340,11 +344,9 @@ class ResourceHandlers:
             force=force,
             subresource=rp.subresource,
             dry_run=_dry_run(ctx.query),
-            field_validation=_field_validation(ctx.query),
+            context=write,
         )
-        return self._with_warnings(
-            json_response(obj, 201 if self.cluster.last_patch_created else 200)
-        )
+        return self._with_warnings(json_response(obj, 201 if write.created else 200), write)
 
     def _delete_options(self, ctx: RequestContext) -> dict[str, Any]:
         options: dict[str, Any] = {}
