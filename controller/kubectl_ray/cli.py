@@ -200,8 +200,10 @@ async def _dispatch(kube: KubeClient, args: argparse.Namespace, target: Target, 
     elif command == "delete":
         answer = None
         if not args.yes:
+            name = commands.parse_resource(args.name)
+            await commands.find_cluster(kube, target, name)  # not found: say so, do not ask
             out.write(f"Are you sure you want to delete the following resources?\n"
-                      f"  raycluster/{commands.parse_resource(args.name)}\n(y/yes/n/no) ")  # fmt: skip
+                      f"  raycluster/{name}\n(y/yes/n/no) ")  # fmt: skip
             out.flush()
             answer = sys.stdin.readline()
         await commands.delete(kube, target, args.name, yes=args.yes, answer=answer, out=out)
