@@ -208,8 +208,9 @@ async def _dispatch(kube: KubeClient, args: argparse.Namespace, target: Target, 
             answer = sys.stdin.readline()
         await commands.delete(kube, target, args.name, yes=args.yes, answer=answer, out=out)
     elif command in ("log", "logs"):
+        kubectl = collect.kubectl_prefix(args.kubeconfig, args.context)
         await collect.collect_logs(kube, target, args.name, out_dir=args.out_dir,
-                                   node_type=args.node_type, out=out)  # fmt: skip
+                                   node_type=args.node_type, kubectl=kubectl, out=out)  # fmt: skip
     else:
         argv = await collect.session_command(kube, target, args.name, kubeconfig=args.kubeconfig,
                                              context=args.context, out=out)  # fmt: skip

@@ -1,14 +1,20 @@
 """``log`` (every Ray pod's logs into a folder) and ``session`` (port-forward to the head).
 
 ``log`` writes ``DIR/<pod>/stdout.log`` for each pod's Ray container, as KubeRay's plugin
-does, and ``DIR/<pod>/<container>.log`` for each other container (the autoscaler sidecar).
+does, and ``DIR/<pod>/<container>.log`` for each other container (the autoscaler sidecar);
+from each head it also copies Ray's own logs (``/tmp/ray/session_latest/logs``) with ``kubectl
+exec ... tar``, as KubeRay's does, where the cluster can exec (a simulated pod cannot: the
+line says why and the command goes on).
 ``session`` runs ``kubectl port-forward`` to the head Service like KubeRay's, after asking the
 API server whether it serves port-forwarding at all, so a cluster that cannot is one line.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +23,7 @@ from controller.kube import KubeClient
 from controller.kubectl_ray.commands import find_cluster, parse_resource, ray_pods
 from controller.kubectl_ray.connect import PluginError, Target
 
-__all__ = ["NODE_TYPES", "collect_logs", "session_command"]
+__all__ = ["NODE_TYPES", "collect_logs", "kubectl_prefix", "session_command"]
 
 NODE_TYPES = ("all", "head", "worker")
 #: KubeRay's session ports for a RayCluster: the dashboard and the Ray client.
@@ -43,8 +49,50 @@ async def _pod_log(kube: KubeClient, pod: dict[str, Any], container: str) -> byt
     return bytes(body)
 
 
+def kubectl_prefix(kubeconfig: str | None, context: str | None) -> list[str]:
+    """``kubectl`` with the plugin's own ``--kubeconfig``/``--context``, for what it runs."""
+    return [
+        "kubectl",
+        *([f"--kubeconfig={kubeconfig}"] if kubeconfig else []),
+        *(["--context", context] if context else []),
+    ]
+
+
+async def _copy_session_logs(pod: dict[str, Any], folder: Path, kubectl: list[str]) -> str:
+    """Copy the head's ``/tmp/ray/session_latest/logs`` into ``folder``; say what happened."""
+    meta = pod["metadata"]
+    container = pod["spec"]["containers"][0]["name"]
+    if shutil.which(kubectl[0]) is None:
+        return f"Ray's session logs of {meta['name']} not copied: kubectl is not on PATH"
+    proc = await asyncio.create_subprocess_exec(
+        *kubectl, "exec", "-n", meta["namespace"], meta["name"], "-c", container, "--",
+        "tar", "-cf", "-", "-C", "/tmp/ray/session_latest", "logs",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    archive, err = await proc.communicate()
+    if proc.returncode != 0:
+        reason = (err.decode(errors="replace").strip().splitlines() or ["exec failed"])[-1]
+        return f"Ray's session logs of {meta['name']} not copied: {reason}"
+    _extract(archive, folder)
+    return f"Copied Ray's session logs of {meta['name']} into {folder}/logs/"
+
+
+def _extract(archive: bytes, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")  # no absolute paths, links out or devices
+
+
 async def collect_logs(
-    kube: KubeClient, target: Target, arg: str, *, out_dir: str | None, node_type: str, out: TextIO
+    kube: KubeClient,
+    target: Target,
+    arg: str,
+    *,
+    out_dir: str | None,
+    node_type: str,
+    kubectl: list[str],
+    out: TextIO,
 ) -> Path:
     """Write every selected Ray pod's container logs under ``out_dir`` (default: the name)."""
     name = parse_resource(arg)
@@ -62,6 +110,8 @@ async def collect_logs(
         for index, container in enumerate(pod["spec"].get("containers") or []):
             file = "stdout.log" if index == 0 else f"{container['name']}.log"
             _write(folder / pod_name / file, await _pod_log(kube, pod, container["name"]))
+        if (pod["metadata"].get("labels") or {}).get("ray.io/node-type") == "head":
+            out.write(await _copy_session_logs(pod, folder / pod_name, kubectl) + "\n")
     out.write(f"Wrote the logs of {len(pods)} Ray nodes to {folder}/\n")
     return folder
 
@@ -108,8 +158,7 @@ async def session_command(
     for label, port in SESSION_PORTS:
         out.write(f"{label}: http://localhost:{port}\n")
     out.write("\n")
-    argv = ["kubectl", *([f"--kubeconfig={kubeconfig}"] if kubeconfig else []),
-            *(["--context", context] if context else []), "port-forward",
+    argv = [*kubectl_prefix(kubeconfig, context), "port-forward",
             "-n", target.namespace, f"service/{service}"]  # fmt: skip
     argv += [f"{port}:{port}" for _, port in SESSION_PORTS]
     return argv

@@ -27,7 +27,7 @@ import pytest
 
 from controller.kube import KubeClient, NotFound, load_api_client
 from kubesim import KubeSim, WorkloadsConfig
-from tests.component.deploy.tools import CHART, helm_path, run
+from tests.component.deploy.tools import CHART, arun, helm_path, run
 from tests.e2e.harness import fast_probes, small_cluster, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl, pytest.mark.timeout(300)]
@@ -146,9 +146,23 @@ async def _install(sim: KubeSim, how: str) -> None:
     assert "deployment.apps/rayop serverside-applied" in out
 
 
+async def _head_logs_collected(sim: KubeSim, tmp_path: Path, name: str) -> None:
+    """`kubectl ray log` copies Ray's session logs out of a running head (kubectl exec + tar)."""
+    bin_dir = Path(sys.executable).parent
+    result = await arun(
+        "sh", "-c", f'cd "{tmp_path}" && exec kubectl ray log {name} --node-type head',
+        env={"KUBECONFIG": str(sim.kubeconfig_path),
+             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert f"Copied Ray's session logs of {name}-head-0" in result.out, result.out
+    raylet = tmp_path / name / f"{name}-head-0" / "logs" / "raylet.out"
+    assert "ray start --head" in raylet.read_text()
+
+
 @pytest.mark.parametrize("how", ["kustomize", "helm"])
 async def test_two_replicas_elect_a_leader_and_fail_over(
-    cluster: tuple[KubeSim, KubeClient], how: str
+    cluster: tuple[KubeSim, KubeClient], how: str, tmp_path: Path
 ) -> None:
     """apply -k → two Ready pods, one Lease holder; the leader's pod deleted → the other pod
     holds the Lease at once (released on SIGTERM); the new leader's process killed → a new
@@ -166,6 +180,7 @@ async def test_two_replicas_elect_a_leader_and_fail_over(
     leader_pod = next(n for n in names if leader.startswith(n))
 
     await _brought_up(user, "before-failover", by="the pod-run operator")
+    await _head_logs_collected(sim, tmp_path, "before-failover")
 
     # 1. The leader's pod is deleted: it drains, releases the Lease, the other takes over.
     loop = asyncio.get_running_loop()
