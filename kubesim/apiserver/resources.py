@@ -164,7 +164,7 @@ _EVENTS_K8S_FIELDS = (
 BUILTINS: tuple[ResourceInfo, ...] = (
     _r("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status", "finalize"), verbs=CLUSTER_VERBS, fields=("status.phase",), returns_deleted=True),
     _r("", "v1", "Node", "nodes", namespaced=False, short=("no",), sub=("status",), fields=("spec.unschedulable",)),
-    _r("", "v1", "Pod", "pods", short=("po",), sub=("status", "log"), cat=("all",), fields=_POD_FIELDS, returns_deleted=True),
+    _r("", "v1", "Pod", "pods", short=("po",), sub=("status", "log", "exec"), cat=("all",), fields=_POD_FIELDS, returns_deleted=True),
     _r("", "v1", "Service", "services", short=("svc",), sub=("status",), cat=("all",), returns_deleted=True),
     _r("", "v1", "Endpoints", "endpoints", short=("ep",)),
     _r("", "v1", "ConfigMap", "configmaps", short=("cm",)),
