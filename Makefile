@@ -51,8 +51,36 @@ format: $(STAMP) ## Rewrite the code with ruff's formatter and import sorter
 	$(BIN)/ruff format .
 
 .PHONY: unit
-unit: $(RAY_STAMP) ## Run the tests alone, without lint
-	$(BIN)/pytest
+unit: $(RAY_STAMP) tools ## Run the tests alone, without lint
+	RAYOP_HELM=$(HELM) $(BIN)/pytest
+
+# ---- deploy tools: helm (built from the Go module proxy into a cache outside the repo) and
+# Prometheus + promtool (Debian's package). A tool that cannot be had here is reported, and the
+# tests needing it skip naming it; nothing else fails.
+TOOLS        ?= $(HOME)/.cache/rayop-tools
+HELM_VERSION := v3.22.1
+HELM         := $(TOOLS)/helm-$(HELM_VERSION)/helm
+
+.PHONY: tools
+tools: helm prometheus ## Build helm and install Prometheus/promtool for the deploy tests
+
+.PHONY: helm
+helm: $(HELM) ## Build the pinned helm with `go install` into $(TOOLS)
+
+$(HELM):
+	@if command -v go >/dev/null; then \
+	  echo "building helm $(HELM_VERSION) into $(dir $(HELM))"; \
+	  GOBIN=$(dir $(HELM)) GOFLAGS=-buildvcs=false nice -n 10 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) \
+	    || echo "helm: go install failed; the helm tests will skip"; \
+	else echo "helm: no Go toolchain; the helm tests will skip"; fi
+
+.PHONY: prometheus
+prometheus: ## Install Debian's prometheus package (prometheus + promtool) when missing
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	    || echo "prometheus: apt-get install failed; the Prometheus tests will skip"; \
+	else echo "prometheus: not root or no apt-get; the Prometheus tests will skip"; fi
 
 .PHONY: test
 test: lint unit ## Everything CI runs: lint, type checks, the whole suite
