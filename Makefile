@@ -52,7 +52,7 @@ format: $(STAMP) ## Rewrite the code with ruff's formatter and import sorter
 
 .PHONY: unit
 unit: $(RAY_STAMP) tools ## Run the tests alone, without lint
-	RAYOP_HELM=$(HELM) $(BIN)/pytest
+	RAYOP_HELM=$(HELM) $(BIN)/pytest -n auto --dist loadgroup
 
 # ---- deploy tools: helm (built from the Go module proxy into a cache outside the repo) and
 # Prometheus + promtool (Debian's package). A tool that cannot be had here is reported, and the

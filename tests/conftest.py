@@ -64,3 +64,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
         if not had_loop and loop is not None and not loop.is_running():
             loop.close()
             policy.set_event_loop(None)
+
+
+#: Tests that run pods as real processes (Ray, the operator in pods): under pytest-xdist they
+#: share one worker, so two of them never compete for the two cores or a pod network.
+_REAL_PROCESS_TESTS = (
+    "tests/realray/",
+    "tests/component/kubesim/process/",
+    "tests/e2e/test_in_cluster.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the real-process tests on one xdist worker (`--dist loadgroup`)."""
+    root = str(config.rootpath)
+    for item in items:
+        where = str(item.path).removeprefix(root + "/")
+        if where.startswith(_REAL_PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("real-processes"))
