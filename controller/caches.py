@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from kubernetes_asyncio.client import ApiClient
 
+from controller.api.constants import API_VERSION_PREFIX, LABEL_CLUSTER, LABEL_PREFIX
 from informers import FrozenDict, SharedInformer
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=rayop"
-RAY_POD_SELECTOR = "ray.io/cluster"
+RAY_POD_SELECTOR = LABEL_CLUSTER
 CLUSTER_INDEX = "raycluster"
 
 
@@ -87,7 +88,7 @@ def slim_child(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 _POD_META = ("name", "namespace", "uid", "deletionTimestamp", "resourceVersion")
-_POD_LABEL_PREFIX = "ray.io/"
+_POD_LABEL_PREFIX = LABEL_PREFIX
 _OWNER_REF = ("apiVersion", "kind", "name", "uid", "controller")
 _CONDITION = ("type", "status", "reason", "message")
 _STATE = ("reason", "message", "exitCode")
@@ -229,7 +230,7 @@ def _slim_spec(spec: Mapping[str, Any], names: tuple[Any, ...]) -> FrozenDict:
 
 def _cluster_of_pod(obj: Mapping[str, Any]) -> list[str]:
     meta = obj.get("metadata") or {}
-    cluster = (meta.get("labels") or {}).get("ray.io/cluster")
+    cluster = (meta.get("labels") or {}).get(LABEL_CLUSTER)
     return [f"{meta.get('namespace')}/{cluster}"] if cluster else []
 
 
@@ -371,7 +372,7 @@ def owner_cluster(obj: Mapping[str, Any]) -> str | None:
         if (
             ref.get("controller")
             and ref.get("kind") == "RayCluster"
-            and str(ref.get("apiVersion", "")).startswith("ray.io/")
+            and str(ref.get("apiVersion", "")).startswith(API_VERSION_PREFIX)
         ):
             return str(ref.get("name"))
     return None

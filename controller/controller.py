@@ -34,6 +34,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from controller.api import RayCluster, autoscaler_compat_apply, parse_raycluster
+from controller.api.constants import API_VERSION, KIND, LABEL_CLUSTER, ConditionType, EventReason
 from controller.builders import BuildConfig, build_children, build_warnings
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
 from controller.cluster_metrics import ClusterMetrics
@@ -52,8 +53,6 @@ from workqueue import RateLimitingQueue, ShutDown
 __all__ = ["ClusterKey", "RayClusterController", "Result", "TerminalError"]
 
 log = structlog.get_logger(__name__)
-
-RAYCLUSTER_API_VERSION = "ray.io/v1"
 
 
 class ClusterKey(NamedTuple):
@@ -231,7 +230,7 @@ class RayClusterController:
     def _enqueue_pod(self, obj: Any) -> None:
         """A Ray pod changed: reconcile the RayCluster named by its ``ray.io/cluster`` label."""
         meta = _unwrap(obj).get("metadata") or {}
-        cluster = (meta.get("labels") or {}).get("ray.io/cluster")
+        cluster = (meta.get("labels") or {}).get(LABEL_CLUSTER)
         if cluster:
             self.queue.add(ClusterKey(meta.get("namespace", ""), cluster))
 
@@ -249,9 +248,7 @@ class RayClusterController:
             return Result()  # gone or going: the garbage collector removes the children
         involved = _involved(obj)
         # List items carry no apiVersion/kind; the informer watches ray.io/v1.
-        parsed = parse_raycluster(
-            {**obj, "apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster"}
-        )
+        parsed = parse_raycluster({**obj, "apiVersion": API_VERSION, "kind": KIND})
         if parsed.cluster is None:
             await self._report_invalid(obj, involved, [str(p) for p in parsed.problems])
             return Result()
@@ -259,7 +256,7 @@ class RayClusterController:
         seen = self._previous_status(obj).get("observedGeneration")
         if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
             for warning in [*parsed.warnings, *build_warnings(cluster)]:
-                self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
+                self.recorder.warning(involved, EventReason.SPEC_WARNING, str(warning))
         if not cluster.spec.managed_by_rayop:
             return Result()  # another controller (MultiKueue) owns this cluster: hands off
         await self._apply_autoscaler_compat(obj, cluster)
@@ -320,7 +317,7 @@ class RayClusterController:
         observed: Mapping[ChildKey, Mapping[str, Any]],
     ) -> list[KubeError]:
         errors: list[KubeError] = []
-        done: dict[str, list[str]] = {"Created": [], "Updated": []}
+        done: dict[EventReason, list[str]] = {EventReason.CREATED: [], EventReason.UPDATED: []}
         now = asyncio.get_running_loop().time()
         for key, want in desired.items():
             have = observed.get(key)
@@ -336,14 +333,16 @@ class RayClusterController:
                 continue
             if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
                 continue  # our own write, not yet in the cache
-            verb = "Created" if have is None else "Updated"
+            verb = EventReason.CREATED if have is None else EventReason.UPDATED
             try:
                 applied = await self.client.apply(want)
             except KubeError as exc:
                 errors.append(exc)
                 log.warning("apply failed", kind=key.kind, name=key.name, error=exc.message)
                 self.recorder.warning(
-                    involved, f"FailedToApply{key.kind}", f"{key.kind} {key.name}: {exc.message}"
+                    involved,
+                    EventReason.failed_to_apply(key.kind),
+                    f"{key.kind} {key.name}: {exc.message}",
                 )
                 continue
             self.memo.remember(
@@ -384,7 +383,7 @@ class RayClusterController:
                 log.info("deleted", kind=key.kind, name=key.name)
                 self.recorder.normal(
                     involved,
-                    f"Deleted{key.kind}",
+                    EventReason.deleted(key.kind),
                     f"Deleted {key.kind} {key.name}: no longer in the spec",
                 )
         return errors
@@ -411,7 +410,9 @@ class RayClusterController:
             if deleted:
                 log.info("deleted dead pod", pod=meta["name"], why=why)
                 self.recorder.normal(
-                    involved, "DeletedPod", f"Deleted pod {meta['name']} ({why}) so it is replaced"
+                    involved,
+                    EventReason.DELETED_POD,
+                    f"Deleted pod {meta['name']} ({why}) so it is replaced",
                 )
         return errors
 
@@ -435,7 +436,7 @@ class RayClusterController:
         await self._apply_status(obj, status)
         self.recorder.warning(
             involved,
-            "InvalidRayClusterSpec",
+            EventReason.INVALID_SPEC,
             f"The RayCluster spec is invalid {meta.get('namespace')}/{meta.get('name')}: {message}",
         )
 
@@ -444,19 +445,22 @@ class RayClusterController:
     ) -> None:
         """Events for what a user must hear about: failing pods, a lost and a recovered head."""
         old, new = _conditions(before), _conditions(after)
-        failure = new.get("ReplicaFailure", {})
+        failure = new.get(ConditionType.REPLICA_FAILURE, {})
         if failure.get("status") == "True" and (
-            old.get("ReplicaFailure", {}).get("message") != failure.get("message")
+            old.get(ConditionType.REPLICA_FAILURE, {}).get("message") != failure.get("message")
         ):
             self.recorder.warning(involved, str(failure.get("reason")), str(failure.get("message")))
-        head_before = old.get("HeadPodReady", {}).get("status")
-        head_after = new.get("HeadPodReady", {}).get("status")
+        head_before = old.get(ConditionType.HEAD_POD_READY, {}).get("status")
+        head_after = new.get(ConditionType.HEAD_POD_READY, {}).get("status")
         if head_before == "True" and head_after != "True":
-            message = str(new["HeadPodReady"].get("message") or new["HeadPodReady"].get("reason"))
-            self.recorder.warning(involved, "HeadPodNotReady", f"The head pod is down: {message}")
+            head = new[ConditionType.HEAD_POD_READY]
+            message = str(head.get("message") or head.get("reason"))
+            self.recorder.warning(
+                involved, EventReason.HEAD_POD_NOT_READY, f"The head pod is down: {message}"
+            )
         elif head_before == "False" and head_after == "True" and _provisioned(before):
             self.recorder.normal(
-                involved, "HeadPodRecovered", "The head pod is running and ready again"
+                involved, EventReason.HEAD_POD_RECOVERED, "The head pod is running and ready again"
             )
 
     def _previous_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -472,8 +476,8 @@ class RayClusterController:
     async def _apply_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = obj["metadata"]
         body = {
-            "apiVersion": RAYCLUSTER_API_VERSION,
-            "kind": "RayCluster",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": status,
         }
@@ -501,7 +505,7 @@ def _unwrap(obj: Any) -> Mapping[str, Any]:
 
 def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:
     # List items carry no apiVersion/kind, so the reference is built, not copied.
-    return {"apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster", "metadata": obj["metadata"]}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -509,7 +513,7 @@ def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _provisioned(status: Mapping[str, Any]) -> bool:
-    return _conditions(status).get("RayClusterProvisioned", {}).get("status") == "True"
+    return _conditions(status).get(ConditionType.PROVISIONED, {}).get("status") == "True"
 
 
 def _rv(obj: Mapping[str, Any] | None) -> str | None:

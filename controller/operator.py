@@ -22,6 +22,7 @@ import structlog
 from kubernetes_asyncio.client import ApiClient
 from prometheus_client import CollectorRegistry
 
+from controller.api.constants import API_VERSION
 from controller.builders import BuildConfig
 from controller.caches import Caches
 from controller.controller import RayClusterController
@@ -118,7 +119,7 @@ class Operator:
         that never turns ready.
         """
         try:
-            await self.client.request("GET", "/apis/ray.io/v1")
+            await self.client.request("GET", f"/apis/{API_VERSION}")
         except NotFound:
             raise PreflightError(
                 "the RayCluster CRD (rayclusters.ray.io, version v1) is not installed; "
