@@ -11,10 +11,13 @@ The queue protocol (client-go's, and controller-runtime's outcome contract), in 
 - ``get()`` hands a key to exactly one worker; the worker must call ``done(key)``. A key
   added while it is being reconciled is handed out again after ``done``, so one RayCluster is
   never reconciled by two workers at once and no change is missed.
-- reconcile raised :class:`TerminalError` → ``forget`` (no retry until the object changes).
-- reconcile raised anything else → ``add_rate_limited`` (5 ms doubling per failure, up to
-  1000 s, and an overall 10 qps bucket): transient API failures retry, a broken RayCluster
-  backs off without delaying the others.
+- reconcile failed terminally (:class:`TerminalError`, or an API answer such as 422 that the
+  same request will get again) → ``forget`` then ``add_after(terminal_requeue)``: one Warning,
+  the status says why, a look again minutes later; never an exponential storm.
+- reconcile raised anything else → rate-limited retry (5 ms doubling per failure, up to
+  1000 s, and an overall 10 qps bucket), never sooner than the server's ``Retry-After``:
+  transient API failures retry, a broken RayCluster backs off without delaying the others.
+  (controller/outcomes.py has the table.)
 - ``Result(requeue_after=s)`` → ``forget`` then ``add_after(s)``.
 - success → ``forget`` (its failure count starts over).
 
@@ -44,6 +47,14 @@ from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
 from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.outcomes import (
+    Failure,
+    Result,
+    TerminalError,
+    classify,
+    reconcile_error,
+    retry_after,
+)
 from controller.scaledown import ScaleDown
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
@@ -65,17 +76,6 @@ class ClusterKey(NamedTuple):
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
-class Result:
-    """What a successful reconcile asks of the queue: nothing, or a look again later."""
-
-    requeue_after: float | None = None
-
-
-class TerminalError(Exception):
-    """A failure retrying cannot fix; the key is dropped until its object changes."""
-
-
 class RayClusterController:
     """Keeps every RayCluster's children, pods and status equal to its spec."""
 
@@ -91,6 +91,7 @@ class RayClusterController:
         concurrency: int = 8,
         build_config: BuildConfig | None = None,
         reconcile_timeout: float = 60.0,
+        terminal_requeue: float = 600.0,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self.client = client
@@ -99,6 +100,7 @@ class RayClusterController:
         self.concurrency = concurrency
         self.build_config = build_config or BuildConfig()
         self.reconcile_timeout = reconcile_timeout
+        self.terminal_requeue = terminal_requeue
         self.clock = clock
         self.queue: RateLimitingQueue[ClusterKey] = RateLimitingQueue(
             name=self.name, registry=registry
@@ -112,6 +114,14 @@ class RayClusterController:
         # state, so the same pair needs no second comparison: steady-state reconciles skip the
         # (comparatively costly) deep containment check. Entries go when the child is deleted.
         self._verified: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        # Per cluster, the children the API server refused for good (kept until the cluster
+        # reconciles cleanly or goes): each is reported once and sent again only when the
+        # desired object changes or terminal_requeue has passed.
+        self._rejected: dict[ClusterKey, dict[ChildKey, _Rejection]] = {}
+        # Per cluster, the last refusal of another write (status, autoscaler names) reported.
+        self._reported: dict[ClusterKey, str] = {}
+        # Per cluster, the loop time before which the server asked not to hear from us again.
+        self._not_before: dict[ClusterKey, float] = {}
         self.scaledown = ScaleDown(client, recorder)
         self.cluster_metrics = ClusterMetrics(
             registry, clusters=caches.list_clusters, enabled=self.ready.is_set
@@ -156,6 +166,8 @@ class RayClusterController:
         try:
             if self._stopping:
                 return False
+            if self._hold_back(key):
+                return True
             gauge = self.metrics.active_workers.labels(controller=self.name)
             gauge.inc()
             started = asyncio.get_running_loop().time()
@@ -180,29 +192,72 @@ class RayClusterController:
     ) -> None:
         """Map a reconcile outcome to queue operations and metrics (the only place that does)."""
         seconds = asyncio.get_running_loop().time() - started
-        if isinstance(error, TerminalError):
+        if error is not None and classify(error) is Failure.TERMINAL:
             self.queue.forget(key)
+            self.queue.add_after(key, self.terminal_requeue)
             self.metrics.terminal_errors.labels(controller=self.name).inc()
             self.metrics.finished("error", seconds)
-            log.error("reconcile failed permanently", raycluster=str(key), error=str(error))
+            if not isinstance(error, TerminalError):
+                self._report_rejected(key, error)
+            log.warning(
+                "reconcile failed terminally; will look again later",
+                error=str(error),
+                requeue_after=self.terminal_requeue,
+            )
         elif error is not None:
-            self.queue.add_rate_limited(key)
+            delay = self.queue.rate_limiter.when(key)
+            if hint := retry_after(error):
+                delay = max(delay, hint)
+                self._not_before[key] = asyncio.get_running_loop().time() + hint
+            self.queue.add_after(key, delay)
             self.metrics.finished("error", seconds)
             log.warning(
                 "reconcile failed; will retry",
-                raycluster=str(key),
                 error=str(error) or type(error).__name__,
                 retries=self.queue.num_requeues(key),
+                requeue_after=round(delay, 3),
                 # API failures explain themselves; anything else is a bug: keep its traceback.
                 exc_info=None if isinstance(error, KubeError | TimeoutError) else error,
             )
         elif result is not None and result.requeue_after:
+            self._forget_refusals(key)
             self.queue.forget(key)
             self.queue.add_after(key, result.requeue_after)
             self.metrics.finished("requeue_after", seconds)
         else:
+            self._forget_refusals(key)
             self.queue.forget(key)
             self.metrics.finished("success", seconds)
+
+    def _forget_refusals(self, key: ClusterKey) -> None:
+        """A clean reconcile (or a cluster gone) ends every refusal on record for it."""
+        self._rejected.pop(key, None)
+        self._reported.pop(key, None)
+        self._not_before.pop(key, None)
+
+    def _hold_back(self, key: ClusterKey) -> bool:
+        """Put ``key`` back if the server's Retry-After for it has not passed (True then).
+
+        Informer events re-add a key at once; without this gate they would undo the wait.
+        """
+        wait = self._not_before.get(key, 0.0) - asyncio.get_running_loop().time()
+        if wait <= 0:
+            return False
+        self.queue.add_after(key, wait)
+        return True
+
+    def _report_rejected(self, key: ClusterKey, error: Exception) -> None:
+        """One Warning for a terminal refusal of a write other than a child's (status, compat)."""
+        message = str(error)
+        obj = self.caches.get_cluster(key.namespace, key.name)
+        if obj is None or self._reported.get(key) == message:
+            return
+        self._reported[key] = message
+        self.recorder.warning(
+            _involved(obj),
+            EventReason.REJECTED_BY_SERVER,
+            f"The API server refused rayop's write for good: {message}",
+        )
 
     async def _reconcile_with_timeout(self, key: ClusterKey) -> Result:
         async with asyncio.timeout(self.reconcile_timeout):
@@ -291,7 +346,7 @@ class RayClusterController:
             self.cluster_metrics.observe_status(obj, previous, status, now=self.clock())
             self._transition_events(involved, previous, status)
         if errors:
-            raise errors[0]
+            raise reconcile_error(errors)
         return Result()
 
     async def _apply_autoscaler_compat(self, obj: Mapping[str, Any], cluster: RayCluster) -> None:
@@ -318,44 +373,75 @@ class RayClusterController:
     ) -> list[KubeError]:
         errors: list[KubeError] = []
         done: dict[EventReason, list[str]] = {EventReason.CREATED: [], EventReason.UPDATED: []}
-        now = asyncio.get_running_loop().time()
+        rejected = self._rejected.setdefault(_cluster_key(involved), {})
         for key, want in desired.items():
-            have = observed.get(key)
-            meta = want["metadata"]
-            memo_key = (meta["namespace"], key.kind, key.name)
-            fingerprint = meta["annotations"][HASH_ANNOTATION]
-            verified = (fingerprint, _rv(have))
-            if have is not None and self._verified.get(memo_key) == verified:
-                continue  # this very version already contained this very intent
-            if not needs_apply(want, have):
-                if have is not None:
-                    self._verified[memo_key] = verified
-                continue
-            if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
-                continue  # our own write, not yet in the cache
-            verb = EventReason.CREATED if have is None else EventReason.UPDATED
             try:
-                applied = await self.client.apply(want)
+                verb = await self._apply_child(involved, key, want, observed.get(key), rejected)
             except KubeError as exc:
                 errors.append(exc)
-                log.warning("apply failed", kind=key.kind, name=key.name, error=exc.message)
-                self.recorder.warning(
-                    involved,
-                    EventReason.failed_to_apply(key.kind),
-                    f"{key.kind} {key.name}: {exc.message}",
-                )
                 continue
-            self.memo.remember(
-                memo_key, fingerprint=fingerprint, resource_version=_rv(applied) or "", now=now
-            )
-            log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
-            done[verb].append(f"{key.kind} {key.name}")
+            if verb is not None:
+                done[verb].append(f"{key.kind} {key.name}")
         # One Event per reconcile and verb, naming every child, rather than one per child: a new
         # cluster costs one Event write instead of seven, and describe reads just as well.
         for verb, children in done.items():
             if children:
                 self.recorder.normal(involved, verb, f"{verb} {', '.join(children)}")
         return errors
+
+    async def _apply_child(
+        self,
+        involved: Mapping[str, Any],
+        key: ChildKey,
+        want: dict[str, Any],
+        have: Mapping[str, Any] | None,
+        rejected: dict[ChildKey, _Rejection],
+    ) -> EventReason | None:
+        """Apply one child if it lacks rayop's intent; the verb done, None when nothing was.
+
+        A failure is reported (log and Warning) and raised; a terminal refusal is recorded in
+        ``rejected`` and reported once, not again when the same object meets the same answer.
+        """
+        meta = want["metadata"]
+        memo_key = (meta["namespace"], key.kind, key.name)
+        fingerprint = meta["annotations"][HASH_ANNOTATION]
+        verified = (fingerprint, _rv(have))
+        if have is not None and self._verified.get(memo_key) == verified:
+            return None  # this very version already contained this very intent
+        if not needs_apply(want, have):
+            if have is not None:
+                self._verified[memo_key] = verified
+            return None
+        now = asyncio.get_running_loop().time()
+        if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
+            return None  # our own write, not yet in the cache
+        refusal = rejected.get(key)
+        if refusal is not None and refusal.still_holds(fingerprint, now):
+            raise refusal.error  # the server refused this very object: do not send it again yet
+        try:
+            applied = await self.client.apply(want)
+        except KubeError as exc:
+            if exc.terminal:
+                rejected[key] = _Rejection(fingerprint, exc, now + self.terminal_requeue)
+            if not (exc.terminal and refusal is not None and refusal.error.message == exc.message):
+                self._apply_failed(involved, key, exc)
+            raise
+        rejected.pop(key, None)
+        self.memo.remember(
+            memo_key, fingerprint=fingerprint, resource_version=_rv(applied) or "", now=now
+        )
+        verb = EventReason.CREATED if have is None else EventReason.UPDATED
+        log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
+        return verb
+
+    def _apply_failed(self, involved: Mapping[str, Any], key: ChildKey, exc: KubeError) -> None:
+        """Log and report one failed child apply."""
+        log.warning(
+            "apply failed", kind=key.kind, name=key.name, error=exc.message, terminal=exc.terminal
+        )
+        self.recorder.warning(
+            involved, EventReason.failed_to_apply(key.kind), f"{key.kind} {key.name}: {exc.message}"
+        )
 
     async def _delete_strays(
         self,
@@ -521,6 +607,25 @@ def _rv(obj: Mapping[str, Any] | None) -> str | None:
         return None
     rv = (obj.get("metadata") or {}).get("resourceVersion")
     return str(rv) if rv is not None else None
+
+
+def _cluster_key(involved: Mapping[str, Any]) -> ClusterKey:
+    meta = involved["metadata"]
+    return ClusterKey(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    """A child apply the API server refused for good: what was sent, the answer, and when."""
+
+    fingerprint: str
+    error: KubeError
+    expires: float
+
+    def still_holds(self, fingerprint: str, now: float) -> bool:
+        """True while the same object would be sent again before the refusal expires."""
+        # The slack: the loop may run the requeue's timer a clock tick before ``expires``.
+        return self.fingerprint == fingerprint and now < self.expires - 1e-3
 
 
 def _child_key(obj: Mapping[str, Any]) -> ChildKey:

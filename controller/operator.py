@@ -56,6 +56,7 @@ class OperatorOptions:
     drain_timeout: float = 30.0
     resync_period: float | None = None
     sync_timeout: float = 120.0
+    terminal_requeue: float = 600.0
 
 
 class Operator:
@@ -93,6 +94,7 @@ class Operator:
             registry=self.registry,
             concurrency=options.concurrency,
             build_config=build_config,
+            terminal_requeue=options.terminal_requeue,
         )
         self.servers = HttpServers(
             registry=self.registry,

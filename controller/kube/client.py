@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient
 
-from controller.kube.errors import KubeError, NotFound, TransportError, error_from_response
+from controller.kube.errors import NotFound, TransportError, error_from_response
 from controller.kube.metrics import RestClientMetrics
 from controller.kube.ratelimit import TokenBucket
 from controller.kube.resources import object_path, resource_for
@@ -97,7 +97,9 @@ class KubeClient:
                     method=method, code=code, seconds=loop.time() - started, throttled=throttled
                 )
         if response.status >= 400:
-            raise error_from_response(response.status, raw)
+            raise error_from_response(
+                response.status, raw, retry_after=response.headers.get("Retry-After")
+            )
         decoded = orjson.loads(raw) if raw else {}
         return decoded if isinstance(decoded, dict) else {}
 
@@ -164,8 +166,3 @@ class KubeClient:
     async def close(self) -> None:
         """Close the underlying HTTP session."""
         await self.api_client.close()
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures a retry may fix (throttling, server errors, conflicts, no answer)."""
-    return isinstance(exc, KubeError) and exc.transient

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from controller.kube import (
+    BadRequest,
     ConfigError,
     Conflict,
     Invalid,
@@ -16,11 +17,11 @@ from controller.kube import (
     ServerError,
     TokenBucket,
     TooManyRequests,
-    is_transient,
 )
 from controller.kube.config import describe_source
 from controller.kube.errors import error_from_response
 from controller.kube.resources import object_path, resource_for
+from controller.outcomes import Failure, TerminalError, classify
 
 
 def test_token_bucket_disabled_with_non_positive_qps() -> None:
@@ -52,13 +53,22 @@ def test_errors_translate_by_status_code_and_keep_the_servers_words() -> None:
     assert type(plain) is KubeError
 
 
-def test_transient_errors_are_the_retryable_ones() -> None:
-    """Throttling, server errors and conflicts are transient; NotFound and Invalid are not."""
-    assert is_transient(TooManyRequests("x"))
-    assert is_transient(ServerError("x"))
-    assert is_transient(Conflict("x"))
-    assert not is_transient(NotFound("x"))
-    assert not is_transient(Invalid("x"))
+def test_the_error_class_decides_terminal_or_retry() -> None:
+    """422 and 400 are terminal; throttling, server errors, conflicts and 403/404 retry."""
+    for terminal in (Invalid("x"), BadRequest("x"), TerminalError("x")):
+        assert classify(terminal) is Failure.TERMINAL
+    for retry in (TooManyRequests("x"), ServerError("x"), Conflict("x"), NotFound("x"),
+                  KubeError("forbidden", code=403), TimeoutError(), ValueError()):  # fmt: skip
+        assert classify(retry) is Failure.RETRY
+
+
+def test_retry_after_comes_from_the_header_or_the_status_details() -> None:
+    """Retry-After: the header when present, else Status.details.retryAfterSeconds."""
+    body = orjson.dumps({"kind": "Status", "details": {"retryAfterSeconds": 7}})
+    assert error_from_response(429, body).retry_after == 7
+    assert error_from_response(429, body, retry_after="3").retry_after == 3
+    assert error_from_response(503, b"", retry_after="junk").retry_after is None
+    assert error_from_response(500, b"{}").retry_after is None
 
 
 def test_resource_paths() -> None:
