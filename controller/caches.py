@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from kubernetes_asyncio.client import ApiClient
 
 from controller.api.constants import API_VERSION_PREFIX, LABEL_CLUSTER, LABEL_PREFIX
-from informers import FrozenDict, SharedInformer
+from informers import FrozenDict, RequestHooks, SharedInformer
 
 __all__ = [
     "CHILD_KINDS",
@@ -248,7 +248,10 @@ class Caches:
         *,
         namespaces: Sequence[str] = (),
         resync_period: float | None = None,
+        request_hooks: RequestHooks | None = None,
     ) -> None:
+        """Informers on ``api_client``; ``request_hooks`` (the operator's KubeClient) throttles
+        and counts their lists and watches with the writes."""
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = list(namespaces)
 
@@ -263,6 +266,7 @@ class Caches:
                 namespace=ns,
                 resync_period=resync_period,
                 name=f"{plural}@{ns or '*'}",
+                request_hooks=request_hooks,
                 **kw,
             )
 

@@ -84,7 +84,10 @@ class Operator:
             metrics=RestClientMetrics(self.registry),
         )
         self.caches = Caches(
-            api_client, namespaces=options.namespaces, resync_period=options.resync_period
+            api_client,
+            namespaces=options.namespaces,
+            resync_period=options.resync_period,
+            request_hooks=self.client,
         )
         self.recorder = EventRecorder(self.client)
         self.controller = RayClusterController(

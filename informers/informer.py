@@ -33,7 +33,7 @@ import structlog
 
 from informers._gc import freeze_survivors, paused
 from informers.backoff import Backoff
-from informers.client import ResourceClient
+from informers.client import RequestHooks, ResourceClient
 from informers.reflector import PAGE_SIZE, WATCH_TIMEOUT, Reflector
 from informers.store import DeletedFinalStateUnknown, IndexFunc, Store, object_key
 from informers.transforms import Transform, freeze, strip_managed_fields
@@ -81,6 +81,7 @@ class SharedInformer:
         page_size: int = PAGE_SIZE,
         watch_timeout: tuple[float, float] = WATCH_TIMEOUT,
         backoff: Backoff | None = None,
+        request_hooks: RequestHooks | None = None,
     ) -> None:
         """Watch ``group/version/plural`` (``group=""`` for core) with ``api_client``.
 
@@ -109,6 +110,7 @@ class SharedInformer:
             plural=plural,
             namespace=namespace,
             read_timeout=read_timeout,
+            hooks=request_hooks,
         )
         self.reflector = Reflector(
             client,

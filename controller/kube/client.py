@@ -1,8 +1,9 @@
 """rayop's one door to the API server: raw-JSON requests, client-side throttling, metrics, and
 the single write path.
 
-Every request goes through :meth:`KubeClient.request`, which waits for a token from the
-QPS/burst bucket, sends the request through kubernetes-asyncio's ``ApiClient`` (which owns
+Every request goes through :meth:`KubeClient.request` (the informers' lists and watches through
+:meth:`throttle` and :meth:`observe`, the ``informers.RequestHooks`` seam), which waits for a
+token from the QPS/burst bucket, sends the request through kubernetes-asyncio's ``ApiClient`` (which owns
 TLS, auth and token refresh) with ``_preload_content=False``, decodes the body with orjson
 (never the generated model classes: about 25x slower), counts it in
 ``rest_client_requests_total{code,method}`` and turns any failure into the exception tree
@@ -102,6 +103,19 @@ class KubeClient:
             )
         decoded = orjson.loads(raw) if raw else {}
         return decoded if isinstance(decoded, dict) else {}
+
+    async def throttle(self) -> float:
+        """Wait for this client's rate limiter (informers' requests share it; RequestHooks)."""
+        return await self._bucket.acquire()
+
+    def observe(
+        self, *, method: str, verb: str, code: str, seconds: float, throttled: float
+    ) -> None:
+        """Count a request made elsewhere on this client's budget (the informers' reads)."""
+        if self._metrics is not None:
+            self._metrics.observe(
+                method=method, verb=verb, code=code, seconds=seconds, throttled=throttled
+            )
 
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
