@@ -47,6 +47,7 @@ from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
 from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.options import OperatorOptions
 from controller.outcomes import (
     Failure,
     Result,
@@ -88,25 +89,24 @@ class RayClusterController:
         caches: Caches,
         recorder: EventRecorder,
         registry: CollectorRegistry,
-        concurrency: int = 8,
+        options: OperatorOptions | None = None,
         build_config: BuildConfig | None = None,
-        reconcile_timeout: float = 60.0,
-        terminal_requeue: float = 600.0,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self.client = client
         self.caches = caches
         self.recorder = recorder
-        self.concurrency = concurrency
+        options = options or OperatorOptions()
+        self.concurrency = options.concurrency
         self.build_config = build_config or BuildConfig()
-        self.reconcile_timeout = reconcile_timeout
-        self.terminal_requeue = terminal_requeue
+        self.reconcile_timeout = options.reconcile_timeout
+        self.terminal_requeue = options.terminal_requeue
         self.clock = clock
         self.queue: RateLimitingQueue[ClusterKey] = RateLimitingQueue(
             name=self.name, registry=registry
         )
         self.registry = registry
-        self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
+        self.metrics = ControllerMetrics(registry, self.name, concurrency=self.concurrency)
         self.ready = asyncio.Event()
         self.memo = WriteMemo()
         # (namespace, kind, name) -> (desired fingerprint, resourceVersion) of the last child

@@ -22,7 +22,8 @@ import yaml
 
 from controller.api.constants import ConditionType
 from controller.kube import KubeClient, KubeError, load_api_client
-from controller.operator import Operator, OperatorOptions
+from controller.operator import Operator
+from controller.options import OperatorOptions
 
 __all__ = [
     "REPO_ROOT",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,6 +28,7 @@ from controller.controller import RayClusterController
 from controller.events import EventRecorder
 from controller.kube import KubeClient, KubeError, NotFound, RestClientMetrics, TransportError
 from controller.leaderelection import LeaderElector, LeadershipLost
+from controller.options import OperatorOptions
 from controller.server import HttpServers, parse_addr
 
 __all__ = ["USER_AGENT", "Operator", "OperatorOptions", "PreflightError"]
@@ -41,22 +41,6 @@ log = structlog.get_logger(__name__)
 class PreflightError(Exception):
     """The cluster cannot run rayop as it is (unreachable, or no RayCluster CRD); the message
     says what to do."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OperatorOptions:
-    """How the operator runs; the CLI builds this from ``rayop run`` flags."""
-
-    namespaces: tuple[str, ...] = ()
-    concurrency: int = 16
-    qps: float = 100.0
-    burst: int = 200
-    health_addr: str = "0.0.0.0:8081"
-    metrics_addr: str = "0.0.0.0:8080"
-    drain_timeout: float = 30.0
-    resync_period: float | None = None
-    sync_timeout: float = 120.0
-    terminal_requeue: float = 600.0
 
 
 class Operator:
@@ -95,9 +79,8 @@ class Operator:
             caches=self.caches,
             recorder=self.recorder,
             registry=self.registry,
-            concurrency=options.concurrency,
+            options=options,
             build_config=build_config,
-            terminal_requeue=options.terminal_requeue,
         )
         self.servers = HttpServers(
             registry=self.registry,

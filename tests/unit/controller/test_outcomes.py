@@ -18,6 +18,7 @@ from controller.caches import Caches
 from controller.controller import ClusterKey, RayClusterController, Result, TerminalError
 from controller.events import EventRecorder
 from controller.kube import Invalid, KubeClient, ServerError, TooManyRequests
+from controller.options import OperatorOptions
 
 KEY = ClusterKey("ns", "c")
 
@@ -31,7 +32,7 @@ async def controller() -> AsyncIterator[RayClusterController]:
         caches=Caches(api),
         recorder=EventRecorder(client),
         registry=CollectorRegistry(),
-        concurrency=1,
+        options=OperatorOptions(concurrency=1),
     )
     yield ctrl
     await api.close()
