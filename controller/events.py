@@ -173,7 +173,7 @@ class EventRecorder:
             "metadata": {"name": occurrence.name, "namespace": ref.get("namespace") or "default"},
             "involvedObject": ref,
             "type": type_,
-            "reason": reason,
+            "reason": str(reason),  # an EventReason is a str; the body holds the plain value
             "message": message[:1024],
             "count": occurrence.count,
             "firstTimestamp": occurrence.first_timestamp,
