@@ -18,14 +18,20 @@ from typing import Any, NamedTuple
 
 from kubernetes_asyncio.client import ApiClient
 
-from controller.api.constants import API_VERSION_PREFIX, LABEL_CLUSTER, LABEL_PREFIX
-from informers import FrozenDict, RequestHooks, SharedInformer
+from controller.api.constants import (
+    API_VERSION,
+    API_VERSION_PREFIX,
+    KIND,
+    LABEL_CLUSTER,
+    LABEL_PREFIX,
+)
+from controller.kube.resources import ResourceRef, resource_for
+from informers import OWNER_INDEX, FrozenDict, RequestHooks, SharedInformer
 
 __all__ = [
     "CHILD_KINDS",
     "Caches",
     "ChildKey",
-    "ChildKind",
     "slim_child",
     "slim_cluster",
     "slim_pod",
@@ -36,20 +42,6 @@ RAY_POD_SELECTOR = LABEL_CLUSTER
 CLUSTER_INDEX = "raycluster"
 
 
-class ChildKind(NamedTuple):
-    """A kind rayop creates: where it lives and what it is called."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        """``group/version`` (``version`` alone for the core group)."""
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-
 class ChildKey(NamedTuple):
     """Identity of one child of a RayCluster: its kind and name (the namespace is the cluster's)."""
 
@@ -57,15 +49,17 @@ class ChildKey(NamedTuple):
     name: str
 
 
-CHILD_KINDS: tuple[ChildKind, ...] = (
-    ChildKind("apps", "v1", "statefulsets", "StatefulSet"),
-    ChildKind("apps", "v1", "deployments", "Deployment"),
-    ChildKind("", "v1", "services", "Service"),
-    ChildKind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
-    ChildKind("", "v1", "serviceaccounts", "ServiceAccount"),
-    ChildKind("rbac.authorization.k8s.io", "v1", "roles", "Role"),
-    ChildKind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+CHILD_KINDS: tuple[ResourceRef, ...] = (
+    resource_for("apps/v1", "StatefulSet"),
+    resource_for("apps/v1", "Deployment"),
+    resource_for("v1", "Service"),
+    resource_for("autoscaling/v2", "HorizontalPodAutoscaler"),
+    resource_for("v1", "ServiceAccount"),
+    resource_for("rbac.authorization.k8s.io/v1", "Role"),
+    resource_for("rbac.authorization.k8s.io/v1", "RoleBinding"),
 )
+RAYCLUSTERS = resource_for(API_VERSION, KIND)
+PODS = resource_for("v1", "Pod")
 CHILD_KIND_BY_NAME = {kind.kind: kind for kind in CHILD_KINDS}
 
 
@@ -255,30 +249,24 @@ class Caches:
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = list(namespaces)
 
-        def informer(
-            group: str, version: str, plural: str, ns: str | None, **kw: Any
-        ) -> SharedInformer:
+        def informer(ref: ResourceRef, ns: str | None, **kw: Any) -> SharedInformer:
             return SharedInformer(
                 api_client,
-                group=group,
-                version=version,
-                plural=plural,
+                group=ref.group,
+                version=ref.version,
+                plural=ref.plural,
                 namespace=ns,
                 resync_period=resync_period,
-                name=f"{plural}@{ns or '*'}",
+                name=f"{ref.plural}@{ns or '*'}",
                 request_hooks=request_hooks,
                 **kw,
             )
 
-        self.clusters = {
-            ns: informer("ray.io", "v1", "rayclusters", ns, transform=slim_cluster) for ns in scopes
-        }
+        self.clusters = {ns: informer(RAYCLUSTERS, ns, transform=slim_cluster) for ns in scopes}
         self.children = {
             kind: {
                 ns: informer(
-                    kind.group,
-                    kind.version,
-                    kind.plural,
+                    kind,
                     ns,
                     label_selector=MANAGED_BY_SELECTOR,
                     transform=slim_child,
@@ -288,7 +276,7 @@ class Caches:
             for kind in CHILD_KINDS
         }
         self.pods = {
-            ns: informer("", "v1", "pods", ns, label_selector=RAY_POD_SELECTOR, transform=slim_pod)
+            ns: informer(PODS, ns, label_selector=RAY_POD_SELECTOR, transform=slim_pod)
             for ns in scopes
         }
         for pod_informer in self.pods.values():
@@ -337,7 +325,7 @@ class Caches:
             inf = by_ns.get(scope)
             if inf is None:
                 continue
-            for obj in inf.store.by_index("owner", uid):
+            for obj in inf.store.by_index(OWNER_INDEX, uid):
                 found[ChildKey(kind.kind, obj["metadata"]["name"])] = obj
         return found
 

@@ -59,7 +59,7 @@ from controller.outcomes import (
 from controller.scaledown import ScaleDown
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
-from informers import wait_for_cache_sync
+from informers import DeletedFinalStateUnknown, wait_for_cache_sync
 from workqueue import RateLimitingQueue, ShutDown
 
 __all__ = ["ClusterKey", "RayClusterController", "Result", "TerminalError"]
@@ -581,12 +581,11 @@ class RayClusterController:
 # ---------------------------------------------------------------------- helpers
 
 
-def _unwrap(obj: Any) -> Mapping[str, Any]:
+def _unwrap(obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> Mapping[str, Any]:
     """The object itself, or the last known state inside a DeletedFinalStateUnknown tombstone."""
-    if isinstance(obj, Mapping):
-        return obj
-    inner = getattr(obj, "obj", None)
-    return inner if isinstance(inner, Mapping) else {}
+    if isinstance(obj, DeletedFinalStateUnknown):
+        return obj.obj
+    return obj
 
 
 def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:

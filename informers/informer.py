@@ -159,7 +159,7 @@ class SharedInformer:
             if not isinstance(exc, asyncio.CancelledError):
                 # The reflector survives every API failure, so this is a bug (e.g. in a
                 # transform): say so before the caller's TaskGroup unwinds.
-                self._log.error("informer.crashed", error=repr(exc))
+                self._log.error("informer crashed", error=repr(exc))
             raise
         finally:
             self._running = False
@@ -186,7 +186,7 @@ class SharedInformer:
                 self._synced.set()
             if self._freeze_gc:
                 freeze_survivors()
-        self._log.debug("informer.replaced", objects=len(objects), deleted=len(result.deleted))
+        self._log.debug("store replaced", objects=len(objects), deleted=len(result.deleted))
 
     def apply(self, events: list[Obj]) -> None:
         """Store watch events and deliver them (reflector sink)."""
@@ -230,7 +230,7 @@ class SharedInformer:
         try:
             handler(*args)
         except Exception:
-            self._log.exception("informer.handler_failed", handler=repr(handler))
+            self._log.exception("event handler failed", handler=repr(handler))
 
     async def _resync(self) -> None:
         assert self._resync_period is not None

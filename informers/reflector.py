@@ -104,7 +104,7 @@ class Reflector:
                 await self._watch()
                 continue  # a clean close: the server timeout ended the watch; resume at once
             except Expired as exc:
-                self._log.info("reflector.expired", error=str(exc), relist=True)
+                self._log.info("resource version expired; relisting", error=str(exc), relist=True)
                 self._version_unavailable = True
                 need_list = True
                 delay = backoff.next()
@@ -113,7 +113,10 @@ class Reflector:
                 if isinstance(exc, TooManyRequests) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 self._log.warning(
-                    "reflector.error", error=str(exc), relist=need_list, retry_in=round(delay, 3)
+                    "list or watch failed; retrying",
+                    error=str(exc),
+                    relist=need_list,
+                    retry_in=round(delay, 3),
                 )
             await asyncio.sleep(delay)
 
@@ -157,7 +160,7 @@ class Reflector:
         self.last_resource_version = list_version
         self._version_unavailable = False
         self.lists += 1
-        self._log.debug("reflector.listed", items=len(items), resource_version=list_version)
+        self._log.debug("listed", items=len(items), resource_version=list_version)
 
     # ------------------------------------------------------------------ watch
 
