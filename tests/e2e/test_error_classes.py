@@ -127,7 +127,7 @@ async def test_a_429_waits_for_retry_after(env: Env) -> None:
     with attempts(env, "patch", "deployments") as tries:
         await env.apply(deployment_cluster("c", replicas=1))
         await wait_for(lambda: len(tries) >= 2, what="a retry", within=30)
-    assert round(tries[1] - tries[0], 2) == 7.0
+    assert 7.0 <= round(tries[1] - tries[0], 3) < 7.5  # (the retry itself takes a moment)
 
 
 async def test_a_timeout_is_retried(env: Env) -> None:

@@ -110,3 +110,34 @@ def test_config_errors_name_what_is_missing(tmp_path: Path) -> None:
         describe_source(environ={"KUBECONFIG": str(tmp_path / "gone")})
     with pytest.raises(ConfigError, match="no cluster configuration"):
         describe_source(environ={}, home=tmp_path)
+
+
+def test_env_proxy_is_read_once_as_curl_reads_it() -> None:
+    """HTTPS_PROXY applies to https API servers unless NO_PROXY names the host (or a suffix)."""
+    from controller.kube.config import env_proxy
+
+    env = {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost,.svc"}
+    assert env_proxy("https://api.example.com:6443", env) == "http://proxy:3128"
+    assert env_proxy("https://kubernetes.default.svc", env) is None
+    assert env_proxy("https://localhost:6443", env) is None
+    assert env_proxy("http://127.0.0.1:8080", env) is None
+    assert env_proxy("https://api.example.com", {"https_proxy": "http://p"}) == "http://p"
+    assert env_proxy("https://api.example.com", {}) is None
+
+
+async def test_api_client_does_no_per_request_environment_lookup(tmp_path: Path) -> None:
+    """The loaded client's session does not look proxies and .netrc up per request."""
+    from controller.kube.config import load_api_client
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    api = await load_api_client(kubeconfig=str(kubeconfig))
+    try:
+        assert api.rest_client.pool_manager.trust_env is False
+    finally:
+        await api.close()
