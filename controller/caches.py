@@ -245,24 +245,35 @@ class Caches:
         request_hooks: RequestHooks | None = None,
     ) -> None:
         """Informers on ``api_client``; ``request_hooks`` (the operator's KubeClient) throttles
-        and counts their lists and watches with the writes."""
+        and counts their lists and watches with the writes.
+
+        ``resync_period`` is the RayCluster informers' only: a resync is there to reconcile
+        every cluster again, and one cluster's resync already reads all its children and pods
+        from the caches. Children and pods do not resync (each of their resyncs woke the owner
+        for nothing, once per pod and child), and their handlers ignore updates that carry the
+        resourceVersion already held (a relist's unchanged objects)."""
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = list(namespaces)
 
-        def informer(ref: ResourceRef, ns: str | None, **kw: Any) -> SharedInformer:
+        def informer(
+            ref: ResourceRef, ns: str | None, *, resync: float | None = None, **kw: Any
+        ) -> SharedInformer:
             return SharedInformer(
                 api_client,
                 group=ref.group,
                 version=ref.version,
                 plural=ref.plural,
                 namespace=ns,
-                resync_period=resync_period,
+                resync_period=resync,
                 name=f"{ref.plural}@{ns or '*'}",
                 request_hooks=request_hooks,
                 **kw,
             )
 
-        self.clusters = {ns: informer(RAYCLUSTERS, ns, transform=slim_cluster) for ns in scopes}
+        self.clusters = {
+            ns: informer(RAYCLUSTERS, ns, resync=resync_period, transform=slim_cluster)
+            for ns in scopes
+        }
         self.children = {
             kind: {
                 ns: informer(
@@ -298,7 +309,7 @@ class Caches:
     def watch(self, *, on_cluster: Handler, on_child: ChildHandler, on_pod: Handler) -> None:
         """Register the controller's handlers (each called with the object, or a tombstone)."""
         for inf in self.clusters.values():
-            _add(inf, on_cluster)
+            _add(inf, on_cluster, resync=True)
         for kind, by_ns in self.children.items():
             for inf in by_ns.values():
                 _add_child(inf, kind.kind, on_child)
@@ -337,9 +348,20 @@ class Caches:
         )
 
 
-def _add(inf: SharedInformer, handler: Handler) -> None:
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """False for an update that is no change: the same resourceVersion (a resync, a relist)."""
+    return _resource_version(old) != _resource_version(new) or not _resource_version(new)
+
+
+def _resource_version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _add(inf: SharedInformer, handler: Handler, *, resync: bool = False) -> None:
     def on_update(old: Any, new: Any) -> None:
-        # Both: a child whose owner changed must wake the old owner and the new one.
+        if not resync and not _changed(old, new):
+            return
+        # Both: a pod whose labels changed must wake the old cluster and the new one.
         handler(old)
         handler(new)
 
@@ -348,6 +370,9 @@ def _add(inf: SharedInformer, handler: Handler) -> None:
 
 def _add_child(inf: SharedInformer, kind: str, handler: ChildHandler) -> None:
     def on_update(old: Any, new: Any) -> None:
+        if not _changed(old, new):
+            return
+        # Both: a child whose owner changed must wake the old owner and the new one.
         handler(kind, old, False)
         handler(kind, new, False)
 
