@@ -267,6 +267,9 @@ class Caches:
                 resync_period=resync,
                 name=f"{ref.plural}@{ns or '*'}",
                 request_hooks=request_hooks,
+                # Restarts list by streaming watches where the server can: object by object,
+                # never the whole list decoded at once (the restart's memory peak).
+                stream_lists=True,
                 **kw,
             )
 

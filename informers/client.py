@@ -113,12 +113,15 @@ class ResourceClient:
         timeout_seconds: int,
         label_selector: str = "",
         field_selector: str = "",
+        send_initial_events: bool = False,
     ) -> AsyncGenerator[list[bytes], None]:
         """Yield the watch stream's lines (one JSON event each) in batches, as they arrive.
 
         Decoding is left to the caller, which can then decode and store a batch in one go.
         The generator ends when the server closes the stream cleanly; close it (``aclosing``)
-        to drop the connection early.
+        to drop the connection early. ``send_initial_events`` asks for a streaming list
+        (every object as ADDED, then the initial-events-end BOOKMARK) from a version no older
+        than ``resource_version``.
         """
         query = _selectors(label_selector, field_selector)
         query += [
@@ -127,6 +130,8 @@ class ResourceClient:
             ("resourceVersion", resource_version),
             ("timeoutSeconds", str(timeout_seconds)),
         ]
+        if send_initial_events:
+            query += [("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan")]
         response = await self._request(query, verb="WATCH")
         clean = False
         try:

@@ -82,6 +82,7 @@ class SharedInformer:
         watch_timeout: tuple[float, float] = WATCH_TIMEOUT,
         backoff: Backoff | None = None,
         request_hooks: RequestHooks | None = None,
+        stream_lists: bool = False,
     ) -> None:
         """Watch ``group/version/plural`` (``group=""`` for core) with ``api_client``.
 
@@ -90,6 +91,8 @@ class SharedInformer:
         ``freeze_gc=True`` moves the cache out of the cyclic garbage collector's sight after
         each list (``gc.freeze()``): a Python process holding tens of thousands of objects
         otherwise spends most of its time re-scanning them (see docs/machinery.md).
+        ``stream_lists=True`` lists by a watch with ``sendInitialEvents`` where the server
+        supports it (informers/reflector.py), decoding and transforming object by object.
         """
         if resync_period is not None and resync_period < 1.0:
             raise ValueError(f"resync_period: must be at least 1 second, got {resync_period!r}")
@@ -121,6 +124,7 @@ class SharedInformer:
             page_size=page_size,
             watch_timeout=watch_timeout,
             backoff=backoff,
+            stream_lists=stream_lists,
         )
 
     # ------------------------------------------------------------------ public
@@ -171,9 +175,10 @@ class SharedInformer:
     # ------------------------------------------------------------------ reflector sink
 
     def replace(self, objects: list[Obj], resource_version: str) -> None:
-        """Store a fresh list; deliver adds, updates and tombstones (reflector sink)."""
+        """Store a fresh list of ``prepare``d objects; deliver adds, updates and tombstones
+        (reflector sink)."""
         with paused():
-            result = self.store.replace([self._prepare(obj) for obj in objects])
+            result = self.store.replace(objects)
             for obj in result.added:
                 self._dispatch_add(obj)
             for old, new in result.updated:
@@ -192,7 +197,7 @@ class SharedInformer:
         """Store watch events and deliver them (reflector sink)."""
         store = self.store
         for event in events:
-            obj = self._prepare(event["object"])
+            obj = self.prepare(event["object"])
             if event["type"] == "DELETED":
                 if store.delete(object_key(obj)) is not None:
                     self._dispatch_delete(obj)
@@ -205,7 +210,8 @@ class SharedInformer:
 
     # ------------------------------------------------------------------ delivery
 
-    def _prepare(self, obj: Obj) -> Obj:
+    def prepare(self, obj: Obj) -> Obj:
+        """The object as stored: transformed, and frozen if read-only (reflector sink)."""
         obj = self._transform(obj)
         return freeze(obj) if self._read_only else obj
 

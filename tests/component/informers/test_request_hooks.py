@@ -62,3 +62,42 @@ async def test_failed_reads_are_counted_with_their_code(
     async with running(informer):
         assert await wait_for_cache_sync(informer, timeout=5)
     assert hooks.seen[:2] == [("GET", "LIST", "500"), ("GET", "LIST", "200")]
+
+
+async def test_a_streaming_list_is_one_watch_and_no_list(
+    sim: KubeSim, make_informer: MakeInformer
+) -> None:
+    """stream_lists: the initial objects and later changes come on one WATCH; no LIST at all."""
+    cms = sim.cluster.resource("configmaps")
+    for i in range(3):
+        sim.cluster.create(cms, "default", configmap(f"cm-{i}"))
+    hooks = Hooks()
+    hooks.gate.set()
+    informer = make_informer(request_hooks=hooks, stream_lists=True)
+    added: list[str] = []
+    informer.add_handler(on_add=lambda obj: added.append(obj["metadata"]["name"]))
+    async with running(informer):
+        assert await wait_for_cache_sync(informer, timeout=5)
+        assert sorted(added) == ["cm-0", "cm-1", "cm-2"]
+        sim.cluster.create(cms, "default", configmap("later"))
+        await eventually(lambda: "later" in added)
+    assert hooks.seen == [("GET", "WATCH", "200")]
+    assert (informer.reflector.lists, informer.reflector.watches) == (1, 1)
+    assert informer.store.get("default/cm-0")["kind"] == "ConfigMap"  # type: ignore[index]
+
+
+async def test_a_server_refusing_streaming_lists_gets_an_ordinary_list(
+    sim: KubeSim, make_informer: MakeInformer
+) -> None:
+    """A 422 on the streaming watch: the informer lists instead, and keeps listing."""
+    sim.cluster.create(sim.cluster.resource("configmaps"), "default", configmap("a"))
+    sim.faults.add(verb="watch", resource="configmaps", error=422, count=1)
+    hooks = Hooks()
+    hooks.gate.set()
+    informer = make_informer(request_hooks=hooks, stream_lists=True)
+    async with running(informer):
+        assert await wait_for_cache_sync(informer, timeout=5)
+        await eventually(lambda: len(hooks.seen) == 3)
+    assert hooks.seen == [("GET", "WATCH", "422"), ("GET", "LIST", "200"), ("GET", "WATCH", "200")]
+    assert not informer.reflector.stream_lists
+    assert informer.store.get("default/a") is not None

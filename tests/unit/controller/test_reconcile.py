@@ -85,7 +85,8 @@ class World:
 
     async def reconcile(self) -> list[Call]:
         """One reconcile of the cluster, then the events it recorded; the calls it made."""
-        self.caches.clusters[None].replace([copy.deepcopy(self.cluster)], "1")
+        clusters = self.caches.clusters[None]
+        clusters.replace([clusters.prepare(copy.deepcopy(self.cluster))], "1")
         await self.controller.reconcile(KEY)
         await self.recorder.flush()
         return self.api.take()
@@ -100,11 +101,13 @@ class World:
             elif kind in by_kind:
                 by_kind[kind].append(copy.deepcopy(obj))
         for kind, objects in by_kind.items():
-            self.caches.children[CHILD_KIND_BY_NAME[kind]][None].replace(objects, "1")
+            informer = self.caches.children[CHILD_KIND_BY_NAME[kind]][None]
+            informer.replace([informer.prepare(o) for o in objects], "1")
 
     def pods(self, *pods: dict[str, Any]) -> None:
         """Set the cached Ray pods."""
-        self.caches.pods[None].replace([copy.deepcopy(p) for p in pods], "1")
+        informer = self.caches.pods[None]
+        informer.replace([informer.prepare(copy.deepcopy(p)) for p in pods], "1")
 
 
 def raycluster(**spec: Any) -> dict[str, Any]:
