@@ -251,7 +251,7 @@ class Caches:
         every cluster again, and one cluster's resync already reads all its children and pods
         from the caches. Children and pods do not resync (each of their resyncs woke the owner
         for nothing, once per pod and child), and their handlers ignore updates that carry the
-        resourceVersion already held (a relist's unchanged objects)."""
+        resourceVersion already held or that change nothing the cache keeps (``_changed``)."""
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = list(namespaces)
 
@@ -352,8 +352,18 @@ class Caches:
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """False for an update that is no change: the same resourceVersion (a resync, a relist)."""
-    return _resource_version(old) != _resource_version(new) or not _resource_version(new)
+    """False for an update that changes nothing rayop keeps: the same resourceVersion (a resync,
+    a relist), or a new version equal in everything the cache holds (a workload's status moved:
+    ``slim_child`` drops status, and each pod's own event already woke the owner)."""
+    rv_old, rv_new = _resource_version(old), _resource_version(new)
+    if rv_new and rv_old == rv_new:
+        return False
+    return _unversioned(old) != _unversioned(new)
+
+
+def _unversioned(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**obj, "metadata": meta}
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str:

@@ -208,5 +208,14 @@ async def test_only_rayclusters_resync_and_unchanged_updates_wake_nobody() -> No
             for obj in informer.store.list():
                 informer._dispatch_update(obj, obj)
         assert woken == ["cluster", "pod", "StatefulSet", "cluster", "cluster"]
+        woken.clear()
+        # A child's status moved (slim_child drops status): a new version, nothing new kept.
+        sts = caches.children[CHILD_KINDS[0]][None]
+        moved = {"metadata": {**meta, "resourceVersion": "8"}, "status": {"readyReplicas": 1}}
+        sts.apply([{"type": "MODIFIED", "object": moved}])
+        assert woken == []
+        relabelled = {"metadata": {**meta, "resourceVersion": "9", "labels": {"a": "b"}}}
+        sts.apply([{"type": "MODIFIED", "object": relabelled}])
+        assert woken == ["StatefulSet", "StatefulSet"]
     finally:
         await api.close()
