@@ -282,7 +282,17 @@ async def converge(
         after = target.proc.usage()
         sim_cpu = sim.proc.usage().cpu - sim_before
         settled = await _wait_quiet(sim.audit, FLOOR_UA if kind == "floor" else OPERATOR_UA)
-        run.result = {"kubesim_cpu_s": round(sim_cpu, 2)} | _converge_result(
+        extra: dict[str, Any] = {"kubesim_cpu_s": round(sim_cpu, 2)}
+        if target.metrics_port is not None:
+            # CPU per reconcile separates "each reconcile got cheaper" from "fewer wake-ups".
+            metrics = await scrape(target)
+            reconciles = sum(v for k, v in metrics.items()
+                             if k.startswith("controller_runtime_reconcile_total"))  # fmt: skip
+            extra["reconciles"] = int(reconciles)
+            extra["cpu_ms_per_reconcile"] = round(
+                1000 * (target.proc.usage().cpu - before.cpu) / max(1.0, reconciles), 3
+            )
+        run.result = extra | _converge_result(
             kind, settings, sim.audit, t0=t0, t1=t1, settled=settled, created=created,
             before=before.cpu, after=after,
         )  # fmt: skip
