@@ -19,6 +19,9 @@ from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers.deployment import DeploymentController
+from kubesim.controllers.endpoints import EndpointsController
+from kubesim.controllers.endpoints_apiserver import ApiserverEndpoints
+from kubesim.controllers.endpointslices import EndpointSliceController
 from kubesim.controllers.hpa import HPAController
 from kubesim.controllers.nodelifecycle import NodeLifecycle
 from kubesim.controllers.replicaset import ReplicaSetController
@@ -28,6 +31,7 @@ from kubesim.faults.chaos import ChaosMixin
 from kubesim.kubelet import agent as _agent
 from kubesim.kubelet import nodes as _nodes
 from kubesim.kubelet import simulated as _simulated
+from kubesim.kubelet.lease import NodeLease
 from kubesim.scheduler.scheduler import Scheduler
 
 __all__ = ["Workloads"]
@@ -53,8 +57,14 @@ class Workloads(ChaosMixin):
         self.deployments = Cache(cluster, "deployments", "apps")
         self.replicasets = Cache(cluster, "replicasets", "apps")
         self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
+        self.services = Cache(cluster, "services")
+        self.endpoints = Cache(cluster, "endpoints")
+        self.endpointslices = Cache(cluster, "endpointslices", "discovery.k8s.io")
         self.usage = UsageStore()
         self._caches = [
+            self.services,
+            self.endpoints,
+            self.endpointslices,
             self.hpas,
             self.nodes,
             self.pods,
@@ -107,7 +117,9 @@ class Workloads(ChaosMixin):
             pods=self.pods,
             record_events=self.config.record_events,
         )
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._new_endpoint_controllers()
+        #: Per node: its kubelet task and its lease renewer.
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._task_group: asyncio.TaskGroup | None = None
         self.pods.add_handler(self._route_pod)
         self.nodes.add_handler(self._on_node)
@@ -117,8 +129,35 @@ class Workloads(ChaosMixin):
             ("replicaset-controller", self.replicaset_controller.run),
             ("deployment-controller", self.deployment_controller.run),
             ("horizontal-pod-autoscaler", self.hpa_controller.run),
+            ("endpoint-controller", self.endpoints_controller.run),
+            ("endpointslice-controller", self.endpointslice_controller.run),
+            ("apiserver-endpoints", self.apiserver_endpoints.run),
         ]
         self.started = asyncio.Event()
+
+    def _new_endpoint_controllers(self) -> None:
+        common: dict[str, Any] = {
+            "cluster": self.cluster,
+            "config": self.config,
+            "clock": self.clock,
+        }
+        self.endpoints_controller = EndpointsController(
+            **common, services=self.services, pods=self.pods, endpoints=self.endpoints
+        )
+        self.endpointslice_controller = EndpointSliceController(
+            **common,
+            services=self.services,
+            pods=self.pods,
+            slices=self.endpointslices,
+            nodes=self.nodes,
+        )
+        self.apiserver_endpoints = ApiserverEndpoints(
+            **common, endpoints=self.endpoints, slices=self.endpointslices
+        )
+
+    def set_apiserver_address(self, host: str, port: int) -> None:
+        """Publish the API server's address in the `default/kubernetes` Endpoints and slice."""
+        self.apiserver_endpoints.set_address(host, port)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,11 +193,28 @@ class Workloads(ChaosMixin):
     def _start_kubelet(self, kubelet: _agent.Kubelet) -> None:
         if self._task_group is None or kubelet.name in self._tasks:
             return
-        task = self._task_group.create_task(
-            self._guard(f"kubelet-{kubelet.name}", kubelet.run),
-            name=f"kubesim-kubelet-{kubelet.name}",
-        )
-        self._tasks[kubelet.name] = task
+        name = kubelet.name
+        tasks = [
+            self._task_group.create_task(
+                self._guard(f"kubelet-{name}", kubelet.run), name=f"kubesim-kubelet-{name}"
+            )
+        ]
+        if self.config.node_lease_seconds:
+            lease = NodeLease(
+                cluster=self.cluster,
+                clock=self.clock,
+                node=name,
+                duration_seconds=self.config.node_lease_seconds,
+            )
+            tasks.append(
+                self._task_group.create_task(
+                    self._guard(
+                        f"node-lease-{name}", lambda: lease.run(lambda: kubelet.partitioned)
+                    ),
+                    name=f"kubesim-node-lease-{name}",
+                )
+            )
+        self._tasks[name] = tasks
         for pod in self.pods.on_node(kubelet.name):
             kubelet.queue.add(key_of(pod))
 
@@ -226,11 +282,10 @@ class Workloads(ChaosMixin):
                 self._adopt_node(node)
             return
         kubelet = self.kubelets.pop(name, None)
-        task = self._tasks.pop(name, None)
         if kubelet is not None:
             kubelet.stop()
             self._indexes.discard(kubelet.index)
-        if task is not None:
+        for task in self._tasks.pop(name, []):
             task.cancel()
         loop = asyncio.get_running_loop()
         for pod in self.pods.on_node(name):

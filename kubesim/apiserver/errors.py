@@ -92,8 +92,9 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # metav1.Status omits an empty reason (StatusReasonUnknown)
+            body["reason"] = self.reason
         if self.details:
             body["details"] = self.details
         body["code"] = self.code
@@ -237,6 +238,14 @@ def internal_error(message: str) -> StatusError:
         f"Internal error occurred: {message}",
         {"causes": [{"message": message}]},
     )
+
+
+def untranslated(message: str) -> StatusError:
+    """500 with no reason: an error a storage layer returned that no registry translated.
+
+    Upstream's `ErrorToAPIStatus` answers a plain Go error this way (code 500, the error's
+    text, reason left empty)."""
+    return StatusError(500, "", message)
 
 
 def service_unavailable(

@@ -195,6 +195,9 @@ class Patcher:
             if live is None:
                 if subresource:
                     raise errors.not_found(info.plural, info.group, name)
+                if meta.get("resourceVersion"):
+                    # Create-on-apply compares the RV with the (absent) object's, as an update.
+                    raise errors.conflict(info.plural, info.group, name)
                 created = self._engine.apply(
                     info, None, config, manager=manager, force=force, subresource=None, now=now
                 )

@@ -163,8 +163,6 @@ class WritePipeline:
         obj["kind"] = info.kind
         meta = check_metadata_types(info, obj)
         check_namespace(info, namespace, meta)
-        if meta.get("resourceVersion"):
-            raise errors.bad_request("resourceVersion should not be set on objects to be created")
         generated = False
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = self._generate_name(str(meta["generateName"]))
@@ -183,8 +181,12 @@ class WritePipeline:
             # strategy resets status (so a client-sent status is neither kept nor owned).
             obj = self._track(info, None, obj, manager=manager, subresource=subresource)
         strategy.prepare_for_create(info, obj)
-        self._validate(info, obj, None)
+        self._validate(ctx, info, obj, None)
         name = obj["metadata"]["name"]
+        if obj["metadata"].get("resourceVersion") and not dry_run:
+            # etcd3's store refuses it after validation, as a plain error (a 500 with no
+            # reason); a dry run never reaches etcd, so it passes there.
+            raise errors.untranslated("resourceVersion should not be set on objects to be created")
         if self._store.lookup(info, obj["metadata"].get("namespace"), name) is not None:
             raise errors.already_exists(
                 info.plural, info.group, name, retry_after=1 if generated else None
@@ -248,16 +250,23 @@ class WritePipeline:
         return strip_zero_values(info.group, info.kind, defaulted)
 
     def _validate(
-        self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
+        self,
+        ctx: WriteContext,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
     ) -> None:
-        """Raise one 422 Invalid listing every problem of `obj` (metadata, schema, type rules)."""
+        """Raise one 422 Invalid listing every problem of `obj` (metadata, schema, type rules).
+
+        Custom resources are validated against the old object on updates: transition rules
+        (`oldSelf`) run, and errors about unchanged values become warnings (ratcheting)."""
         if info.key == SERVICES_KEY:
             # Upstream allocates after managedFields are recorded: allocated values are unowned.
             self._services.prepare(obj, old)
         causes: list[Any] = validate_object_meta(info, obj["metadata"])
         schema = info.extra.get("schema")
         if info.custom and schema:
-            causes += validate_structural(schema, obj)
+            causes += validate_structural(schema, obj, old=old, warnings=ctx.warnings)
         if info.key == CRD_KEY:
             causes += self._crds.validate(obj, old)
         causes += (
@@ -388,7 +397,7 @@ class WritePipeline:
         meta = new["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         new = self._defaults(ctx, info, new, old)
-        self._validate(info, new, old)
+        self._validate(ctx, info, new, old)
         meta = new["metadata"]
         if subresource != "status" and strategy.generation_changed(info, old, new):
             meta["generation"] = int(old_meta.get("generation") or 0) + 1

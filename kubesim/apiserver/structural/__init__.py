@@ -20,8 +20,8 @@ CEL rules (`x-kubernetes-validations`) are evaluated when cel-python is installe
 `kubesim.apiserver.structural.cel` for what is and is not covered) and skipped otherwise. Known gaps
 (documented, not silently different): `anyOf`/`oneOf`/`not` are checked but report a single simplified error;
 string formats are checked for `date-time`, `date`, `uuid`, `ipv4`, `ipv6`, `cidr` and `byte` only;
-`int32`/`int64` ranges are not enforced (neither does the real server's type validator);
-validation ratcheting of unchanged fields on update is not modelled.
+`int32`/`int64` ranges are not enforced (neither does the real server's type validator).
+On updates, errors about unchanged values are ratcheted into warnings, as upstream.
 """
 
 from kubesim.apiserver.structural.causes import (

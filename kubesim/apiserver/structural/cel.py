@@ -7,11 +7,18 @@ sets `reason`), at `path` + the rule's `fieldPath`. When the schema validation a
 blocking error (wrong type, unsupported value, missing required field, too long, too many), the
 server skips the rules and says so in one extra cause.
 
+On updates, values correlate with the stored object as upstream's `CorrelatedObject` does:
+object fields by name, items of `x-kubernetes-list-type: map` lists by their keys, items of
+`set` lists by value; atomic lists do not correlate. Transition rules run where an old value
+correlates (always, with `optionalOldSelf`). A failed rule that does not use `oldSelf`, on a value
+the update left unchanged (or, where the value does not correlate, under the nearest unchanged
+correlated parent), is ratcheted: it becomes a warning, not an error.
+
 Fidelity limits, on purpose: evaluation uses cel-python (`celpy`), the standard CEL language
 without Kubernetes' extension libraries (quantity, url, ip, regex helpers such as `isSorted`); a
 rule that fails to compile or to evaluate is skipped rather than reported (the real server would
-report a runtime error), `messageExpression` falls back to `message`, transition rules
-(`oldSelf`) are checked only along object fields (not through list items), and without celpy
+report a runtime error), `messageExpression` falls back to `message`, CEL optionals are emulated
+for `optionalOldSelf` only as `oldSelf.hasValue()` and `oldSelf.value()`, and without celpy
 installed no rule is evaluated at all. Compiled programs are cached by rule text.
 """
 
@@ -107,57 +114,108 @@ def _declares_rules(schema: Any) -> bool:
     return False
 
 
-def validate_rules(schema: dict[str, Any], obj: Any, old: Any = None) -> list[Cause]:
-    """Evaluate every rule of `schema` against `obj` (`old`: the previous object on updates)."""
+def validate_rules(
+    schema: dict[str, Any], obj: Any, old: Any = None, *, warnings: list[str] | None = None
+) -> list[Cause]:
+    """Evaluate every rule of `schema` against `obj` (`old`: the previous object on updates).
+
+    Ratcheted failures (see the module docstring) are appended to `warnings`."""
     if _celpy() is None:
         return []
-    causes: list[Cause] = []
-    _walk(schema, obj, old, "", causes, correlated=old is not None)
-    return causes
+    walk = _Walk(warnings)
+    walk.node(schema, obj, old, "", unchanged=old is not None and obj == old)
+    return walk.causes
 
 
-def _walk(
-    schema: Any, value: Any, old: Any, path: str, causes: list[Cause], *, correlated: bool
-) -> None:
-    if not isinstance(schema, dict) or value is None:
-        return
-    rules = schema.get("x-kubernetes-validations")
-    for rule in rules if isinstance(rules, list) else []:
-        if isinstance(rule, dict):
-            _check(rule, schema, value, old if correlated else None, path, causes)
-    prefix = f"{path}." if path else ""
-    if isinstance(value, dict):
-        raw = schema.get("properties")
-        properties = raw if isinstance(raw, dict) else {}
-        additional = schema.get("additionalProperties")
-        for key, item in value.items():
-            sub = properties.get(key, additional if isinstance(additional, dict) else None)
-            old_item = old.get(key) if correlated and isinstance(old, dict) else None
-            _walk(sub, item, old_item, prefix + str(key), causes, correlated=old_item is not None)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            _walk(schema["items"], item, None, f"{path}[{index}]", causes, correlated=False)
+class _Walk:
+    """One evaluation of a schema's rules over an object and its correlated old value."""
+
+    def __init__(self, warnings: list[str] | None) -> None:
+        self.causes: list[Cause] = []
+        self._warnings = warnings
+
+    def node(self, schema: Any, value: Any, old: Any, path: str, *, unchanged: bool) -> None:
+        """Check `value` (correlated with `old`, or None) and everything under it.
+
+        `unchanged`: whether the nearest correlated value at or above this one is unchanged."""
+        if not isinstance(schema, dict) or value is None:
+            return
+        rules = schema.get("x-kubernetes-validations")
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict):
+                self._rule(rule, schema, value, old, path, ratchet=unchanged)
+        prefix = f"{path}." if path else ""
+        if isinstance(value, dict):
+            raw = schema.get("properties")
+            properties = raw if isinstance(raw, dict) else {}
+            additional = schema.get("additionalProperties")
+            for key, item in value.items():
+                sub = properties.get(key, additional if isinstance(additional, dict) else None)
+                old_item = old.get(key) if isinstance(old, dict) else None
+                self._child(sub, item, old_item, prefix + str(key), unchanged)
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            olds = _correlate_items(schema, value, old)
+            for index, item in enumerate(value):
+                self._child(schema["items"], item, olds[index], f"{path}[{index}]", unchanged)
+
+    def _child(self, schema: Any, value: Any, old: Any, path: str, parent_unchanged: bool) -> None:
+        unchanged = value == old if old is not None else parent_unchanged
+        self.node(schema, value, old, path, unchanged=unchanged)
+
+    def _rule(
+        self,
+        rule: dict[str, Any],
+        schema: dict[str, Any],
+        value: Any,
+        old: Any,
+        path: str,
+        *,
+        ratchet: bool,
+    ) -> None:
+        text = str(rule.get("rule", ""))
+        uses_old = "oldSelf" in text
+        optional = uses_old and rule.get("optionalOldSelf") is True
+        if uses_old and old is None and not optional:
+            return  # transition rules run only where an old value correlates
+        if optional:
+            text = _optional_old_self(text, present=old is not None)
+        try:
+            value_key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            old_key = orjson.dumps(old, option=orjson.OPT_SORT_KEYS) if uses_old else b""
+        except TypeError:
+            return
+        if _passes(text, value_key, old_key) is not False:
+            return
+        failure = _failure(rule, schema, path, str(rule.get("rule", "")))
+        if ratchet and not uses_old:
+            if self._warnings is not None:
+                self._warnings.append(f"{failure.field}: {failure.message}")
+        else:
+            self.causes.append(failure)
 
 
-def _check(
-    rule: dict[str, Any],
-    schema: dict[str, Any],
-    value: Any,
-    old: Any,
-    path: str,
-    causes: list[Cause],
-) -> None:
-    text = str(rule.get("rule", ""))
-    uses_old = "oldSelf" in text
-    if uses_old and old is None:
-        return  # transition rules only run on updates, against the correlated old value
-    try:
-        value_key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        old_key = orjson.dumps(old, option=orjson.OPT_SORT_KEYS) if uses_old else b""
-    except TypeError:
-        return
-    if _passes(text, value_key, old_key) is False:
-        causes.append(_failure(rule, schema, path, text))
+def _correlate_items(schema: dict[str, Any], items: list[Any], old: Any) -> list[Any]:
+    """The old item each new item correlates with (None where none does)."""
+    if not isinstance(old, list):
+        return [None] * len(items)
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type == "set":
+        return [item if item in old else None for item in items]
+    keys = schema.get("x-kubernetes-list-map-keys")
+    if list_type != "map" or not isinstance(keys, list):
+        return [None] * len(items)
+
+    def key_of(item: Any) -> Any:
+        return tuple(item.get(k) for k in keys) if isinstance(item, dict) else None
+
+    by_key = {key_of(item): item for item in old}
+    return [by_key.get(key_of(item)) for item in items]
+
+
+def _optional_old_self(text: str, *, present: bool) -> str:
+    """`rule` with `oldSelf` as a CEL optional, for the two forms cel-python can evaluate."""
+    text = text.replace("oldSelf.hasValue()", "true" if present else "false")
+    return text.replace("oldSelf.value()", "oldSelf")
 
 
 @functools.lru_cache(maxsize=4096)

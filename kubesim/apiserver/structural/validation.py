@@ -28,21 +28,60 @@ Schema = dict[str, Any]
 # ---------------------------------------------------------------- validation
 
 
-def validate(schema: Schema, obj: Any, *, old: Any = None) -> list[Cause]:
+def validate(
+    schema: Schema, obj: Any, *, old: Any = None, warnings: list[str] | None = None
+) -> list[Cause]:
     """Validate `obj` against a CRD version's openAPIV3Schema; never raises.
 
     Field paths are `spec.workerGroupSpecs[0].replicas` (maps: `spec.labels.key`). Root
     `metadata` is left to the generic ObjectMeta validation. CEL rules run after the schema
-    checks, as on the real server (`kubesim.apiserver.structural.cel`); pass the stored object as `old`
-    on updates so transition rules (`oldSelf`) run too."""
+    checks, as on the real server (`kubesim.apiserver.structural.cel`); pass the stored object
+    as `old` on updates so transition rules (`oldSelf`) run too.
+
+    On updates, errors about values the update did not change are ratcheted, as upstream's
+    CRDValidationRatcheting (GA in 1.33) does: they become `warnings` ("<field>: <message>")
+    instead of failing the write, so a schema that tightened does not lock existing objects."""
     causes: list[Cause] = []
     _validate(schema or {}, obj, "", causes, resource_root=True)
+    if old is not None:
+        causes = _ratchet(causes, obj, old, warnings)
     if has_rules(schema):
         if any(c.type in BLOCKING_TYPES for c in causes):
             causes.append(SKIPPED_CAUSE)
         else:
-            causes += validate_rules(schema, obj, old)
+            causes += validate_rules(schema, obj, old, warnings=warnings)
     return dedup(causes)
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _ratchet(causes: list[Cause], obj: Any, old: Any, warnings: list[str] | None) -> list[Cause]:
+    """The causes that stand; the rest (about unchanged values) go to `warnings`."""
+    kept = []
+    for cause in causes:
+        if _unchanged(cause.field, obj, old):
+            if warnings is not None:
+                warnings.append(f"{cause.field}: {cause.message}")
+        else:
+            kept.append(cause)
+    return kept
+
+
+def _unchanged(path: str, new: Any, old: Any) -> bool:
+    """Whether the nearest value above or at `path` that both objects have is unchanged.
+
+    Object fields correlate by name; list items are not correlated here (atomic lists never
+    are upstream), so an error inside a list ratchets only when the whole list is unchanged."""
+    nearest: tuple[Any, Any] = (new, old)
+    for name, index in _PATH_PART.findall(path):
+        if index or not (isinstance(new, dict) and isinstance(old, dict)):
+            break
+        if name not in new or name not in old:
+            break
+        new, old = new[name], old[name]
+        nearest = (new, old)
+    return bool(nearest[0] == nearest[1])
 
 
 def _embedded(schema: Any) -> bool:
