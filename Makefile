@@ -27,6 +27,21 @@ run: $(STAMP) ## Start kubesim and the operator in one process, and bring up the
 sim: $(STAMP) ## Run kubesim alone (writes ./kubeconfig.yaml)
 	$(BIN)/python -m kubesim serve --kubeconfig-out kubeconfig.yaml
 
+CONTROLPLANE := tools/controlplane/build.sh
+
+.PHONY: controlplane
+controlplane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager from Go modules, outside the repo
+	nice -n 10 $(CONTROLPLANE)
+
+.PHONY: controlplane-if-go
+controlplane-if-go: # what `make test` runs: build when Go is there (failing loudly), else say why not
+	@if $(CONTROLPLANE) --check; then nice -n 10 $(CONTROLPLANE) >/dev/null; \
+	else echo "make: not building the control plane; tests on the real API server will skip"; fi
+
+.PHONY: realk8s
+realk8s: $(STAMP) controlplane ## Run a real etcd + kube-apiserver + controller-manager (writes ./kubeconfig-realk8s.yaml)
+	$(BIN)/python -m tests.controlplane --kubeconfig-out kubeconfig-realk8s.yaml
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict and the import layering contracts
 	$(BIN)/ruff check .
@@ -40,7 +55,7 @@ format: $(STAMP) ## Rewrite the code with ruff's formatter and import sorter
 	$(BIN)/ruff format .
 
 .PHONY: unit
-unit: $(STAMP) ## Run the tests alone, without lint
+unit: $(STAMP) controlplane-if-go ## Run the tests alone, without lint
 	$(BIN)/pytest
 
 .PHONY: test
