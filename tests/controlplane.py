@@ -103,7 +103,9 @@ class Pki:
         self.ca_pem = self.ca_cert.public_bytes(serialization.Encoding.PEM)
 
     @staticmethod
-    def _builder(subject: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+    def _builder(
+        subject: x509.Name, public_key: ec.EllipticCurvePublicKey
+    ) -> x509.CertificateBuilder:
         now = datetime.datetime.now(datetime.UTC)
         return (
             x509.CertificateBuilder()
@@ -187,13 +189,13 @@ class ControlPlane:
         name = binary.name
         log = (self.workdir / f"{name}.log").open("wb")
         with log:
-            self.processes[name] = subprocess.Popen(  # noqa: S603
+            self.processes[name] = subprocess.Popen(
                 [str(binary), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
+                preexec_fn=_die_with_parent,
             )
 
     def _wait_ready(self, within: float) -> None:
@@ -204,7 +206,9 @@ class ControlPlane:
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise ControlPlaneFailed(f"{name} exited with {process.returncode}\n{self.logs()}")
+                    raise ControlPlaneFailed(
+                        f"{name} exited with {process.returncode}\n{self.logs()}"
+                    )
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as r:
                     if r.status == 200:
@@ -224,8 +228,15 @@ def _write_kubeconfig(path: Path, *, url: str, ca: bytes, cert: bytes, key: byte
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "realk8s", "cluster": {"server": url, "certificate-authority-data": b64(ca)}}],
-        "users": [{"name": "user", "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
+        "clusters": [
+            {"name": "realk8s", "cluster": {"server": url, "certificate-authority-data": b64(ca)}}
+        ],
+        "users": [
+            {
+                "name": "user",
+                "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+            }
+        ],
         "contexts": [{"name": "realk8s", "context": {"cluster": "realk8s", "user": "user"}}],
         "current-context": "realk8s",
     }
@@ -244,7 +255,9 @@ def _prepare_files(workdir: Path, pki: Pki) -> dict[str, Path]:
     files = {"ca": _write(workdir / "ca.crt", pki.ca_pem)}
     files["serving.crt"], files["serving.key"] = (
         _write(workdir / f"serving.{ext}", pem)
-        for ext, pem in zip(("crt", "key"), pki.issue(_name("kube-apiserver"), server=True), strict=True)
+        for ext, pem in zip(
+            ("crt", "key"), pki.issue(_name("kube-apiserver"), server=True), strict=True
+        )
     )
     for user, cn, groups in (
         ("admin", "rayop-admin", ("system:masters",)),

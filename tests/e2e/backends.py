@@ -114,7 +114,9 @@ async def api_env(tmp_path: Path, plane: ControlPlane | None) -> AsyncIterator[A
         sim: KubeSim | None = None
         if plane is None:
             sim = await stack.enter_async_context(
-                KubeSim(kubeconfig_path=tmp_path / "kc.yaml", workloads_config=WorkloadsConfig.fast())
+                KubeSim(
+                    kubeconfig_path=tmp_path / "kc.yaml", workloads_config=WorkloadsConfig.fast()
+                )
             )
             user_config = operator_config = sim.kubeconfig_path
         else:
@@ -128,7 +130,9 @@ async def api_env(tmp_path: Path, plane: ControlPlane | None) -> AsyncIterator[A
             for obj in load_manifests(OPERATOR_RBAC):
                 await user.apply(obj)
         await user.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        env = ApiEnv("kubesim" if plane is None else "realk8s", namespace, user, operator_config, sim)
+        env = ApiEnv(
+            "kubesim" if plane is None else "realk8s", namespace, user, operator_config, sim
+        )
         try:
             yield env
         finally:

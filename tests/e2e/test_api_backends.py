@@ -61,7 +61,10 @@ async def test_schema_and_cel_reject_invalid_specs(api_env: ApiEnv) -> None:
     wrong_type["spec"]["workerGroupSpecs"][0]["replicas"] = "three"
     error = await rejected(api_env, wrong_type)
     assert [c["field"] for c in error.causes] == ["spec.workerGroupSpecs[0].replicas"]
-    assert 'Invalid value: "string": spec.workerGroupSpecs[0].replicas in body must be of type integer' in error.message
+    assert (
+        'Invalid value: "string": spec.workerGroupSpecs[0].replicas in body must be of type integer'
+        in error.message
+    )
 
 
 async def test_managed_by_is_immutable_by_transition_rule(api_env: ApiEnv) -> None:
@@ -123,7 +126,9 @@ async def test_status_subresource_separates_spec_and_status(api_env: ApiEnv) -> 
     updated["spec"]["rayVersion"] = "9.9.9"
     updated["status"] = {"state": "suspended"}
     after = await api_env.user.request(
-        "PUT", f"/apis/ray.io/v1/namespaces/{api_env.namespace}/rayclusters/split/status", body=updated
+        "PUT",
+        f"/apis/ray.io/v1/namespaces/{api_env.namespace}/rayclusters/split/status",
+        body=updated,
     )
     assert after["status"]["state"] == "suspended"
     assert after["spec"]["rayVersion"] == "2.9.0"
@@ -171,7 +176,9 @@ async def test_operator_recreates_a_deleted_child_from_its_watch(api_env: ApiEnv
 
     async def recreated() -> dict[str, Any] | None:
         service = await api_env.get("v1", "Service", "heal-head-svc")
-        return service if service and service["metadata"]["uid"] != first["metadata"]["uid"] else None
+        return (
+            service if service and service["metadata"]["uid"] != first["metadata"]["uid"] else None
+        )
 
     await wait_for(recreated, within=30, what="rayop to recreate the head Service")
 

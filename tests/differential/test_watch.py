@@ -1,0 +1,105 @@
+"""Watches on both servers: the events a change produces, the initial-events bookmark, and 410
+for a resourceVersion the server no longer has; plus discovery documents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.differential.wire import MERGE, Pair, Server, normalise
+
+CMS = "/api/v1/namespaces/{ns}/configmaps"
+
+
+async def watch(
+    server: Server, path: str, query: dict[str, str], *, until: int
+) -> list[dict[str, Any]]:
+    """Read events of a watch until ``until`` arrived (10 s bound)."""
+    events: list[dict[str, Any]] = []
+    params = {"watch": "true", **query}
+    headers = {**server.headers, "Accept": "application/json"}
+    async with server.session.get(server.url + path, params=params, headers=headers) as response:
+        assert response.status == 200, await response.text()
+
+        async def read() -> None:
+            async for line in response.content:
+                if line.strip():
+                    events.append(json.loads(line))
+                    if len(events) >= until:
+                        return
+
+        await asyncio.wait_for(read(), timeout=10)
+    return events
+
+
+def shape(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """(type, normalised object) of each event."""
+    return [(e["type"], normalise(e["object"])) for e in events]
+
+
+async def test_watch_sees_create_update_delete(pair: Pair) -> None:
+    """From a list's resourceVersion: ADDED, MODIFIED, DELETED with the same objects."""
+    path = CMS.replace("{ns}", pair.namespace)
+    results = []
+    for server in (pair.sim, pair.real):
+        listed = await server.call("GET", path)
+        task = asyncio.create_task(
+            watch(
+                server,
+                path,
+                {"resourceVersion": listed.body["metadata"]["resourceVersion"]},
+                until=3,
+            )
+        )
+        await asyncio.sleep(0.3)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "w"},
+            "data": {"a": "1"},
+        }
+        await server.call("POST", path, body=body)
+        await server.call("PATCH", f"{path}/w", body={"data": {"a": "2"}}, content_type=MERGE)
+        await server.call("DELETE", f"{path}/w")
+        results.append(shape(await task))
+    assert results[0] == results[1]
+    assert [kind for kind, _ in results[0]] == ["ADDED", "MODIFIED", "DELETED"]
+
+
+async def test_send_initial_events_ends_with_a_bookmark(pair: Pair) -> None:
+    """sendInitialEvents=true: ADDED per existing object, then a BOOKMARK annotated
+    ``k8s.io/initial-events-end``."""
+    path = CMS.replace("{ns}", pair.namespace)
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "i"}}
+    await pair.both("POST", CMS, body=body)
+    query = {
+        "sendInitialEvents": "true",
+        "resourceVersionMatch": "NotOlderThan",
+        "allowWatchBookmarks": "true",
+    }
+    # kube-root-ca.crt (published by the controller-manager) exists only on the real server.
+    results = [
+        [e for e in await watch(server, path, query, until=2 + (server is pair.real))
+         if e["object"]["metadata"].get("name") != "kube-root-ca.crt"]
+        for server in (pair.sim, pair.real)
+    ]  # fmt: skip
+    assert shape(results[0]) == shape(results[1])
+    assert results[1][-1]["type"] == "BOOKMARK"
+
+
+async def test_watch_from_a_compacted_version_is_410(pair: Pair) -> None:
+    """A watch from resourceVersion 1 (long compacted) gets an ERROR event with a 410 Status."""
+    path = CMS.replace("{ns}", pair.namespace)
+    results = [
+        await watch(server, path, {"resourceVersion": "1"}, until=1)
+        for server in (pair.sim, pair.real)
+    ]
+    assert results[0][0]["type"] == results[1][0]["type"] == "ERROR"
+    assert normalise(results[0][0]["object"]) == normalise(results[1][0]["object"])
+
+
+async def test_discovery_of_apps_v1(pair: Pair) -> None:
+    """/apis/apps/v1 lists the same resources, verbs, short names and categories."""
+    await pair.same("GET", "/apis/apps/v1")
+    await pair.same("GET", "/api/v1/namespaces/{ns}/nope")
