@@ -359,6 +359,8 @@ def _apiserver_args(files: dict[str, Path], port: int, etcd: int) -> list[str]:
         "--enable-admission-plugins=NodeRestriction,DefaultStorageClass",
         "--service-cluster-ip-range=10.96.0.0/16",
         "--allow-privileged=true",
+        # The kubernetes Service cannot point at a loopback address: no endpoint reconciler.
+        "--endpoint-reconciler-type=none",
         "--v=1",
     ]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.differential.wire import MERGE, Pair
+from tests.differential import known
+from tests.differential.wire import APPLY, MERGE, Pair
 
 GROUP = "diff.rayop.dev"
 
@@ -90,18 +91,30 @@ async def test_defaulting_and_pruning(pair: Pair) -> None:
 async def test_schema_and_cel_errors(pair: Pair) -> None:
     """Type, enum and minimum errors, a CEL rule with fieldPath, and a nested CEL rule."""
     path = await install(pair)
-    await pair.same("POST", path, body=widget(path, "e1", size="big"))
-    await pair.same("POST", path, body=widget(path, "e2", size=0, mode="medium"))
-    await pair.same("POST", path, body=widget(path, "e3", size=20))
-    await pair.same("POST", path, body=widget(path, "e4", limits={"min": 5, "max": 1}))
+    await pair.same("POST", path, body=widget(path, "e1", size="big"), differs=known.NULL_QUOTED)
+    await pair.same(
+        "POST", path, body=widget(path, "e2", size=0, mode="medium"), differs=known.NULL_QUOTED
+    )
+    await pair.same("POST", path, body=widget(path, "e3", size=20), differs=known.CEL_OBJECT)
+    e4 = widget(path, "e4", limits={"min": 5, "max": 1})
+    await pair.same("POST", path, body=e4, differs=known.CEL_OBJECT)
+
+
+async def test_apply_with_a_wrong_type(pair: Pair) -> None:
+    """Server-side apply of a string where the schema says integer."""
+    path = await install(pair)
+    body = widget(path, "a", size="big")
+    await pair.same("PATCH", f"{path}/a", query={"fieldManager": "m"}, body=body,
+                    content_type=APPLY, differs=known.SSA_TYPE_ERROR)  # fmt: skip
 
 
 async def test_transition_rule(pair: Pair) -> None:
     """``self == oldSelf`` lets create set the field and refuses an update that changes it."""
     path = await install(pair)
     await pair.same("POST", path, body=widget(path, "t", owner="me"))
-    await pair.same("PATCH", f"{path}/t", body={"spec": {"owner": "you"}}, content_type=MERGE)
     await pair.same("PATCH", f"{path}/t", body={"spec": {"size": 4}}, content_type=MERGE)
+    await pair.same("PATCH", f"{path}/t", body={"spec": {"owner": "you"}}, content_type=MERGE,
+                    differs=known.NO_TRANSITION)  # fmt: skip
 
 
 async def test_status_subresource_and_generation(pair: Pair) -> None:

@@ -17,6 +17,7 @@ from controller.kube import Conflict, Invalid, KubeClient, load_api_client
 from controller.kube.errors import KubeError
 from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
+from tests.differential import known
 from tests.e2e.backends import LEASE_NAMESPACE, ApiEnv
 from tests.e2e.harness import small_cluster, wait_for
 
@@ -44,36 +45,42 @@ async def test_schema_and_cel_reject_invalid_specs(api_env: ApiEnv) -> None:
     inverted["spec"]["workerGroupSpecs"][0].update(minReplicas=3, maxReplicas=1)
     error = await rejected(api_env, inverted)
     assert error.code == 422
-    assert error.message == (
+    # kubesim prints 1.32's `Invalid value: "object": `, 1.37 no value (tests/differential/known.py)
+    assert error.message.startswith(
         'RayCluster.ray.io "inverted" is invalid: spec.workerGroupSpecs[0]: Invalid value: '
-        '"object": minReplicas must be less than or equal to maxReplicas'
     )
+    assert error.message.endswith(": minReplicas must be less than or equal to maxReplicas")
 
     twins = small_cluster("twins", groups=2)
     twins["spec"]["workerGroupSpecs"][1]["groupName"] = "g0"
     error = await rejected(api_env, twins)
-    assert error.message == (
-        'RayCluster.ray.io "twins" is invalid: spec.workerGroupSpecs: Invalid value: "object": '
-        "worker group names must be unique"
+    assert error.message.startswith(
+        'RayCluster.ray.io "twins" is invalid: spec.workerGroupSpecs: Invalid value: '
     )
+    assert error.message.endswith(": worker group names must be unique")
 
     wrong_type = small_cluster("typed")
     wrong_type["spec"]["workerGroupSpecs"][0]["replicas"] = "three"
-    error = await rejected(api_env, wrong_type)
-    assert [c["field"] for c in error.causes] == ["spec.workerGroupSpecs[0].replicas"]
-    assert (
-        'Invalid value: "string": spec.workerGroupSpecs[0].replicas in body must be of type integer'
-        in error.message
-    )
+    # Server-side apply of a wrongly typed field: 422 on kubesim, 500 upstream (known.py).
+    with pytest.raises(KubeError) as caught:
+        await api_env.apply(wrong_type)
+    assert "spec.workerGroupSpecs[0].replicas" in caught.value.message
+    assert await api_env.get(RAY, "RayCluster", "typed") is None
 
 
-async def test_managed_by_is_immutable_by_transition_rule(api_env: ApiEnv) -> None:
+async def test_managed_by_is_immutable_by_transition_rule(
+    api_env: ApiEnv, request: pytest.FixtureRequest
+) -> None:
     """``spec.managedBy`` has a CEL transition rule (self == oldSelf): changing it is refused."""
+    if api_env.sim is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=known.NO_TRANSITION))
     cluster = small_cluster("owned", managedBy="ray.io/kuberay-operator")
     await api_env.apply(cluster)
     cluster["spec"]["managedBy"] = "kueue.x-k8s.io/multikueue"
     error = await rejected(api_env, cluster)
-    assert error.message.endswith('spec.managedBy: Invalid value: "string": managedBy is immutable')
+    assert error.message.endswith(
+        'spec.managedBy: Invalid value: "kueue.x-k8s.io/multikueue": managedBy is immutable'
+    )
 
 
 async def test_operator_applies_children_and_status_with_ssa(api_env: ApiEnv) -> None:

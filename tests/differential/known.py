@@ -1,0 +1,33 @@
+"""Every known difference between kubesim and kube-apiserver, one constant each.
+
+A step marked ``differs=known.X`` asserts the difference is still there, so fixing it in
+kubesim fails that step until the marker and this entry go (docs/kubesim.md lists the same).
+Reference: kube-apiserver v1.37.2 built by ``make controlplane``; kubesim models v1.32.
+"""
+
+from __future__ import annotations
+
+NULL_QUOTED = "1.37 prints a null value bare (Invalid value: null); kubesim quotes it as 1.32 did"
+CEL_OBJECT = 'failed CEL rule on an object: kubesim says Invalid value: "object": <message>, 1.37 omits "object"'
+SSA_TYPE_ERROR = "apply with a wrongly typed field: upstream 500 'failed to create typed patch object', kubesim 422 Invalid"
+NO_TRANSITION = "kubesim does not evaluate CEL transition rules (oldSelf) on a merge-patch update"
+FIELD_SELECTOR = "unknown field selector: kubesim answers 1.32's 'field label not supported'"
+LABEL_SELECTOR = "bad label selector: upstream prefixes 'unable to parse requirement: '"
+CONTINUE_TOKEN = "bad continue token: a different message"
+PRECONDITION_KIND = (
+    "UID precondition conflict: upstream names the Kind (ConfigMap), kubesim the resource"
+)
+PROPAGATION_NIL = 'bad propagationPolicy: upstream also lists "nil" as supported'
+DRY_RUN_LIST = 'bad dryRun: upstream prints the value as a list (["Bogus"])'
+TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
+APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding message"
+EMPTY_DETAILS = (
+    'generic error Status (404 unknown resource, 422 JSON patch): upstream adds "details": {}'
+)
+MERGE_BAD_JSON = (
+    'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
+)
+REMAINING_WITH_SELECTOR = (
+    "paged list with a label selector: kubesim reports remainingItemCount, upstream omits it"
+)
+APPS_DISCOVERY = "apps/v1 discovery: no controllerrevisions or daemonsets, no storageVersionHash"
