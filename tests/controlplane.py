@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import datetime
 import ipaddress
+import os
 import shutil
 import signal
 import socket
@@ -42,6 +43,7 @@ BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "controlplane" / 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 READY_WITHIN = 120.0  # seconds; a cold start on a loaded 2-core machine takes ~10-30 s
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+WORKDIR_PREFIX = "rayop-realk8s-"
 
 
 class ControlPlaneUnavailable(Exception):
@@ -283,7 +285,9 @@ def start(*, controllers: bool = True, within: float = READY_WITHIN) -> ControlP
     """Start etcd, kube-apiserver and (with `controllers`) kube-controller-manager; return once
     /readyz answers. Raises ControlPlaneUnavailable (no Go) or ControlPlaneFailed (with logs)."""
     binaries = find_binaries()
-    workdir = Path(tempfile.mkdtemp(prefix="rayop-realk8s-"))
+    sweep_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    (workdir / "owner.pid").write_text(str(os.getpid()))
     pki = Pki()
     files = _prepare_files(workdir, pki)
     port, etcd_client, etcd_peer = free_port(), free_port(), free_port()
@@ -327,6 +331,19 @@ def discard(plane: ControlPlane) -> None:
     """Stop `plane` and forget its atexit hook."""
     plane.stop()
     atexit.unregister(plane.stop)
+
+
+def sweep_stale_workdirs() -> None:
+    """Remove the work directories of test processes that died without cleaning up (SIGKILL:
+    their components died with them, by PR_SET_PDEATHSIG, but the files stayed)."""
+    for workdir in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = int((workdir / "owner.pid").read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(workdir, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not ours to judge (no pid file yet, or another user's)
 
 
 def _etcd_args(workdir: Path, client: int, peer: int) -> list[str]:

@@ -8,6 +8,8 @@
 #
 # The directory name carries the pinned versions and a hash of go.mod, go.sum and the main.go
 # files, so changing a pin builds into a fresh directory and never reuses stale binaries.
+# RAYOP_CONTROLPLANE_CACHE moves the cache (default ~/.cache/rayop/controlplane); GO names the
+# go command to use.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -20,8 +22,9 @@ cache="${RAYOP_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rayop/control
 bin="$cache/k8s-$k8s-etcd-$etcd-$digest/bin"
 binaries=(etcd kube-apiserver kube-controller-manager)
 
-find_go() {
-    if command -v go >/dev/null 2>&1; then command -v go
+find_go() {  # $GO overrides (a path, or a name on PATH)
+    if [ -n "${GO:-}" ]; then command -v "$GO" || return 1
+    elif command -v go >/dev/null 2>&1; then command -v go
     elif [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go
     else return 1
     fi
