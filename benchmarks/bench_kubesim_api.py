@@ -99,7 +99,7 @@ def _serve_bare(conn: Connection) -> None:
 def _memory_child(conn: Connection, pods: int) -> None:
     import gc
 
-    from kubesim.cluster import Cluster
+    from kubesim.apiserver.cluster import Cluster
 
     gc.collect()
     cluster = Cluster()

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_kubesim_workloads.py           # 250 sets x 4 pods, ~1 min
     .venv/bin/python benchmarks/bench_kubesim_workloads.py --full    # 2,500 sets x 4 = 10,000 pods
 
-Everything runs in this process against `kubesim.cluster.Cluster` (no HTTP: the controllers
+Everything runs in this process against `kubesim.apiserver.cluster.Cluster` (no HTTP: the controllers
 and kubelet are in-process in kubesim too, so this is exactly their cost). Delays are zero, so
 the times are CPU-bound: how fast kubesim can move pods, not how long a real kubelet waits.
 
@@ -39,13 +39,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kubesim.cluster import Cluster
-from kubesim.controllers import Workloads, WorkloadsConfig
+from kubesim.apiserver.cluster import Cluster
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.store import Cache
 from kubesim.controllers.base import Controller
-from kubesim.controllers.scheduler import Scheduler
-from kubesim.controllers.store import Cache
 from kubesim.kubelet.agent import Kubelet
 from kubesim.kubelet.simulated import SimulatedRuntime
+from kubesim.scheduler.scheduler import Scheduler
+from kubesim.workloads import Workloads
 
 RESULTS = Path(__file__).parent / "results" / "bench_kubesim_workloads.json"
 

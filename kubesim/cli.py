@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from kubesim.common.config import WorkloadsConfig
+
 __all__ = ["main"]
 
 
@@ -66,10 +68,7 @@ def _serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
     )
-    with contextlib.suppress(ImportError):
-        from kubesim.controllers import WorkloadsConfig
-
-        WorkloadsConfig.add_arguments(serve)
+    WorkloadsConfig.add_arguments(serve)
 
 
 def _fault_parser(sub: Any) -> None:
@@ -139,8 +138,6 @@ async def _serve(args: argparse.Namespace) -> int:
 
     workloads_config = None
     if not args.no_controllers:
-        from kubesim.controllers import WorkloadsConfig
-
         try:
             workloads_config = WorkloadsConfig.from_args(args)
         except ValueError as exc:  # a flag value out of range: a user mistake, not a crash

@@ -2,7 +2,7 @@
 
     async with KubeSim() as sim:              # port 0: the OS picks one
         sim.url, sim.kubeconfig_path         # point kubectl or kubernetes-asyncio here
-        sim.cluster                          # the in-process API (kubesim.cluster.Cluster)
+        sim.cluster                          # the in-process API (kubesim.apiserver.cluster.Cluster)
         sim.audit, sim.faults, sim.workloads
 
 With `controllers=True` the workload controllers and kubelet (`kubesim.controllers`) run as a
@@ -25,13 +25,15 @@ from typing import Any, Self
 import structlog
 from aiohttp import web
 
-from kubesim.audit import AuditLog
-from kubesim.cluster import Cluster
-from kubesim.faults import Faults
+from kubesim.apiserver.audit import AuditLog
+from kubesim.apiserver.cluster import Cluster
+from kubesim.apiserver.faults import Faults
+from kubesim.apiserver.server import ServerOptions
+from kubesim.apiserver.server.app import Dispatcher, build_app
+from kubesim.apiserver.tls import generate_tls
+from kubesim.common.config import WorkloadsConfig
 from kubesim.kubeconfig import write_kubeconfig
-from kubesim.server import ServerOptions
-from kubesim.server.app import Dispatcher, build_app
-from kubesim.tls import generate_tls
+from kubesim.workloads import Workloads
 
 __all__ = ["KubeSim"]
 
@@ -88,13 +90,11 @@ class KubeSim:
 
     @property
     def metrics(self) -> Any:
-        """The API server's request metrics (`kubesim.metrics.ApiMetrics`)."""
+        """The API server's request metrics (`kubesim.apiserver.metrics.ApiMetrics`)."""
         assert self._dispatcher is not None, "KubeSim is not running"
         return self._dispatcher.metrics
 
     def _make_workloads(self) -> Any:
-        from kubesim.controllers import Workloads, WorkloadsConfig
-
         config = self._workloads_config
         if config is None:
             unknown = set(self._options) - WorkloadsConfig.field_names()

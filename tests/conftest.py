@@ -30,8 +30,7 @@ async def sim() -> AsyncIterator[KubeSim]:
 @pytest.fixture
 async def sim_with_workloads() -> AsyncIterator[KubeSim]:
     """A running kubesim with controllers, scheduler and kubelet on, using fast delays."""
-    from kubesim import KubeSim
-    from kubesim.controllers import WorkloadsConfig
+    from kubesim import KubeSim, WorkloadsConfig
 
     async with KubeSim(controllers=True, workloads_config=WorkloadsConfig.fast()) as running:
         yield running

@@ -12,10 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.controllers.api import StatusError
+from kubesim.common.api import StatusError
+from kubesim.common.podutil import ObjectKey, owner_reference
+from kubesim.common.store import Cache
 from kubesim.controllers.base import Controller
-from kubesim.controllers.podutil import ObjectKey, owner_reference
-from kubesim.controllers.store import Cache
 
 __all__ = ["ClaimManager", "claim_name"]
 

@@ -19,13 +19,13 @@ import copy
 import math
 from typing import Any
 
-from kubesim.controllers.api import ClusterAPI, StatusError
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock, parse_time
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.podutil import ObjectKey, controller_uid, is_active, owner_reference
+from kubesim.common.store import Cache
 from kubesim.controllers.base import Controller
-from kubesim.controllers.clock import Clock, parse_time
-from kubesim.controllers.config import WorkloadsConfig
-from kubesim.controllers.podutil import ObjectKey, controller_uid, is_active, owner_reference
 from kubesim.controllers.revision import go_template, pod_template_hash
-from kubesim.controllers.store import Cache
 
 __all__ = ["DeploymentController", "resolve_fenceposts"]
 

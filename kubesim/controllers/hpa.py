@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from kubesim.controllers.api import ClusterAPI, StatusError
+from kubesim.apiserver.selectors import LabelSelector
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.podutil import ObjectKey
+from kubesim.common.store import Cache
 from kubesim.controllers.base import Controller
-from kubesim.controllers.clock import Clock
-from kubesim.controllers.config import WorkloadsConfig
 from kubesim.controllers.hpa_algo import (
     CpuTrust,
     Limited,
@@ -27,10 +30,7 @@ from kubesim.controllers.hpa_algo import (
     apply_rules,
     resource_proposal,
 )
-from kubesim.controllers.podutil import ObjectKey
-from kubesim.controllers.store import Cache
 from kubesim.controllers.usage import UsageStore, container_requests_sum
-from kubesim.selectors import LabelSelector
 
 __all__ = ["HPAController"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kubesim.controllers.clock import parse_time
-from kubesim.controllers.podutil import is_terminating
-from kubesim.controllers.quantity import parse_quantity
+from kubesim.common.clock import parse_time
+from kubesim.common.podutil import is_terminating
+from kubesim.common.quantity import parse_quantity
 
 __all__ = [
     "CpuTrust",

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kubesim.controllers.api import ClusterAPI, StatusError
-from kubesim.controllers.clock import Clock
-from kubesim.controllers.events import EventRecorder
-from kubesim.controllers.podutil import ObjectKey, key_of
-from kubesim.controllers.store import Cache
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock
+from kubesim.common.events import EventRecorder
+from kubesim.common.podutil import ObjectKey, key_of
+from kubesim.common.store import Cache
 
 __all__ = ["UNREACHABLE", "NodeLifecycle"]
 

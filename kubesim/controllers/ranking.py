@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kubesim.controllers.clock import parse_time
-from kubesim.controllers.podutil import deletion_cost, is_active, is_ready, ready_since
+from kubesim.common.clock import parse_time
+from kubesim.common.podutil import deletion_cost, is_active, is_ready, ready_since
 
 __all__ = ["pods_to_delete", "rank_for_deletion"]
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.controllers.api import ClusterAPI, StatusError
-from kubesim.controllers.base import Controller
-from kubesim.controllers.clock import Clock, parse_time
-from kubesim.controllers.config import WorkloadsConfig
-from kubesim.controllers.podutil import (
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock, parse_time
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.podutil import (
     ObjectKey,
     controller_uid,
     is_active,
@@ -24,8 +23,9 @@ from kubesim.controllers.podutil import (
     owner_reference,
     ready_since,
 )
+from kubesim.common.store import Cache
+from kubesim.controllers.base import Controller
 from kubesim.controllers.ranking import pods_to_delete
-from kubesim.controllers.store import Cache
 
 __all__ = ["ReplicaSetController", "available"]
 

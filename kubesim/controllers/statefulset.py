@@ -12,12 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.controllers.api import ClusterAPI, StatusError
-from kubesim.controllers.base import Controller
-from kubesim.controllers.claims import ClaimManager, claim_name
-from kubesim.controllers.clock import Clock, parse_time
-from kubesim.controllers.config import WorkloadsConfig
-from kubesim.controllers.podutil import (
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock, parse_time
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.podutil import (
     ObjectKey,
     is_failed,
     is_running_and_ready,
@@ -25,8 +23,10 @@ from kubesim.controllers.podutil import (
     owner_reference,
     ready_since,
 )
+from kubesim.common.store import Cache
+from kubesim.controllers.base import Controller
+from kubesim.controllers.claims import ClaimManager, claim_name
 from kubesim.controllers.revision import REVISION_HASH_LABEL, new_controller_revision
-from kubesim.controllers.store import Cache
 
 __all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "StatefulSetController", "ordinal_of"]
 

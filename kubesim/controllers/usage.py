@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from kubesim.controllers.quantity import parse_quantity
+from kubesim.common.quantity import parse_quantity
 
 __all__ = ["UsageRule", "UsageStore", "container_requests_sum"]
 

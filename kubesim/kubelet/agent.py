@@ -16,13 +16,13 @@ from typing import Any
 
 import structlog
 
-from kubesim.controllers.api import ClusterAPI, StatusError
-from kubesim.controllers.clock import Clock
-from kubesim.controllers.config import WorkloadsConfig
-from kubesim.controllers.events import EventRecorder
-from kubesim.controllers.podutil import ObjectKey, is_terminating
-from kubesim.controllers.queue import KeyQueue, QueueShutDown
-from kubesim.controllers.store import Cache
+from kubesim.common.api import ClusterAPI, StatusError
+from kubesim.common.clock import Clock
+from kubesim.common.config import WorkloadsConfig
+from kubesim.common.events import EventRecorder
+from kubesim.common.podutil import ObjectKey, is_terminating
+from kubesim.common.queue import KeyQueue, QueueShutDown
+from kubesim.common.store import Cache
 from kubesim.kubelet.nodes import IPAllocator, node_ip, pod_cidr
 from kubesim.kubelet.runtime import ContainerRuntime, RunState
 from kubesim.kubelet.simulated import Faults, SimulatedRuntime

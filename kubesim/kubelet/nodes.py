@@ -12,7 +12,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from kubesim.controllers.config import WorkloadsConfig
+from kubesim.common.config import WorkloadsConfig
 
 __all__ = ["IPAllocator", "node_name", "node_object"]
 

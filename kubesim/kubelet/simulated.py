@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesim.controllers.clock import Clock, format_time
-from kubesim.controllers.config import WorkloadsConfig
+from kubesim.common.clock import Clock, format_time
+from kubesim.common.config import WorkloadsConfig
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener, SandboxRecord
 
 __all__ = ["CrashPlan", "Faults", "SimulatedRuntime", "image_id", "normalize_image"]

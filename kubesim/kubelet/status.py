@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesim.controllers.clock import format_time
-from kubesim.controllers.podutil import qos_class
+from kubesim.common.clock import format_time
+from kubesim.common.podutil import qos_class
 from kubesim.kubelet.runtime import ContainerRecord, RunState, SandboxRecord
 
 __all__ = ["KUBELET_CONDITIONS", "PodView", "build_status", "pod_phase"]

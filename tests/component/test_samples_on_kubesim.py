@@ -25,8 +25,7 @@ from controller.api import parse_raycluster
 from controller.builders import build_children
 from controller.diff import contains
 from controller.kube import KubeClient
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "manifests" / "crd" / "ray.io_rayclusters.yaml"

@@ -19,8 +19,7 @@ from controller.builders import BuildConfig
 from controller.dev import CRD_DIR, SEED_MANIFEST, load_manifests
 from controller.kube import KubeClient, NotFound, load_api_client
 from controller.operator import USER_AGENT, Operator, OperatorOptions
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 
 T = TypeVar("T")
 NS = "default"

@@ -30,7 +30,7 @@ import yaml
 
 from controller.kube import KubeClient
 from controller.operator import USER_AGENT
-from kubesim.audit import AuditLog
+from kubesim.apiserver.audit import AuditLog
 
 __all__ = [
     "CLUSTER_ROLE",

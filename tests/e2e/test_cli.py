@@ -15,8 +15,7 @@ import yaml
 
 from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.e2e.harness import fast_probes, small_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from typing import Any
 from controller.api.names import worker_workload_name
 from controller.caches import CHILD_KINDS
 from controller.operator import USER_AGENT
-from kubesim.audit import WRITE_VERBS
+from kubesim.apiserver.audit import WRITE_VERBS
 from tests.e2e.harness import NS, Env, small_cluster, wait_for
 
 WORKLOAD = worker_workload_name("hpa", "g0")

@@ -10,8 +10,7 @@ from controller.kube import KubeClient, load_api_client
 from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.e2e.harness import fast_probes, small_cluster, wait_for
 
 

@@ -36,8 +36,7 @@ from controller.kube import KubeClient, load_api_client
 from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.e2e.harness import NS, condition, small_cluster, wait_for
 from tests.e2e.rbac_audit import (
     CLUSTER_ROLE,

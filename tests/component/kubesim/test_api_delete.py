@@ -55,6 +55,27 @@ async def test_delete_response_forms(raw: Any, make: Any) -> None:
     assert (code, body["reason"]) == (404, "NotFound")
 
 
+async def test_delete_answers_with_the_object_where_upstream_registries_do(
+    raw: Any, make: Any
+) -> None:
+    """Services, ServiceAccounts, PVCs (ReturnDeletedObject registries) answer DELETE with the object.
+
+    The official Python client decodes a Service DELETE as a V1Service: a Status there breaks it."""
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}}}  # fmt: skip
+    await raw.post("/api/v1/namespaces/default/services", svc)
+    code, body, _ = await raw.delete("/api/v1/namespaces/default/services/s")
+    assert (code, body["kind"], body["metadata"]["name"]) == (200, "Service", "s")
+    await raw.post("/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "sa"}})
+    code, body, _ = await raw.delete("/api/v1/namespaces/default/serviceaccounts/sa")
+    assert (code, body["kind"]) == (200, "ServiceAccount")
+    pvc = {"metadata": {"name": "v"}, "spec": {"accessModes": ["ReadWriteOnce"],
+           "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    await raw.post("/api/v1/namespaces/default/persistentvolumeclaims", pvc)
+    code, body, _ = await raw.delete("/api/v1/namespaces/default/persistentvolumeclaims/v")
+    assert (code, body["kind"]) == (200, "PersistentVolumeClaim")
+
+
 async def test_finalizers_hold_the_object_until_removed(raw: Any, make: Any) -> None:
     """With a finalizer, DELETE sets deletionTimestamp (MODIFIED); removing the finalizer deletes it (only DELETED)."""
     _, _cm, _ = await raw.post(CMS, make.configmap("f", finalizers=["example.com/hold"]))

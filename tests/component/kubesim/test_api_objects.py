@@ -151,11 +151,36 @@ async def test_create_in_missing_namespace_is_404(raw: Any, make: Any) -> None:
     assert (code, body["message"]) == (404, 'namespaces "nope" not found')
 
 
-async def test_resource_version_on_create_is_rejected(raw: Any, make: Any) -> None:
-    """Creating with metadata.resourceVersion set fails."""
+async def test_resource_version_on_create_is_rejected_by_storage(raw: Any, make: Any) -> None:
+    """Creating with metadata.resourceVersion set fails as upstream's etcd3 store fails it.
+
+    A plain storage error: 500, the error's text, no reason; after validation (a 422 wins);
+    a dry run never reaches storage and passes."""
     code, body, _ = await raw.post(NS_CMS, make.configmap("c", resourceVersion="5"))
-    assert code == 400
-    assert body["message"] == "resourceVersion should not be set on objects to be created"
+    assert (code, body["message"]) == (
+        500,
+        "resourceVersion should not be set on objects to be created",
+    )
+    assert "reason" not in body
+    code, body, _ = await raw.post(NS_CMS, make.configmap("Bad_Name", resourceVersion="5"))
+    assert code == 422
+    code, body, _ = await raw.post(f"{NS_CMS}?dryRun=All", make.configmap("c", resourceVersion="5"))
+    assert code == 201
+    code, _, _ = await raw.get(f"{NS_CMS}/c")
+    assert code == 404
+
+
+async def test_apply_creating_with_a_resource_version_conflicts(raw: Any, make: Any) -> None:
+    """Server-side apply of a missing object with a resourceVersion is a 409 (create-on-update)."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "resourceVersion": "5"},
+    }
+    code, err, _ = await raw.patch(
+        f"{NS_CMS}/c?fieldManager=t", body, "application/apply-patch+yaml"
+    )
+    assert (code, err["reason"]) == (409, "Conflict")
 
 
 async def test_client_system_fields_are_wiped(raw: Any, make: Any) -> None:

@@ -250,7 +250,7 @@ async def test_disconnected_watchers_are_dropped(
     sim: KubeSim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A client that goes away stops being a watcher even when no events arrive."""
-    from kubesim.server import watching
+    from kubesim.apiserver.server import watching
 
     monkeypatch.setattr(watching, "_LIVENESS_CHECK", 0.05)
     key = ("", "configmaps")

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from kubesim.controllers import WorkloadsConfig
+from kubesim import WorkloadsConfig
 
 
 def _parse(*argv: str) -> WorkloadsConfig:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, config
 
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime

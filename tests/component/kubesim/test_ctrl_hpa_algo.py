@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesim.controllers.clock import format_time
+from kubesim.common.clock import format_time
 from kubesim.controllers.hpa_algo import (
     MetricsError,
     Recommendation,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 
 pytestmark = [
     pytest.mark.kubectl,

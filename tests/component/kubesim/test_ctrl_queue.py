@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kubesim.controllers.queue import KeyQueue, QueueShutDown
+from kubesim.common.queue import KeyQueue, QueueShutDown
 
 pytestmark = pytest.mark.looptime
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesim.controllers.clock import parse_time
+from kubesim.common.clock import parse_time
 from kubesim.controllers.ranking import pods_to_delete, rank_for_deletion
 
 NOW = parse_time("2026-11-25T17:00:00Z") or 0.0

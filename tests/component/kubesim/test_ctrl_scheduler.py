@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, config
 
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
-from kubesim.controllers.fit import unschedulable_message
+from kubesim import KubeSim, WorkloadsConfig
+from kubesim.scheduler.fit import unschedulable_message
 from tests.component.kubesim.polling import poller
 
 pytestmark = pytest.mark.looptime

@@ -15,7 +15,7 @@ import yaml
 
 from controller.api import parse_raycluster
 from controller.api.crd import CRD_PATH, build_crd, main, render_crd
-from kubesim.structural import prune_and_default
+from kubesim.apiserver.structural import prune_and_default
 
 # The seed and KubeRay samples, copied into the repository byte for byte (tests/golden/README.md).
 SAMPLES = Path(__file__).resolve().parents[2] / "golden" / "samples"

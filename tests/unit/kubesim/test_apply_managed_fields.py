@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubesim.patching import track_update
-from kubesim.patching.fieldsets import flatten, from_fields_v1, path_string, to_fields_v1
-from kubesim.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
+from kubesim.apiserver.patching import track_update
+from kubesim.apiserver.patching.fieldsets import flatten, from_fields_v1, path_string, to_fields_v1
+from kubesim.apiserver.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
 
 T0 = "2026-11-25T17:00:00Z"
 T1 = "2026-11-25T17:00:01Z"

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
-from kubesim.patching.diff import diff
-from kubesim.patching.fieldsets import compare, flatten, from_fields_v1
-from kubesim.schemas import TypeSchema, builtin_schema
+from kubesim.apiserver.patching import ApplyConflict, PatchError, server_side_apply, track_update
+from kubesim.apiserver.patching.diff import diff
+from kubesim.apiserver.patching.fieldsets import compare, flatten, from_fields_v1
+from kubesim.apiserver.schemas import TypeSchema, builtin_schema
 
 
 def _schema() -> TypeSchema:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kubesim.patching import ApplyConflict, PatchError, server_side_apply, track_update
-from kubesim.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
+from kubesim.apiserver.patching import ApplyConflict, PatchError, server_side_apply, track_update
+from kubesim.apiserver.schemas import TypeSchema, builtin_schema, schema_from_openapi_v3
 
 T0 = "2026-11-25T17:00:00Z"
 T1 = "2026-11-25T17:00:01Z"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from kubesim.crds import (
+from kubesim.apiserver.crds import (
     convert_version,
     crd_status,
     default_crd,
@@ -21,7 +21,7 @@ from kubesim.crds import (
     validate_crd_update,
     version_schema,
 )
-from kubesim.structural import Cause
+from kubesim.apiserver.structural import Cause
 
 SCHEMA = {
     "type": "object",

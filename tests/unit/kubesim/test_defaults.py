@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.defaults import apply_defaults, image_pull_policy, initial_pod_status
+from kubesim.apiserver.defaults import apply_defaults, image_pull_policy, initial_pod_status
 
 
 def pod_spec(**extra: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from kubesim.openapi import OpenAPIResource, OpenAPIV3
+from kubesim.apiserver.openapi import OpenAPIResource, OpenAPIV3
 
 POD = OpenAPIResource("", "v1", "Pod", "pods", namespaced=True, subresources=frozenset({"status"}))
 NS = OpenAPIResource("", "v1", "Namespace", "namespaces", namespaced=False)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.patching import PatchError, apply_json_patch
+from kubesim.apiserver.patching import PatchError, apply_json_patch
 
 REJECTED = "the server rejected our request due to an error in our request"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.patching import PatchError, apply_merge_patch, create_merge_patch
+from kubesim.apiserver.patching import PatchError, apply_merge_patch, create_merge_patch
 
 
 def test_scale_body_sets_replicas_and_keeps_the_rest() -> None:

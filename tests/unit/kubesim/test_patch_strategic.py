@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.patching import PatchError, apply_strategic_merge_patch
-from kubesim.schemas import TypeSchema, builtin_schema
+from kubesim.apiserver.patching import PatchError, apply_strategic_merge_patch
+from kubesim.apiserver.schemas import TypeSchema, builtin_schema
 
 
 def _schema(api_version: str, kind: str) -> TypeSchema:

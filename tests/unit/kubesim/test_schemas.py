@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubesim.schemas import UNTYPED, builtin_schema, schema_from_openapi_v3
+from kubesim.apiserver.schemas import UNTYPED, builtin_schema, schema_from_openapi_v3
 
 
 def _pod_spec():  # type: ignore[no-untyped-def]

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.schemas import builtin_schema, schema_from_openapi_v3
-from kubesim.structural import (
+from kubesim.apiserver.schemas import builtin_schema, schema_from_openapi_v3
+from kubesim.apiserver.structural import (
     Cause,
     invalid_message,
     prune_and_default,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubesim.structural import Cause, validate
+from kubesim.apiserver.structural import Cause, validate
 
 pytest.importorskip("celpy", reason="cel-python (dev extra) evaluates the rules")
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubesim.tables import age, human_duration, jsonpath_find, to_table
+from kubesim.apiserver.tables import age, human_duration, jsonpath_find, to_table
 
 NOW = "2026-11-25T17:00:00Z"
 POD = SimpleNamespace(group="", kind="Pod")

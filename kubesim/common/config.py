@@ -1,0 +1,159 @@
+"""The knobs of kubesim's simulated nodes, kubelet and controllers.
+
+Every delay is in seconds of event-loop time, so tests on looptime's fake clock can use realistic
+values and still finish instantly. The defaults look like a small, healthy real cluster; `fast()`
+is what component tests use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from kubesim.common.quantity import QuantityError, parse_quantity
+
+__all__ = ["WorkloadsConfig"]
+
+
+def _opt(default: Any, help_text: str, **kwargs: Any) -> Any:
+    """A dataclass field whose help text the CLI shows."""
+    return field(default=default, metadata={"help": help_text}, **kwargs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadsConfig:
+    """Delays, node shape and controller settings for `Workloads`."""
+
+    # -- nodes -------------------------------------------------------------------------------
+    nodes: int = _opt(1, "number of simulated nodes (kubesim-node-0, -1, ...)")
+    node_cpu: str = _opt("32", "allocatable CPU of each node")
+    node_memory: str = _opt("128Gi", "allocatable memory of each node")
+    node_gpus: int = _opt(0, "nvidia.com/gpu capacity of each node")
+    node_pods: int = _opt(110, "maximum pods per node")
+
+    # -- scheduler and kubelet ----------------------------------------------------------------
+    schedule_delay: float = _opt(0.0, "pod creation to binding on a node")
+    image_pull_delay: float = _opt(0.5, "image pull time (Pulling to Pulled) for images not cached")
+    container_create_delay: float = _opt(0.5, "sandbox and container creation time")
+    start_to_ready_delay: float = _opt(
+        1.0, "container start to Ready when it has no readiness probe"
+    )
+    probe_period: float | None = _opt(
+        None, "override every probe's periodSeconds (None: honour the pod spec)"
+    )
+    termination_delay: float = _opt(
+        0.5, "time a container takes to exit after SIGTERM (capped by the grace period)"
+    )
+    crash_backoff_base: float = _opt(10.0, "first CrashLoopBackOff delay; it doubles per restart")
+    crash_backoff_max: float = _opt(300.0, "CrashLoopBackOff cap")
+    image_pull_backoff_base: float = _opt(10.0, "first ImagePullBackOff delay")
+    image_pull_backoff_max: float = _opt(300.0, "ImagePullBackOff cap")
+
+    # -- controllers --------------------------------------------------------------------------
+    hpa_sync_period: float = _opt(15.0, "horizontal-pod-autoscaler-sync-period")
+    hpa_tolerance: float = _opt(0.1, "horizontal-pod-autoscaler-tolerance")
+    hpa_downscale_stabilization: float = _opt(
+        300.0, "default scale-down stabilization window when an HPA sets no behavior"
+    )
+    record_events: bool = _opt(True, "write Events from controllers, scheduler and kubelet")
+    hpa_cpu_initialization_period: float = _opt(
+        300.0, "horizontal-pod-autoscaler-cpu-initialization-period"
+    )
+    hpa_initial_readiness_delay: float = _opt(
+        30.0, "horizontal-pod-autoscaler-initial-readiness-delay"
+    )
+    hpa_metric_window: float = _opt(30.0, "the metrics window of the simulated metrics-server")
+    pod_cidr: str = _opt("10.244.0.0/16", "pod IPs are allocated from this range")
+    node_cidr: str = _opt("10.0.0.0/24", "node internal IPs are allocated from this range")
+
+    @classmethod
+    def fast(cls, **overrides: Any) -> Self:
+        """Tiny delays for component tests (pods Ready within ~50 ms of real time)."""
+        base: dict[str, Any] = {
+            "image_pull_delay": 0.005,
+            "container_create_delay": 0.005,
+            "start_to_ready_delay": 0.01,
+            "termination_delay": 0.005,
+            "crash_backoff_base": 0.05,
+            "crash_backoff_max": 0.5,
+            "image_pull_backoff_base": 0.05,
+            "image_pull_backoff_max": 0.5,
+            "hpa_sync_period": 0.05,
+            "hpa_downscale_stabilization": 0.0,
+            "hpa_cpu_initialization_period": 0.0,
+            "hpa_initial_readiness_delay": 0.0,
+            "hpa_metric_window": 0.0,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        """Names of the fields, so callers can split `**options` between components."""
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """Add one `--flag` per field (e.g. `--image-pull-delay 2`) to a CLI parser."""
+        group = parser.add_argument_group("workloads (nodes, kubelet, controllers)")
+        for f in dataclasses.fields(WorkloadsConfig):
+            flag = "--" + f.name.replace("_", "-")
+            kind = _arg_type(f.type)
+            group.add_argument(
+                flag,
+                dest=f"workloads_{f.name}",
+                type=kind,
+                default=None,
+                metavar=f.name.upper(),
+                help=f"{f.metadata.get('help', '')} (default: {f.default})",
+            )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Self:
+        """Build a config from parsed CLI arguments; flags not given keep their defaults."""
+        given: dict[str, Any] = {}
+        for name in cls.field_names():
+            value = getattr(args, f"workloads_{name}", None)
+            if value is not None:
+                given[name] = value
+        return cls(**given)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ValueError(f"WorkloadsConfig.{f.name}: must be >= 0, got {value}")
+        if self.nodes < 0:
+            raise ValueError(f"WorkloadsConfig.nodes: must be >= 0, got {self.nodes}")
+        for name in ("node_cpu", "node_memory"):
+            try:
+                parse_quantity(getattr(self, name))
+            except QuantityError:
+                raise ValueError(
+                    f"WorkloadsConfig.{name}: not a Kubernetes quantity (like 32, 500m or "
+                    f"128Gi): {getattr(self, name)!r}"
+                ) from None
+
+
+def _parse_bool(text: str) -> bool:
+    """`true`/`false` (and 1/0, yes/no) for boolean flags."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _arg_type(annotation: object) -> Any:
+    """The argparse converter for a field annotation (annotations are strings here)."""
+    text = str(annotation)
+    if text.startswith("bool"):
+        return _parse_bool
+    if text.startswith("int"):
+        return int
+    if text.startswith("float"):
+        return float
+    return str

@@ -1,0 +1,1 @@
+"""kubesim's kube-scheduler: binds pending pods to nodes that fit them."""
