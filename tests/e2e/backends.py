@@ -22,8 +22,7 @@ from typing import Any
 from controller.dev import CRD_DIR, REPO_ROOT, load_manifests
 from controller.kube import KubeClient, NotFound, load_api_client
 from controller.operator import Operator, OperatorOptions
-from kubesim import KubeSim
-from kubesim.controllers import WorkloadsConfig
+from kubesim import KubeSim, WorkloadsConfig
 from tests.controlplane import ControlPlane
 from tests.e2e.harness import wait_for
 
