@@ -26,7 +26,4 @@ EMPTY_DETAILS = (
 MERGE_BAD_JSON = (
     'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
 )
-REMAINING_WITH_SELECTOR = (
-    "paged list with a label selector: kubesim reports remainingItemCount, upstream omits it"
-)
 APPS_DISCOVERY = "apps/v1 discovery: no controllerrevisions or daemonsets, no storageVersionHash"
