@@ -3,6 +3,7 @@ answers exactly as kube-apiserver does (after normalising what legitimately diff
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.differential import known
@@ -102,3 +103,46 @@ async def test_table_output(pair: Pair) -> None:
     cells = [[row["cells"][:2] for row in a.body["rows"]] for a in (sim, real)]
     assert cells[0] == cells[1] == [["tab", 1]]
     assert answer.body["kind"] == "Table"
+
+
+async def test_delete_propagation_policies(pair: Pair) -> None:
+    """Foreground and Orphan answer with the owner still there, holding the GC's finalizer;
+    Background deletes the owner at once and the garbage collector then removes the child."""
+    for policy in ("Foreground", "Orphan", "Background"):
+        owner = await pair.same("POST", CMS, body=configmap(f"owner-{policy.lower()}"))
+        uids = {"sim": owner.body["metadata"]["uid"]}
+        real_owner = await pair.real.call(
+            "GET", f"{CMS.replace('{ns}', pair.namespace)}/owner-{policy.lower()}"
+        )
+        uids["real"] = real_owner.body["metadata"]["uid"]
+        for server, uid in ((pair.sim, uids["sim"]), (pair.real, uids["real"])):
+            child = configmap(f"child-{policy.lower()}")
+            child["metadata"]["ownerReferences"] = [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": f"owner-{policy.lower()}",
+                    "uid": uid,
+                }
+            ]
+            await server.call("POST", CMS.replace("{ns}", pair.namespace), body=child)
+        await pair.same(
+            "DELETE", f"{CMS}/owner-{policy.lower()}", query={"propagationPolicy": policy}
+        )
+    # Orphan keeps the child (without its ownerReference); the others delete it.
+    for server in (pair.sim, pair.real):
+        path = CMS.replace("{ns}", pair.namespace)
+
+        async def children(server: Any = server, path: str = path) -> list[str]:
+            listed = await server.call("GET", path)
+            return sorted(
+                i["metadata"]["name"]
+                for i in listed.body["items"]
+                if i["metadata"]["name"].startswith(("child", "owner"))
+            )
+
+        for _ in range(100):
+            if await children() == ["child-orphan"]:
+                break
+            await asyncio.sleep(0.1)
+        assert await children() == ["child-orphan"], server.name
