@@ -418,6 +418,7 @@ def main() -> None:
             shutil.copy(plane.kubeconfig, args.kubeconfig_out)
             print(f"real control plane at {plane.url}; kubeconfig: {args.kubeconfig_out.resolve()}")
             print("Ctrl-C stops it")
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on TERM too
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
     except (ControlPlaneUnavailable, ControlPlaneFailed) as error:

@@ -6,8 +6,8 @@
 #   build.sh --bin-dir  print the bin directory only (needs no Go; tests use it to find binaries)
 #   build.sh --check    exit 0 when Go is there, 3 (with the reason on stderr) when it is not
 #
-# The directory name carries the pinned versions and a hash of go.mod, go.sum and the main.go
-# files, so changing a pin builds into a fresh directory and never reuses stale binaries.
+# The directory name carries the pinned versions and a hash of go.mod, go.sum, the main.go
+# files and this script, so changing a pin builds into a fresh directory and never reuses stale binaries.
 # RAYOP_CONTROLPLANE_CACHE moves the cache (default ~/.cache/rayop/controlplane); GO names the
 # go command to use.
 set -euo pipefail
@@ -17,7 +17,7 @@ cd "$here"
 version_of() { awk -v m="$1" '$1 == m && $2 ~ /^v/ {print $2; exit}' go.mod; }
 k8s="$(version_of k8s.io/kubernetes)"
 etcd="$(version_of go.etcd.io/etcd/server/v3)"
-digest="$(cat go.mod go.sum cmd/*/main.go | sha256sum | cut -c1-12)"
+digest="$(cat go.mod go.sum cmd/*/main.go build.sh | sha256sum | cut -c1-12)"
 cache="${RAYOP_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rayop/controlplane}"
 bin="$cache/k8s-$k8s-etcd-$etcd-$digest/bin"
 binaries=(etcd kube-apiserver kube-controller-manager)
@@ -60,6 +60,14 @@ fail() {  # step, log file
     exit 1
 }
 
+# Stamp the version as upstream's release build does (kubectl version, discovery's /version).
+minor="${k8s#v1.}"; minor="${minor%%.*}"
+ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean"
+done
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 mkdir -p "$bin.tmp"
@@ -68,7 +76,7 @@ echo "control plane: downloading modules (k8s $k8s, etcd $etcd)" >&2
 for name in "${binaries[@]}"; do
     echo "control plane: building $name" >&2
     start=$SECONDS
-    "$go" build -trimpath -o "$bin.tmp/$name" "./cmd/$name" >"$log" 2>&1 || fail "go build ./cmd/$name" "$log"
+    "$go" build -trimpath -ldflags="$ldflags" -o "$bin.tmp/$name" "./cmd/$name" >"$log" 2>&1 || fail "go build ./cmd/$name" "$log"
     echo "control plane: built $name in $((SECONDS - start)) s" >&2
 done
 rm -rf "$bin"
