@@ -1,4 +1,4 @@
-"""A real Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) for tests.
+"""A real Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler) for tests.
 
 kubesim claims to behave like Kubernetes; with the binaries `make controlplane` builds from the
 Go modules pinned in ``tools/controlplane/go.mod``, that claim becomes a test. This module
@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "controlplane" / "build.sh"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 READY_WITHIN = 120.0  # seconds; a cold start on a loaded 2-core machine takes ~10-30 s
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 WORKDIR_PREFIX = "rayop-realk8s-"
@@ -261,15 +261,11 @@ def _prepare_files(workdir: Path, pki: Pki) -> dict[str, Path]:
             ("crt", "key"), pki.issue(_name("kube-apiserver"), server=True), strict=True
         )
     )
-    for user, cn, groups in (
-        ("admin", "rayop-admin", ("system:masters",)),
-        ("kcm", "system:kube-controller-manager", ()),
-    ):
-        cert, key = pki.issue(_name(cn, *groups), server=False)
-        files[f"{user}.crt"], files[f"{user}.key"] = (
-            _write(workdir / f"{user}.crt", cert),
-            _write(workdir / f"{user}.key", key),
-        )
+    cert, key = pki.issue(_name("rayop-admin", "system:masters"), server=False)
+    files["admin.crt"], files["admin.key"] = (
+        _write(workdir / "admin.crt", cert),
+        _write(workdir / "admin.key", key),
+    )
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     files["sa.key"] = _write(workdir / "sa.key", _pem_key(sa_key))
     files["sa.pub"] = _write(
@@ -305,15 +301,10 @@ def start(*, controllers: bool = True, within: float = READY_WITHIN) -> ControlP
         plane._spawn(binaries / "kube-apiserver", _apiserver_args(files, port, etcd_client))
         plane._wait_ready(within)
         if controllers:
-            kcm = workdir / "kubeconfig-kcm.yaml"
-            _write_kubeconfig(
-                kcm,
-                url=plane.url,
-                ca=pki.ca_pem,
-                cert=files["kcm.crt"].read_bytes(),
-                key=files["kcm.key"].read_bytes(),
-            )
+            kcm = plane.kubeconfig_for("system:kube-controller-manager")
             plane._spawn(binaries / "kube-controller-manager", _kcm_args(files, kcm))
+            scheduler = plane.kubeconfig_for("system:kube-scheduler")
+            plane._spawn(binaries / "kube-scheduler", _scheduler_args(scheduler))
     except ControlPlaneFailed:
         discard(plane)
         raise
@@ -394,6 +385,18 @@ def _kcm_args(files: dict[str, Path], kubeconfig: Path) -> list[str]:
         "--use-service-account-credentials=true",
         "--leader-elect=false",
         "--controllers=*",
+        "--v=1",
+    ]
+
+
+def _scheduler_args(kubeconfig: Path) -> list[str]:
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={free_port()}",
+        "--leader-elect=false",
         "--v=1",
     ]
 

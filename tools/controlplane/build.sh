@@ -20,7 +20,7 @@ etcd="$(version_of go.etcd.io/etcd/server/v3)"
 digest="$(cat go.mod go.sum cmd/*/main.go build.sh | sha256sum | cut -c1-12)"
 cache="${RAYOP_CONTROLPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rayop/controlplane}"
 bin="$cache/k8s-$k8s-etcd-$etcd-$digest/bin"
-binaries=(etcd kube-apiserver kube-controller-manager)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
 find_go() {  # $GO overrides (a path, or a name on PATH)
     if [ -n "${GO:-}" ]; then command -v "$GO" || return 1
