@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import contextlib
 import ctypes
 import datetime
@@ -155,7 +156,7 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 @dataclass
 class ControlPlane:
-    """A running etcd + kube-apiserver (+ kube-controller-manager) on loopback."""
+    """A running etcd + kube-apiserver (+ controller-manager and scheduler) on loopback."""
 
     workdir: Path
     url: str
@@ -175,7 +176,8 @@ class ControlPlane:
         return "\n".join(_tail(self.workdir / f"{name}.log") for name in BINARIES)
 
     def stop(self) -> None:
-        """SIGTERM every component (apiserver first), SIGKILL what is left after 10 s."""
+        """SIGTERM every component in reverse start order (etcd last), SIGKILL one that is
+        still there after 10 s; then remove the work directory."""
         for name in reversed(list(self.processes)):
             process = self.processes.pop(name)
             if process.poll() is None:
@@ -222,8 +224,6 @@ class ControlPlane:
 
 
 def _write_kubeconfig(path: Path, *, url: str, ca: bytes, cert: bytes, key: bytes) -> None:
-    import base64
-
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
