@@ -111,7 +111,7 @@ class Patcher:
         try:
             patched = self._engine.patch(info, base, body, patch_type)
         except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
+            raise StatusError(exc.code, exc.reason, exc.message, exc.details)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced a non-object result")
         if subresource == "scale":
@@ -228,7 +228,7 @@ class Patcher:
         except ApplyConflict as exc:
             raise self._conflict_error(exc)
         except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
+            raise StatusError(exc.code, exc.reason, exc.message, exc.details)
         return self._pipeline.write(
             ctx,
             storage,

@@ -20,9 +20,6 @@ PROPAGATION_NIL = 'bad propagationPolicy: upstream also lists "nil" as supported
 DRY_RUN_LIST = 'bad dryRun: upstream prints the value as a list (["Bogus"])'
 TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
 APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding message"
-EMPTY_DETAILS = (
-    'generic error Status (404 unknown resource, 422 JSON patch): upstream adds "details": {}'
-)
 MERGE_BAD_JSON = (
     'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
 )
