@@ -23,4 +23,5 @@ APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding messa
 MERGE_BAD_JSON = (
     'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
 )
+SSA_PATCH_DIRECTIVE = "apply with a $patch directive: upstream 500 '.$patch: field not declared in schema', kubesim applies it"
 APPS_DISCOVERY = "apps/v1 discovery: no controllerrevisions or daemonsets, no storageVersionHash"

@@ -146,3 +146,14 @@ async def test_delete_propagation_policies(pair: Pair) -> None:
                 break
             await asyncio.sleep(0.1)
         assert await children() == ["child-orphan"], server.name
+
+
+async def test_dry_run_update_and_delete(pair: Pair) -> None:
+    """dryRun on PUT and DELETE answers as the real write would, and changes nothing."""
+    await pair.same("POST", CMS, body=configmap("dry-up"))
+    # Without uid and resourceVersion the same body is an unconditional update on both servers.
+    changed = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry-up"},
+               "data": {"k": "changed"}}  # fmt: skip
+    await pair.same("PUT", f"{CMS}/dry-up", query={"dryRun": "All"}, body=changed)
+    await pair.same("DELETE", f"{CMS}/dry-up", query={"dryRun": "All"})
+    await pair.same("GET", f"{CMS}/dry-up")

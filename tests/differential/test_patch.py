@@ -96,3 +96,31 @@ async def test_apply_list_ownership_by_merge_key(pair: Pair) -> None:
                     content_type=APPLY, ignore=NOT_PINNED)  # fmt: skip
     await pair.same("PATCH", path, query=query_b, body=deployment(), content_type=APPLY,
                     ignore=NOT_PINNED)  # fmt: skip
+
+
+async def test_update_shares_ownership_and_apply_keeps_shared_fields(pair: Pair) -> None:
+    """A PUT by another manager takes shared ownership of the fields it sets to the same value
+    and sole ownership of those it changes; an apply that drops a shared field keeps it."""
+    await pair.same(
+        "PATCH", CM, query={"fieldManager": "a"}, body=cm(x="1", y="2"), content_type=APPLY
+    )
+    current = await pair.same("GET", CM)
+    for server in (pair.sim, pair.real):
+        got = await server.call("GET", CM.replace("{ns}", pair.namespace))
+        body = {**got.body, "data": {"x": "1", "y": "3"}}
+        await server.call(
+            "PUT", CM.replace("{ns}", pair.namespace), query={"fieldManager": "b"}, body=body
+        )
+    await pair.same("GET", CM)
+    await pair.same("PATCH", CM, query={"fieldManager": "a"}, body=cm(), content_type=APPLY)
+    assert current.body["data"] == {"x": "1", "y": "2"}
+
+
+async def test_apply_with_a_patch_directive(pair: Pair) -> None:
+    """``$patch`` directives belong to strategic merge patch; in an apply they are an error."""
+    body = deployment({"name": "a", "image": "a:1"})
+    await pair.both("PATCH", f"{DEPLOYMENTS}/web", query={"fieldManager": "a"}, body=body,
+                    content_type=APPLY)  # fmt: skip
+    body["spec"]["template"]["spec"]["containers"] = [{"name": "a", "$patch": "delete"}]
+    await pair.same("PATCH", f"{DEPLOYMENTS}/web", query={"fieldManager": "a"}, body=body,
+                    content_type=APPLY, ignore=NOT_PINNED, differs=known.SSA_PATCH_DIRECTIVE)  # fmt: skip

@@ -94,3 +94,29 @@ async def test_discovery_of_apps_v1(pair: Pair) -> None:
     await pair.same("GET", "/apis/apps/v1",
                     differs=known.APPS_DISCOVERY)  # fmt: skip
     await pair.same("GET", "/api/v1/namespaces/{ns}/nope")
+
+
+async def test_watch_with_a_selector_sees_objects_leave_it(pair: Pair) -> None:
+    """A watch with labelSelector app=x reports an object relabelled to app=y as DELETED."""
+    path = CMS.replace("{ns}", pair.namespace)
+    results = []
+    for server in (pair.sim, pair.real):
+        listed = await server.call("GET", path)
+        query = {
+            "labelSelector": "app=x",
+            "resourceVersion": listed.body["metadata"]["resourceVersion"],
+        }
+        task = asyncio.create_task(watch(server, path, query, until=2))
+        await asyncio.sleep(0.3)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "s", "labels": {"app": "x"}},
+        }
+        await server.call("POST", path, body=body)
+        await server.call(
+            "PATCH", f"{path}/s", body={"metadata": {"labels": {"app": "y"}}}, content_type=MERGE
+        )
+        results.append(shape(await task))
+    assert results[0] == results[1]
+    assert [kind for kind, _ in results[0]] == ["ADDED", "DELETED"]
