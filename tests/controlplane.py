@@ -304,7 +304,7 @@ def start(*, controllers: bool = True, within: float = READY_WITHIN) -> ControlP
             kcm = plane.kubeconfig_for("system:kube-controller-manager")
             plane._spawn(binaries / "kube-controller-manager", _kcm_args(files, kcm))
             scheduler = plane.kubeconfig_for("system:kube-scheduler")
-            plane._spawn(binaries / "kube-scheduler", _scheduler_args(scheduler))
+            plane._spawn(binaries / "kube-scheduler", _component_args(scheduler))
     except ControlPlaneFailed:
         discard(plane)
         raise
@@ -373,31 +373,27 @@ def _apiserver_args(files: dict[str, Path], port: int, etcd: int) -> list[str]:
     ]
 
 
-def _kcm_args(files: dict[str, Path], kubeconfig: Path) -> list[str]:
+def _component_args(kubeconfig: Path) -> list[str]:
+    """What kube-controller-manager and kube-scheduler share: their identity for the API and
+    for delegated authn/authz of their own (loopback) endpoints, no leader election."""
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
         f"--secure-port={free_port()}",
-        f"--root-ca-file={files['ca']}",
-        f"--service-account-private-key-file={files['sa.key']}",
-        "--use-service-account-credentials=true",
         "--leader-elect=false",
-        "--controllers=*",
         "--v=1",
     ]
 
 
-def _scheduler_args(kubeconfig: Path) -> list[str]:
+def _kcm_args(files: dict[str, Path], kubeconfig: Path) -> list[str]:
     return [
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={free_port()}",
-        "--leader-elect=false",
-        "--v=1",
+        *_component_args(kubeconfig),
+        f"--root-ca-file={files['ca']}",
+        f"--service-account-private-key-file={files['sa.key']}",
+        "--use-service-account-credentials=true",
+        "--controllers=*",
     ]
 
 
