@@ -236,3 +236,27 @@ async def test_operator_identity_is_bound_by_its_cluster_role(api_env: ApiEnv) -
         )
     finally:
         await client.close()
+
+
+async def test_restarted_operator_relists_and_changes_nothing(api_env: ApiEnv) -> None:
+    """A second operator starting from a fresh list finds everything as it wants it: no object
+    it manages gets a new resourceVersion (no write), on either server."""
+    await api_env.run(await api_env.operator())
+    await api_env.apply(small_cluster("relist"))
+
+    async def versions() -> dict[str, str]:
+        objects = [("apps/v1", "StatefulSet", "relist-head"), ("v1", "Service", "relist-head-svc"),
+                   (RAY, "RayCluster", "relist")]  # fmt: skip
+        found = {kind: await api_env.get(version, kind, name) for version, kind, name in objects}
+        return {kind: obj["metadata"]["resourceVersion"] for kind, obj in found.items() if obj}
+
+    async def settled() -> dict[str, str] | None:
+        before = await versions()
+        await asyncio.sleep(1.0)
+        return before if len(before) == 3 and before == await versions() else None
+
+    before = await wait_for(settled, within=30, what="rayop to stop writing")
+    await api_env.stop_operators()
+    await api_env.run(await api_env.operator())
+    await asyncio.sleep(2.0)
+    assert await versions() == before
