@@ -85,7 +85,7 @@ class Deletion:
                     Cause(
                         "FieldValueNotSupported",
                         "propagationPolicy",
-                        f'Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan"',
+                        f'Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"',
                     )
                 ],
             )

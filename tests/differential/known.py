@@ -11,13 +11,10 @@ NULL_QUOTED = "1.37 prints a null value bare (Invalid value: null); kubesim quot
 CEL_VALUE = 'failed CEL rule: kubesim prints 1.32\'s type (Invalid value: "object"/"string"), 1.37 a scalar\'s value and nothing for objects'
 SSA_TYPE_ERROR = "apply with a wrongly typed field: upstream 500 'failed to create typed patch object', kubesim 422 Invalid"
 FIELD_SELECTOR = "unknown field selector: kubesim answers 1.32's 'field label not supported'"
-LABEL_SELECTOR = "bad label selector: upstream prefixes 'unable to parse requirement: '"
 CONTINUE_TOKEN = "bad continue token: a different message"
 PRECONDITION_KIND = (
     "UID precondition conflict: upstream names the Kind (ConfigMap), kubesim the resource"
 )
-PROPAGATION_NIL = 'bad propagationPolicy: upstream also lists "nil" as supported'
-DRY_RUN_LIST = 'bad dryRun: upstream prints the value as a list (["Bogus"])'
 TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
 APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding message"
 MERGE_BAD_JSON = (
