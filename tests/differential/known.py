@@ -12,9 +12,6 @@ CEL_VALUE = 'failed CEL rule: kubesim prints 1.32\'s type (Invalid value: "objec
 SSA_TYPE_ERROR = "apply with a wrongly typed field: upstream 500 'failed to create typed patch object', kubesim 422 Invalid"
 FIELD_SELECTOR = "unknown field selector: kubesim answers 1.32's 'field label not supported'"
 CONTINUE_TOKEN = "bad continue token: a different message"
-PRECONDITION_KIND = (
-    "UID precondition conflict: upstream names the Kind (ConfigMap), kubesim the resource"
-)
 TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
 APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding message"
 MERGE_BAD_JSON = (

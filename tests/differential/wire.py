@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ def is_system(obj: Any) -> bool:
     return isinstance(obj, dict) and (obj.get("metadata") or {}).get("name") in SYSTEM_OBJECTS
 
 
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
 @dataclass(frozen=True)
 class Answer:
     """One server's answer: status code, decoded body (or raw text) and the Warning headers."""
@@ -68,6 +72,7 @@ def normalise(value: Any, *, generated: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, str):
         for name in generated:
             value = value.replace(name, "<generated>")
+        return _UUID.sub("<uid>", value)  # uids quoted in messages (preconditions)
     return value
 
 
