@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from kubesim.common.config import WorkloadsConfig
@@ -133,8 +135,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging() -> None:
+    """Plain tracebacks, never local variables: structlog's default console renderer prints
+    every frame's locals through rich, which for a deep RecursionError means minutes of output."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            ),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+def _warn_if_exposed(host: str) -> None:
+    """One line when kubesim listens beyond loopback: anyone who reaches it may use it."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print(
+            f"kubesim serve: warning: listening on {host}, reachable from other machines; "
+            "kubesim is a test cluster (its fault and chaos endpoints are open to its users)",
+            file=sys.stderr,
+        )
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from kubesim.sim import KubeSim
+
+    _configure_logging()
+    _warn_if_exposed(args.host)
 
     workloads_config = None
     if not args.no_controllers:

@@ -33,6 +33,7 @@ from kubesim.apiserver.server.app import Dispatcher, build_app
 from kubesim.apiserver.tls import generate_tls
 from kubesim.common.config import WorkloadsConfig
 from kubesim.kubeconfig import write_kubeconfig
+from kubesim.kubelet.streams import NodeStreams
 from kubesim.workloads import Workloads
 
 __all__ = ["KubeSim"]
@@ -147,6 +148,7 @@ class KubeSim:
         )
         if self.controllers:
             self.workloads = self._make_workloads()
+            self._dispatcher.streams.connector = NodeStreams(self.workloads.kubelets)
             self._task = asyncio.create_task(self.workloads.run(), name="kubesim-workloads")
             self._task.add_done_callback(self._workloads_ended)
 

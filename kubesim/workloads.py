@@ -28,6 +28,7 @@ from kubesim.faults.chaos import ChaosMixin
 from kubesim.kubelet import agent as _agent
 from kubesim.kubelet import nodes as _nodes
 from kubesim.kubelet import simulated as _simulated
+from kubesim.kubelet.lease import NodeLease
 from kubesim.scheduler.scheduler import Scheduler
 
 __all__ = ["Workloads"]
@@ -107,7 +108,8 @@ class Workloads(ChaosMixin):
             pods=self.pods,
             record_events=self.config.record_events,
         )
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Per node: its kubelet task and its lease renewer.
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._task_group: asyncio.TaskGroup | None = None
         self.pods.add_handler(self._route_pod)
         self.nodes.add_handler(self._on_node)
@@ -154,11 +156,28 @@ class Workloads(ChaosMixin):
     def _start_kubelet(self, kubelet: _agent.Kubelet) -> None:
         if self._task_group is None or kubelet.name in self._tasks:
             return
-        task = self._task_group.create_task(
-            self._guard(f"kubelet-{kubelet.name}", kubelet.run),
-            name=f"kubesim-kubelet-{kubelet.name}",
-        )
-        self._tasks[kubelet.name] = task
+        name = kubelet.name
+        tasks = [
+            self._task_group.create_task(
+                self._guard(f"kubelet-{name}", kubelet.run), name=f"kubesim-kubelet-{name}"
+            )
+        ]
+        if self.config.node_lease_seconds:
+            lease = NodeLease(
+                cluster=self.cluster,
+                clock=self.clock,
+                node=name,
+                duration_seconds=self.config.node_lease_seconds,
+            )
+            tasks.append(
+                self._task_group.create_task(
+                    self._guard(
+                        f"node-lease-{name}", lambda: lease.run(lambda: kubelet.partitioned)
+                    ),
+                    name=f"kubesim-node-lease-{name}",
+                )
+            )
+        self._tasks[name] = tasks
         for pod in self.pods.on_node(kubelet.name):
             kubelet.queue.add(key_of(pod))
 
@@ -226,11 +245,10 @@ class Workloads(ChaosMixin):
                 self._adopt_node(node)
             return
         kubelet = self.kubelets.pop(name, None)
-        task = self._tasks.pop(name, None)
         if kubelet is not None:
             kubelet.stop()
             self._indexes.discard(kubelet.index)
-        if task is not None:
+        for task in self._tasks.pop(name, []):
             task.cancel()
         loop = asyncio.get_running_loop()
         for pod in self.pods.on_node(name):

@@ -308,11 +308,19 @@ def _job(job: Obj) -> None:
         spec["completions"] = 1
         spec["parallelism"] = 1
     _set(spec, "parallelism", 1)
-    _set(spec, "backoffLimit", 6)
+    _set(spec, "backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+    template_labels = (spec.get("template") or {}).get("metadata", {}).get("labels")
+    meta = job.get("metadata")
+    if template_labels and isinstance(meta, dict) and not meta.get("labels"):
+        meta["labels"] = dict(template_labels)
     _set(spec, "completionMode", "NonIndexed")
     _set(spec, "suspend", False)
-    if spec.get("podFailurePolicy") is None:
-        _set(spec, "podReplacementPolicy", "TerminatingOrFailed")
+    _set(
+        spec,
+        "podReplacementPolicy",
+        "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed",
+    )
+    _set(spec, "manualSelector", False)
     _pod_template(spec.get("template"))
 
 
@@ -322,8 +330,9 @@ def _cronjob(cronjob: Obj) -> None:
     _set(spec, "suspend", False)
     _set(spec, "successfulJobsHistoryLimit", 3)
     _set(spec, "failedJobsHistoryLimit", 1)
-    job_template = _dict(spec, "jobTemplate")
-    _job(job_template)
+    # SetObjectDefaults_CronJob defaults the template's pod spec, not the template as a Job.
+    job_spec = _dict(_dict(spec, "jobTemplate"), "spec")
+    _pod_template(job_spec.get("template"))
 
 
 # ---------------------------------------------------------------- services and others

@@ -24,8 +24,15 @@ __all__ = [
 ]
 
 _APPS_WORKLOADS = {("apps", "statefulsets"), ("apps", "deployments"), ("apps", "replicasets")}
+_JOBS = ("batch", "jobs")
+_DAEMONSETS = ("apps", "daemonsets")
 _GENERATION_TYPES = _APPS_WORKLOADS | {
-    ("apps", "daemonsets"),
+    _DAEMONSETS,
+    _JOBS,
+    ("batch", "cronjobs"),
+    ("", "replicationcontrollers"),
+    ("networking.k8s.io", "ingresses"),
+    ("networking.k8s.io", "networkpolicies"),
     ("autoscaling", "horizontalpodautoscalers"),
     ("policy", "poddisruptionbudgets"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
@@ -35,6 +42,16 @@ _CREATE_STATUS: dict[tuple[str, str], dict[str, Any]] = {
     ("apps", "statefulsets"): {"replicas": 0, "availableReplicas": 0},
     ("apps", "deployments"): {},
     ("apps", "replicasets"): {"replicas": 0},
+    _DAEMONSETS: {
+        "currentNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberReady": 0,
+    },
+    ("", "replicationcontrollers"): {"replicas": 0},
+    _JOBS: {},
+    ("batch", "cronjobs"): {},
+    ("networking.k8s.io", "ingresses"): {"loadBalancer": {}},
     ("", "services"): {"loadBalancer": {}},
     ("", "persistentvolumeclaims"): {"phase": "Pending"},
     ("", "persistentvolumes"): {"phase": "Pending"},
@@ -79,6 +96,33 @@ def prepare_for_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Active"}
     elif key in _CREATE_STATUS:
         obj["status"] = dict(_CREATE_STATUS[key])
+    if key == _JOBS:
+        _generate_job_selector(obj)
+
+
+#: The labels a Job's pods carry (batch/v1 `JobNameLabel`, `ControllerUidLabel`, legacy forms).
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def _generate_job_selector(job: dict[str, Any]) -> None:
+    """The job registry's generateSelector: label the template, select by controller uid."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector") is True:
+        return
+    template = spec.setdefault("template", {})
+    if not isinstance(template, dict):
+        return
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    meta = job["metadata"]
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, meta["name"])
+    for key in JOB_UID_LABELS:
+        labels.setdefault(key, meta["uid"])
+    selector = spec.get("selector")
+    if not isinstance(selector, dict):
+        selector = spec["selector"] = {}
+    selector.setdefault("matchLabels", {}).setdefault(JOB_UID_LABELS[1], meta["uid"])
 
 
 def _outside(obj: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
@@ -168,10 +212,29 @@ def _selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         return False
 
 
+def _job_causes(job: dict[str, Any]) -> list[Cause]:
+    policy = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "restartPolicy"
+    )
+    if policy in ("OnFailure", "Never"):
+        return []
+    return [
+        Cause(
+            "FieldValueNotSupported" if policy else "FieldValueRequired",
+            "spec.template.spec.restartPolicy",
+            f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
+            if policy
+            else 'Required value: valid values: "OnFailure", "Never"',
+        )
+    ]
+
+
 def validate_create(info: ResourceInfo, obj: dict[str, Any]) -> list[Cause]:
     """Type-specific create validation beyond metadata."""
-    if info.key in _APPS_WORKLOADS:
+    if info.key in _APPS_WORKLOADS or info.key == _DAEMONSETS:
         return _workload_causes(obj)
+    if info.key == _JOBS:
+        return _workload_causes(obj) + _job_causes(obj)
     if info.key == ("", "pods"):
         containers = (obj.get("spec") or {}).get("containers")
         if not containers:
@@ -198,7 +261,19 @@ def validate_update(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]
                     f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {shown}",
                 )
             )
-    if info.key in _APPS_WORKLOADS:
+    if info.key == _JOBS:
+        causes.extend(_job_causes(new))
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+        for field in ("selector", "completions", "completionMode"):
+            if old_spec.get(field) != new_spec.get(field):
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"spec.{field}",
+                        f"Invalid value: {new_spec.get(field)!r}: field is immutable",
+                    )
+                )
+    if info.key in _APPS_WORKLOADS or info.key == _DAEMONSETS:
         causes.extend(_workload_causes(new))
         old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
         if info.key == ("apps", "statefulsets"):

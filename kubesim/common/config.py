@@ -65,6 +65,14 @@ class WorkloadsConfig:
         30.0, "horizontal-pod-autoscaler-initial-readiness-delay"
     )
     hpa_metric_window: float = _opt(30.0, "the metrics window of the simulated metrics-server")
+    node_lease_seconds: int = _opt(
+        40, "leaseDurationSeconds of each node's Lease, renewed every quarter of it (0: no leases)"
+    )
+    max_pods_per_workload: int = _opt(
+        10_000,
+        "the most pods one ReplicaSet or StatefulSet may have; beyond it a FailedCreate event "
+        "says so (kubesim must not die of one object asking for 2^31 pods)",
+    )
     pod_cidr: str = _opt("10.244.0.0/16", "pod IPs are allocated from this range")
     node_cidr: str = _opt("10.0.0.0/24", "node internal IPs are allocated from this range")
 

@@ -24,7 +24,10 @@ __all__ = ["Controller"]
 
 log = structlog.get_logger(__name__)
 
-_ERROR_REQUEUE = 1.0
+#: Upstream's `burstReplicas`: the most pods a ReplicaSet sync creates or deletes at once.
+BURST_REPLICAS = 500
+_BACKOFF_BASE = 0.005
+_BACKOFF_MAX = 1000.0
 
 
 class Controller:
@@ -43,6 +46,28 @@ class Controller:
         )
         # uid → key of the objects this controller owns, to map children to their owner.
         self._owner_keys: dict[str, ObjectKey] = {}
+        #: Consecutive failed reconciles per key (forgotten on success).
+        self._failures: dict[ObjectKey, int] = {}
+
+    def within_budget(self, obj: dict[str, Any], kind: str, replicas: int) -> int:
+        """`replicas`, or the per-workload pod budget with a FailedCreate event when it is more."""
+        budget = self.config.max_pods_per_workload
+        if budget <= 0 or replicas <= budget:
+            return replicas
+        self.events.warning(
+            obj,
+            "FailedCreate",
+            f"{kind} {obj['metadata']['name']} asks for {replicas} pods; kubesim creates at most "
+            f"{budget} per workload (--max-pods-per-workload)",
+        )
+        return budget
+
+    def _backoff(self, key: ObjectKey) -> float:
+        """The next retry delay of a failing key: client-go's default controller rate limiter
+        (5 ms doubling per failure, at most 1,000 s)."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        return float(min(_BACKOFF_BASE * 2.0**failures, _BACKOFF_MAX))
 
     def reconcile(self, key: ObjectKey) -> float | None:
         """Drive object `key` towards its spec; return a requeue delay or None."""
@@ -55,9 +80,16 @@ class Controller:
                 key = await self.queue.get()
                 try:
                     again = self.reconcile(key)
+                    self._failures.pop(key, None)
+                except StatusError as exc:
+                    # An API answer (409 on a name still taken, 403 from admission, ...):
+                    # expected in a live cluster, so no traceback; retried with back-off.
+                    again = self._backoff(key)
+                    log.info("reconcile_retry", controller=self.name, key=str(key),
+                             code=exc.code, error=exc.message, retry_in=again)  # fmt: skip
                 except Exception:
                     log.exception("reconcile_failed", controller=self.name, key=str(key))
-                    again = _ERROR_REQUEUE
+                    again = self._backoff(key)
                 finally:
                     self.queue.done(key)
                 if again is not None:

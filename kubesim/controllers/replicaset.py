@@ -24,7 +24,7 @@ from kubesim.common.podutil import (
     ready_since,
 )
 from kubesim.common.store import Cache
-from kubesim.controllers.base import Controller
+from kubesim.controllers.base import BURST_REPLICAS, Controller
 from kubesim.controllers.ranking import pods_to_delete
 
 __all__ = ["ReplicaSetController", "available"]
@@ -69,10 +69,16 @@ class ReplicaSetController(Controller):
         active = [p for p in owned if is_active(p)]
         want = int((rs.get("spec") or {}).get("replicas", 1))
         if len(active) < want:
-            self._create(rs, want - len(active))
+            want = self.within_budget(rs, "ReplicaSet", want)
+        burst = min(abs(want - len(active)), BURST_REPLICAS)
+        if len(active) < want:
+            self._create(rs, burst)
         elif len(active) > want:
-            self._delete(rs, active, len(active) - want)
-        return self._write_status(rs)
+            self._delete(rs, active, burst)
+        status_requeue = self._write_status(rs)
+        if abs(want - len(active)) > BURST_REPLICAS:
+            return 0.0  # the rest in the next sync, as upstream's burstReplicas does
+        return status_requeue
 
     def _create(self, rs: dict[str, Any], count: int) -> None:
         template = (rs.get("spec") or {}).get("template") or {}

@@ -181,7 +181,7 @@ class StatefulSetController(Controller):
         spec = sts.get("spec") or {}
         name = sts["metadata"]["name"]
         start = int((spec.get("ordinals") or {}).get("start", 0))
-        count = int(spec.get("replicas", 1))
+        count = self.within_budget(sts, "StatefulSet", int(spec.get("replicas", 1)))
         monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         min_ready = float(spec.get("minReadySeconds", 0) or 0)
         replicas: dict[int, dict[str, Any] | None] = dict.fromkeys(range(start, start + count))
@@ -297,12 +297,13 @@ class StatefulSetController(Controller):
                 self.pods.resource, sts["metadata"]["namespace"], pod, user=self.user, owned=True
             )
         except StatusError as exc:
-            if exc.code == 409:
-                return
+            # Upstream returns the error, AlreadyExists included (a pod of a deleted set that
+            # still holds the name): the set is retried with back-off until the name is free.
+            # The old pod's deletion cannot wake this set, which does not own it.
             self.events.warning(
                 sts,
                 "FailedCreate",
-                f"create Pod {pod['metadata']['name']} in StatefulSet {name} failed error: {exc}",
+                f"create Pod {pod['metadata']['name']} in StatefulSet {name} failed error: {exc.message}",
             )
             raise
         self.events.normal(

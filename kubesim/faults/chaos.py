@@ -308,26 +308,6 @@ class ChaosMixin:
         )
         return {"namespace": namespace, "pod": pod, "selector": selector or {}}
 
-    # ------------------------------------------------------------------ logs
-
-    def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
-        """What `kubectl logs` shows: the container's output (simulated lifecycle lines)."""
-        stored = self.pods.get(ObjectKey(namespace, pod))
-        node = ((stored or {}).get("spec") or {}).get("nodeName") or ""
-        kubelet = self.kubelets.get(node)
-        uid = kubelet.uid_of(ObjectKey(namespace, pod)) if kubelet is not None else None
-        sandbox = kubelet.runtime.sandbox(uid) if kubelet is not None and uid is not None else None
-        if sandbox is None:
-            return ""
-        mains = [r for r in sandbox.containers if not r.init]
-        chosen = (
-            next((r for r in sandbox.containers if r.name == container), None)
-            if container
-            else None
-        )
-        record = chosen or (mains[0] if mains else None)
-        return "".join(line + "\n" for line in record.log) if record is not None else ""
-
     # ------------------------------------------------------------------ helpers
 
     def _locate(

@@ -5,9 +5,14 @@ runs it and reports what it observes as `ContainerRecord`s, calling `listener.ch
 whenever something changed and `listener.event(...)` for the events a kubelet records about
 runtime activity (Pulling, Pulled, Created, Started, Unhealthy, Failed).
 
-The simulated runtime implements this with timers. A process runtime would implement the same
+The simulated runtime implements this with timers. A process runtime implements the same
 methods by starting `command`/`args` with the pod's environment (downward API, `$(VAR)`
-expansion), probing for real, and reporting exits; nothing in the kubelet would change.
+expansion), probing for real, and reporting exits; nothing in the kubelet changes.
+
+What containers write goes to the runtime's `logs` (`kubelet.logs.ContainerLogs`): each instance
+of a container gets a writer numbered by the container's restartCount when it starts, and the
+runtime closes it when that instance exits. `exec` runs a command in a running container for
+`kubectl exec` (`kubelet.exec.ExecProcess`); a runtime that cannot raises `ExecRefused`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
+
+from kubesim.kubelet.exec import ExecProcess
+from kubesim.kubelet.logs import ContainerLogs
 
 __all__ = ["ContainerRecord", "ContainerRuntime", "RunState", "RuntimeListener", "SandboxRecord"]
 
@@ -47,9 +55,6 @@ class ContainerRecord:
     image_id: str = ""
     #: The previous instance's terminated state (wall-clock seconds), for `lastState`.
     last_exit: tuple[int, str, float, float, str] | None = None
-    #: What the container wrote to stdout/stderr (the simulated runtime writes a line per
-    #: start and exit; a process runtime would capture the real output).
-    log: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,7 +100,21 @@ class ContainerRuntime(Protocol):
         """
 
     def remove_pod(self, uid: str) -> None:
-        """Forget the pod (after the kubelet deleted it)."""
+        """Forget the pod (after the kubelet deleted it), its log files too."""
 
     def sandbox(self, uid: str) -> SandboxRecord | None:
         """The runtime's view of pod `uid`."""
+
+    @property
+    def logs(self) -> ContainerLogs:
+        """The node's container log files (what `kubectl logs` reads)."""
+        ...
+
+    async def exec(
+        self, uid: str, container: str, argv: list[str], *, tty: bool, stdin: bool
+    ) -> ExecProcess:
+        """Run `argv` in running container `container` of pod `uid` (`kubectl exec`).
+
+        Raises `kubelet.exec.ExecRefused` with a message for the user when it cannot.
+        """
+        ...

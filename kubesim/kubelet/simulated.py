@@ -7,6 +7,10 @@ init containers then run one after another (each "works" for `start_to_ready_del
 probe's `initialDelaySeconds`. Faults (set by `Workloads`' chaos methods) make pulls fail,
 containers crash, readiness fail, or startup stall, and the runtime reports each the way
 containerd and the kubelet's prober would.
+
+Each container instance logs one line when it starts and one when it exits (to stdout, in the
+node's `ContainerLogs`), so `kubectl logs` shows the simulated lifecycle. There is no process to
+run a command in: `exec` refuses and says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from kubesim.common.clock import Clock, format_time
 from kubesim.common.config import WorkloadsConfig
+from kubesim.kubelet.exec import ExecProcess, ExecRefused
+from kubesim.kubelet.logs import ContainerLogs, LogWriter
 from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener, SandboxRecord
 
 __all__ = ["CrashPlan", "Faults", "SimulatedRuntime", "image_id", "normalize_image"]
@@ -99,6 +105,8 @@ class _Pod:
     record: SandboxRecord
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     pull_failures: dict[str, int] = field(default_factory=dict)
+    #: The running instance's log writer, per container.
+    writers: dict[str, LogWriter] = field(default_factory=dict)
 
 
 class SimulatedRuntime:
@@ -120,6 +128,7 @@ class SimulatedRuntime:
         self._listener = listener
         self._pods: dict[str, _Pod] = {}
         self._images: set[str] = set()
+        self._logs = ContainerLogs(now=clock.now)
 
     # ------------------------------------------------------------------ ContainerRuntime
 
@@ -173,11 +182,26 @@ class SimulatedRuntime:
         if entry is not None:
             for handle in entry.timers.values():
                 handle.cancel()
+        self._logs.remove(uid)
 
     def sandbox(self, uid: str) -> SandboxRecord | None:
         """The runtime's view of pod `uid`."""
         entry = self._pods.get(uid)
         return entry.record if entry is not None else None
+
+    @property
+    def logs(self) -> ContainerLogs:
+        """The lifecycle lines of this node's simulated containers."""
+        return self._logs
+
+    async def exec(
+        self, uid: str, container: str, argv: list[str], *, tty: bool, stdin: bool
+    ) -> ExecProcess:
+        """Refuse: a simulated container has no process to run a command next to."""
+        raise ExecRefused(
+            f'container "{container}" is simulated by kubesim (--runtime simulated): '
+            "exec needs --runtime process"
+        )
 
     # ------------------------------------------------------------------ fault hooks
 
@@ -400,9 +424,12 @@ class SimulatedRuntime:
         startup = self._spec(entry.pod, record.name).get("startupProbe")
         # With a startup probe, `started` (and readiness probing) waits for it to pass.
         record.started = not startup
-        record.log.append(
+        writer = self._logs.writer(uid, record.name, record.restart_count)
+        entry.writers[record.name] = writer
+        writer.write_line(
+            "stdout",
             f"{format_time(record.started_at)} kubesim: container {record.name} started "
-            f"(image {record.image}); its process is simulated"
+            f"(image {record.image}); its process is simulated",
         )
         self._listener.event(
             uid, "Normal", "Created", f"Created container {record.name}", record.name
@@ -468,7 +495,7 @@ class SimulatedRuntime:
         self._listener.changed(uid)
 
     def _init_done(self, uid: str, record: ContainerRecord) -> None:
-        self._terminate(record, 0)
+        self._terminate(uid, record, 0)
         self._start_next(uid)
         self._listener.changed(uid)
 
@@ -480,15 +507,18 @@ class SimulatedRuntime:
             timer = entry.timers.pop(prefix + record.name, None)
             if timer is not None:
                 timer.cancel()
-        self._terminate(record, exit_code)
+        self._terminate(uid, record, exit_code)
         self._listener.changed(uid)
 
-    def _terminate(self, record: ContainerRecord, exit_code: int) -> None:
+    def _terminate(self, uid: str, record: ContainerRecord, exit_code: int) -> None:
         now = self._clock.now()
-        record.log.append(
-            f"{format_time(now)} kubesim: container {record.name} exited with code {exit_code}"
-        )
-        del record.log[:-100]
+        writer = self._pods[uid].writers.pop(record.name, None)
+        if writer is not None:
+            writer.write_line(
+                "stdout",
+                f"{format_time(now)} kubesim: container {record.name} exited with code {exit_code}",
+            )
+            writer.close()
         record.state = RunState.TERMINATED
         record.exit_code = exit_code
         record.reason = "Completed" if exit_code == 0 else "Error"
@@ -501,7 +531,7 @@ class SimulatedRuntime:
         entry = self._pods[uid]
         for record in entry.record.containers:
             if record.state is RunState.RUNNING:
-                self._terminate(record, exit_code)
+                self._terminate(uid, record, exit_code)
         self._listener.changed(uid)
 
     # ------------------------------------------------------------------ helpers

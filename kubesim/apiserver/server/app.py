@@ -26,7 +26,9 @@ from kubesim.apiserver.openapi import OpenAPIResource, OpenAPIV3
 from kubesim.apiserver.server import discovery
 from kubesim.apiserver.server.codec import json_response, parse_bool, status_response
 from kubesim.apiserver.server.handlers import USER, RequestContext, ResourceHandlers
+from kubesim.apiserver.server.health import serve_health
 from kubesim.apiserver.server.paths import ResourcePath, parse_resource_path
+from kubesim.apiserver.server.streaming import StreamingHandler
 from kubesim.apiserver.server.watching import WatchHandler
 
 __all__ = ["VERSION_INFO", "Dispatcher", "ServerOptions", "build_app"]
@@ -91,6 +93,7 @@ class Dispatcher:
             bookmark_interval=options.bookmark_interval,
             rng=random.Random(options.seed),
         )
+        self.streams = StreamingHandler(cluster)
         self.openapi = OpenAPIV3()
         self.address = options.address
         self._refresh_openapi()
@@ -137,7 +140,7 @@ class Dispatcher:
         if head == "openapi":
             return self._openapi(segments)
         if head in ("healthz", "readyz", "livez"):
-            return web.Response(text="ok", content_type="text/plain")
+            return serve_health(head, segments[1:], request)
         if head == "metrics":
             return web.Response(
                 body=self.metrics.render(),
@@ -172,6 +175,8 @@ class Dispatcher:
         if method == "DELETE":
             return "delete" if rp.name is not None else "deletecollection"
         verb = _WRITE_METHODS.get(method)
+        if method == "POST" and rp.subresource == "exec":
+            return "create"  # an exec over SPDY (kubectl's fallback) is a POST to the pod
         if (
             verb is None
             or (verb != "create" and rp.name is None)
@@ -228,8 +233,8 @@ class Dispatcher:
         ctx = await self._context(request)
         if failure is not None:
             raise failure
-        if rp.subresource == "log":
-            return self._pod_log(rp, verb)
+        if rp.subresource in ("log", "exec"):
+            return await self.streams.serve(request, rp, verb)
         handlers = self.handlers
         if verb in ("get", "list"):
             handlers.check_list_options(ctx.query, watch=False)
@@ -283,16 +288,6 @@ class Dispatcher:
             body,
         )
 
-    def _pod_log(self, rp: ResourcePath, verb: str) -> web.Response:
-        if verb != "get" or rp.name is None:
-            raise errors.method_not_allowed(rp.info.plural, rp.info.group, verb)
-        self.cluster.get(rp.info, rp.namespace, rp.name)
-        workloads = self.workloads()
-        text = ""
-        if workloads is not None and hasattr(workloads, "pod_log"):
-            text = str(workloads.pod_log(rp.namespace, rp.name))
-        return web.Response(text=text, content_type="text/plain")
-
     # ------------------------------------------------------------------ discovery and openapi
 
     def _discovery(self, request: web.Request, segments: list[str]) -> web.Response:
@@ -302,7 +297,7 @@ class Dispatcher:
             if discovery.wants_aggregated(accept):
                 doc = discovery.aggregated(registry, core=segments[0] == "api")
                 return web.Response(
-                    body=orjson.dumps(doc),
+                    body=orjson.dumps(doc) + b"\n",
                     headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE},
                 )
             if segments[0] == "api":

@@ -56,9 +56,10 @@ def parse_int(name: str, value: str | None) -> int | None:
 def json_response(
     obj: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """A JSON response with the exact Content-Type the real server sends."""
+    """A JSON response with the exact Content-Type and the trailing newline the real server sends
+    (Go's json.Encoder ends each value with one)."""
     hdrs = _JSON_HEADERS if headers is None else {**_JSON_HEADERS, **headers}
-    return web.Response(body=orjson.dumps(obj), status=status, headers=hdrs)
+    return web.Response(body=orjson.dumps(obj) + b"\n", status=status, headers=hdrs)
 
 
 def status_response(exc: StatusError) -> web.Response:
@@ -82,10 +83,45 @@ _YamlLoader.yaml_implicit_resolvers = {
 }
 
 
+#: The deepest nesting of arrays and objects a request body may have. kube-apiserver's JSON
+#: decoder allows 10,000 levels; kubesim's object processing is recursive Python, so it stops far
+#: earlier, yet far above any real object (a Pod spec nests about 15 levels).
+MAX_BODY_DEPTH = 200
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply `value`'s arrays and objects nest (iteratively: never recurses)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_BODY_DEPTH:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def decode_body(raw: bytes, content_type: str, *, whole_object: bool = True) -> Any:
     """Parse a request body by its content type (JSON or YAML).
 
-    `whole_object` bodies (create, update) word JSON syntax errors as the object decoder does."""
+    `whole_object` bodies (create, update) word JSON syntax errors as the object decoder does.
+    Bodies nested deeper than `MAX_BODY_DEPTH` are refused with a 400 before anything
+    recursive touches them."""
+    body = _decode(raw, content_type, whole_object=whole_object)
+    if nesting_depth(body) > MAX_BODY_DEPTH:
+        raise errors.bad_request(
+            f"the request body nests arrays and objects more than {MAX_BODY_DEPTH} levels deep"
+        )
+    return body
+
+
+def _decode(raw: bytes, content_type: str, *, whole_object: bool) -> Any:
     media = content_type.split(";", 1)[0].strip().lower()
     if media in (PROTOBUF, "application/cbor") or media.endswith(("+protobuf", "+cbor")):
         raise errors.unsupported_media_type(
@@ -114,6 +150,10 @@ def decode_body(raw: bytes, content_type: str, *, whole_object: bool = True) -> 
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise errors.bad_request(
+                f"the request body nests arrays and objects more than {MAX_BODY_DEPTH} levels deep"
+            )
         prefix = "couldn't get version/kind; json parse error: " if whole_object else ""
         raise errors.bad_request(f"{prefix}{_go_json_error(raw, exc)}")
 

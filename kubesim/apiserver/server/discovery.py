@@ -32,11 +32,13 @@ def wants_aggregated(accept: str) -> bool:
 def _sub_kind(info: ResourceInfo, sub: str) -> tuple[str, str, str]:
     if sub == "scale":
         return "autoscaling", "v1", "Scale"
+    if sub == "exec":
+        return "", "v1", "PodExecOptions"
     return info.group, info.version, info.kind
 
 
 def _sub_verbs(sub: str) -> list[str]:
-    return {"log": ["get"], "finalize": ["update"]}.get(sub, _SUB_VERBS)
+    return {"log": ["get"], "exec": ["create", "get"], "finalize": ["update"]}.get(sub, _SUB_VERBS)
 
 
 def api_versions(address: str) -> dict[str, Any]:

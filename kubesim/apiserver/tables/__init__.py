@@ -30,6 +30,7 @@ from kubesim.apiserver.tables.fields import (
     parse_time,
     str_at,
 )
+from kubesim.apiserver.tables.groups import GROUP_PRINTERS
 from kubesim.apiserver.tables.jsonpath import jsonpath_find, jsonpath_text
 
 __all__ = [
@@ -148,7 +149,9 @@ def to_table(
     if crd_columns is not None:
         columns, make_row = _crd_printer(list(crd_columns))
     else:
-        columns, make_row = PRINTERS.get((group, kind)) or _default_printer()
+        columns, make_row = (
+            PRINTERS.get((group, kind)) or GROUP_PRINTERS.get((group, kind)) or _default_printer()
+        )
     rows = []
     for obj in objects:
         row: Obj = {"cells": make_row(obj, now)}

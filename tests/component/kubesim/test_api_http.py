@@ -217,6 +217,29 @@ async def test_health_and_metrics(raw: Any, make: Any) -> None:
     assert "apiserver_request_duration_seconds_bucket" in text
 
 
+async def test_readyz_verbose_lists_checks_as_upstream(raw: Any) -> None:
+    """`/readyz?verbose` names each check and ends with `readyz check passed`; excluded checks
+    and unknown exclusions are reported; `/readyz/etcd` runs one check; an unknown one is 404."""
+    code, text, resp = await raw.get("/readyz?verbose&exclude=etcd&exclude=nope")
+    assert code == 200
+    lines = text.splitlines()
+    assert lines[0] == "[+]ping ok"
+    assert "[+]etcd excluded: ok" in lines
+    assert "[+]informer-sync ok" in lines
+    assert lines[-2] == 'warn: some health checks cannot be excluded: no matches for "nope"'
+    assert lines[-1] == "readyz check passed"
+    assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert (await raw.get("/readyz/etcd"))[:2] == (200, "ok")
+    assert (await raw.get("/livez/informer-sync"))[0] == 404
+
+
+async def test_json_bodies_end_with_a_newline_as_gos_encoder_writes(raw: Any) -> None:
+    """Objects, lists and Status bodies end with the newline Go's json.Encoder writes."""
+    for path in ("/api/v1/namespaces/default", "/api/v1/namespaces", "/api/v1/namespaces/nope"):
+        async with raw.session.get(path) as resp:
+            assert (await resp.read()).endswith(b"}\n"), path
+
+
 async def test_audit_log_records_writes(raw: Any, sim: KubeSim, make: Any, tmp_path: Any) -> None:
     """Every write is audited with user agent, verb, object, field manager and code."""
     await raw.post(

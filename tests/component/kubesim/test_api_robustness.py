@@ -236,3 +236,19 @@ async def test_mutated_crds_never_break_the_server(raw: Any, make: Any) -> None:
     accept = {"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
     code, _, _ = await raw.get("/apis", headers=accept)
     assert code == 200
+
+
+async def test_deeply_nested_body_is_refused_at_once(raw: Any, make: Any) -> None:
+    """A 1 KB body of nested arrays (it froze kubesim for minutes) is a 400 naming the limit,
+    and the server keeps serving."""
+    for depth in (500, 5000):  # under and over orjson's own recursion limit
+        body = make.configmap("deep")
+        body["data"] = {"x": "y"}
+        body["metadata"]["annotations"] = {"a": "b"}
+        nested = "[" * depth + "]" * depth
+        raw_body = orjson.dumps(body)[:-1] + b',"extra":' + nested.encode() + b"}"
+        code, err, _ = await raw.post("/api/v1/namespaces/default/configmaps", data=raw_body)
+        assert code == 400, err
+        assert "more than 200 levels deep" in err["message"]
+    code, _, _ = await raw.post("/api/v1/namespaces/default/configmaps", make.configmap("ok"))
+    assert code == 201

@@ -74,3 +74,12 @@ async def test_graceful_pod_delete_is_finished_by_the_kubelet(
         e for e in sim_with_workloads.audit.writes() if e["verb"] == "delete" and e["name"] == "p"
     ]
     assert [e["user"].startswith("system:node:") for e in kubelet_deletes] == [False, True]
+
+
+async def test_describe_node_shows_the_kubelets_lease(kubectl: Kubectl) -> None:
+    """`kubectl describe node` finds the node Lease (a real cluster's heartbeat), not
+    "Failed to get lease"."""
+    code, out, err = await kubectl("describe", "node", "kubesim-node-0")
+    assert code == 0, err
+    assert "Failed to get lease" not in out + err
+    assert "HolderIdentity:  kubesim-node-0" in out
