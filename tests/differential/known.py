@@ -18,4 +18,3 @@ MERGE_BAD_JSON = (
     'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
 )
 SSA_PATCH_DIRECTIVE = "apply with a $patch directive: upstream 500 '.$patch: field not declared in schema', kubesim applies it"
-APPS_DISCOVERY = "apps/v1 discovery: no controllerrevisions or daemonsets, no storageVersionHash"
