@@ -7,7 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-from tests.differential import known
 from tests.differential.wire import MERGE, Pair, Server, is_system, normalise
 
 CMS = "/api/v1/namespaces/{ns}/configmaps"
