@@ -13,8 +13,4 @@ SSA_TYPE_ERROR = "apply with a wrongly typed field: upstream 500 'failed to crea
 FIELD_SELECTOR = "unknown field selector: kubesim answers 1.32's 'field label not supported'"
 CONTINUE_TOKEN = "bad continue token: a different message"
 TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
-APPLY_NOT_OBJECT = "apply body that is not an object: a different decoding message"
-MERGE_BAD_JSON = (
-    'merge patch that is not JSON: upstream says "invalid JSON patch", kubesim quotes the parser'
-)
 SSA_PATCH_DIRECTIVE = "apply with a $patch directive: upstream 500 '.$patch: field not declared in schema', kubesim applies it"

@@ -53,8 +53,7 @@ async def test_apply_errors(pair: Pair) -> None:
     wrong = cm(x="1")
     wrong["metadata"]["name"] = "other"
     await pair.same("PATCH", CM, query={"fieldManager": "a"}, body=wrong, content_type=APPLY)
-    await pair.same("PATCH", CM, query={"fieldManager": "a"}, body="[1, 2]", content_type=APPLY,
-                    differs=known.APPLY_NOT_OBJECT)  # fmt: skip
+    await pair.same("PATCH", CM, query={"fieldManager": "a"}, body="[1, 2]", content_type=APPLY)  # fmt: skip
 
 
 async def test_merge_and_json_patches(pair: Pair) -> None:
@@ -70,7 +69,7 @@ async def test_merge_and_json_patches(pair: Pair) -> None:
     await pair.same(
         "PATCH", CM, body=[{"op": "remove", "path": "/data/nope"}], content_type=JSON_PATCH
     )
-    await pair.same("PATCH", CM, body="{not json", content_type=MERGE, differs=known.MERGE_BAD_JSON)
+    await pair.same("PATCH", CM, body="{not json", content_type=MERGE)
     await pair.same("PATCH", f"{CM}-missing", body={"data": {}}, content_type=MERGE)
 
 

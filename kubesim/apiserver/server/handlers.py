@@ -328,7 +328,13 @@ class ResourceHandlers:
             if "protobuf" in media or "cbor" in media:
                 decode_body(ctx.body, media)  # raises the protobuf 415 with its hint
             raise errors.unsupported_media_type(self.cluster.patch_content_types(rp.info))
-        body = decode_body(ctx.body, media, whole_object=False)
+        try:
+            body = decode_body(ctx.body, media, whole_object=False)
+        except errors.StatusError:
+            if patch_type != "merge":
+                raise
+            # evanphx/json-patch's MergePatch answers any syntax error with ErrBadJSONPatch.
+            raise errors.bad_request("invalid JSON patch")
         force = parse_bool(ctx.query.get("force")) if "force" in ctx.query else False
         write = WriteContext.for_request(_field_validation(ctx.query), strict_source="patch")
         obj = self.cluster.patch(
