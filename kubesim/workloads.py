@@ -19,6 +19,9 @@ from kubesim.common.config import WorkloadsConfig
 from kubesim.common.podutil import ObjectKey, key_of
 from kubesim.common.store import Cache
 from kubesim.controllers.deployment import DeploymentController
+from kubesim.controllers.endpoints import EndpointsController
+from kubesim.controllers.endpoints_apiserver import ApiserverEndpoints
+from kubesim.controllers.endpointslices import EndpointSliceController
 from kubesim.controllers.hpa import HPAController
 from kubesim.controllers.nodelifecycle import NodeLifecycle
 from kubesim.controllers.replicaset import ReplicaSetController
@@ -54,8 +57,14 @@ class Workloads(ChaosMixin):
         self.deployments = Cache(cluster, "deployments", "apps")
         self.replicasets = Cache(cluster, "replicasets", "apps")
         self.hpas = Cache(cluster, "horizontalpodautoscalers", "autoscaling")
+        self.services = Cache(cluster, "services")
+        self.endpoints = Cache(cluster, "endpoints")
+        self.endpointslices = Cache(cluster, "endpointslices", "discovery.k8s.io")
         self.usage = UsageStore()
         self._caches = [
+            self.services,
+            self.endpoints,
+            self.endpointslices,
             self.hpas,
             self.nodes,
             self.pods,
@@ -108,6 +117,7 @@ class Workloads(ChaosMixin):
             pods=self.pods,
             record_events=self.config.record_events,
         )
+        self._new_endpoint_controllers()
         #: Per node: its kubelet task and its lease renewer.
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._task_group: asyncio.TaskGroup | None = None
@@ -119,8 +129,35 @@ class Workloads(ChaosMixin):
             ("replicaset-controller", self.replicaset_controller.run),
             ("deployment-controller", self.deployment_controller.run),
             ("horizontal-pod-autoscaler", self.hpa_controller.run),
+            ("endpoint-controller", self.endpoints_controller.run),
+            ("endpointslice-controller", self.endpointslice_controller.run),
+            ("apiserver-endpoints", self.apiserver_endpoints.run),
         ]
         self.started = asyncio.Event()
+
+    def _new_endpoint_controllers(self) -> None:
+        common: dict[str, Any] = {
+            "cluster": self.cluster,
+            "config": self.config,
+            "clock": self.clock,
+        }
+        self.endpoints_controller = EndpointsController(
+            **common, services=self.services, pods=self.pods, endpoints=self.endpoints
+        )
+        self.endpointslice_controller = EndpointSliceController(
+            **common,
+            services=self.services,
+            pods=self.pods,
+            slices=self.endpointslices,
+            nodes=self.nodes,
+        )
+        self.apiserver_endpoints = ApiserverEndpoints(
+            **common, endpoints=self.endpoints, slices=self.endpointslices
+        )
+
+    def set_apiserver_address(self, host: str, port: int) -> None:
+        """Publish the API server's address in the `default/kubernetes` Endpoints and slice."""
+        self.apiserver_endpoints.set_address(host, port)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 from kubesim.common.quantity import QuantityError, parse_quantity
 
 __all__ = ["WorkloadsConfig"]
+
+#: RFC 1123 labels joined by dots, as Kubernetes validates DNS subdomains.
+_DNS_SUBDOMAIN = re.compile(
+    r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*"
+)
 
 
 def _opt(default: Any, help_text: str, **kwargs: Any) -> Any:
@@ -75,6 +81,9 @@ class WorkloadsConfig:
     )
     pod_cidr: str = _opt("10.244.0.0/16", "pod IPs are allocated from this range")
     node_cidr: str = _opt("10.0.0.0/24", "node internal IPs are allocated from this range")
+    cluster_domain: str = _opt(
+        "cluster.local", "the cluster's DNS domain: Services are <svc>.<ns>.svc.<domain>"
+    )
 
     @classmethod
     def fast(cls, **overrides: Any) -> Self:
@@ -135,6 +144,11 @@ class WorkloadsConfig:
                 raise ValueError(f"WorkloadsConfig.{f.name}: must be >= 0, got {value}")
         if self.nodes < 0:
             raise ValueError(f"WorkloadsConfig.nodes: must be >= 0, got {self.nodes}")
+        if not _DNS_SUBDOMAIN.fullmatch(self.cluster_domain) or len(self.cluster_domain) > 253:
+            raise ValueError(
+                "WorkloadsConfig.cluster_domain: must be a lowercase DNS domain (like "
+                f"cluster.local), got {self.cluster_domain!r}"
+            )
         for name in ("node_cpu", "node_memory"):
             try:
                 parse_quantity(getattr(self, name))

@@ -22,6 +22,12 @@ from kubesim.apiserver.tables.fields import (
     list_at,
     str_at,
 )
+from kubesim.apiserver.tables.network import (
+    ENDPOINTS_COLUMNS,
+    SLICE_COLUMNS,
+    endpoints_row,
+    slice_row,
+)
 from kubesim.apiserver.tables.workloads import (
     DEPLOY_COLUMNS,
     POD_COLUMNS,
@@ -449,6 +455,8 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("apps", "Deployment"): (DEPLOY_COLUMNS, deploy_row),
     ("apps", "ReplicaSet"): (RS_COLUMNS, rs_row),
     ("", "Service"): (_SVC_COLUMNS, _svc_row),
+    ("", "Endpoints"): (ENDPOINTS_COLUMNS, endpoints_row),
+    ("discovery.k8s.io", "EndpointSlice"): (SLICE_COLUMNS, slice_row),
     ("", "Namespace"): (_NS_COLUMNS, _ns_row),
     ("", "Node"): (_NODE_COLUMNS, _node_row),
     ("", "Event"): (_EVENT_COLUMNS, _event_row),

@@ -146,14 +146,14 @@ async def test_kubernetes_asyncio_watch_stream(api_client: client.ApiClient, sim
     cluster = sim.cluster
 
     async def writer() -> None:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # after the watch is open, even on a loaded machine
         cluster.create("configmaps", "default", {"metadata": {"name": "w"}, "data": {"a": "1"}})
         cluster.patch("configmaps", "default", "w", {"data": {"a": "2"}}, patch_type="merge")
 
     task = asyncio.create_task(writer())
     seen = []
     async with watch.Watch() as w:
-        async for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=1):
+        async for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=3):
             seen.append((event["type"], event["object"].metadata.name, event["object"].data))
     await task
     assert seen == [("ADDED", "w", {"a": "1"}), ("MODIFIED", "w", {"a": "2"})]
