@@ -12,5 +12,4 @@ CEL_VALUE = 'failed CEL rule: kubesim prints 1.32\'s type (Invalid value: "objec
 SSA_TYPE_ERROR = "apply with a wrongly typed field: upstream 500 'failed to create typed patch object', kubesim 422 Invalid"
 FIELD_SELECTOR = "unknown field selector: kubesim answers 1.32's 'field label not supported'"
 CONTINUE_TOKEN = "bad continue token: a different message"
-TABLE_COLUMNS = "Table columns: ConfigMap Data typed integer (upstream: string), short descriptions"
 SSA_PATCH_DIRECTIVE = "apply with a $patch directive: upstream 500 '.$patch: field not declared in schema', kubesim applies it"
