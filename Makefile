@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ sim: $(STAMP) ## Run kubesim alone (writes ./kubeconfig.yaml)
 CONTROLPLANE := tools/controlplane/build.sh
 
 .PHONY: controlplane
-controlplane: ## Build (or reuse) etcd, kube-apiserver, kube-controller-manager from Go modules, outside the repo
+controlplane: ## Build (or reuse) etcd + kube-apiserver + controller-manager + scheduler from Go modules (cache outside the repo)
 	nice -n 10 $(CONTROLPLANE)
 
 .PHONY: controlplane-if-go
@@ -39,7 +39,7 @@ controlplane-if-go: # what `make test` runs: build when Go is there (failing lou
 	else echo "make: not building the control plane; tests on the real API server will skip"; fi
 
 .PHONY: realk8s
-realk8s: $(STAMP) controlplane ## Run a real etcd + kube-apiserver + controller-manager (writes ./kubeconfig-realk8s.yaml)
+realk8s: $(STAMP) controlplane ## Run a real control plane built from Go modules (writes ./kubeconfig-realk8s.yaml)
 	$(BIN)/python -m tests.controlplane --kubeconfig-out kubeconfig-realk8s.yaml
 
 .PHONY: lint
