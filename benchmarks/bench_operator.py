@@ -107,6 +107,8 @@ class Settings:
     delays: KubeletDelays
     workdir: Path
     timeout: float
+    #: Where py-spy writes each rayop process's samples (collapsed stacks); None: no profiling.
+    profile: Path | None = None
 
 
 @dataclass
@@ -163,6 +165,12 @@ async def start_operator(settings: Settings, sim: Sim, *, tag: str) -> Target:
             f"--health-addr={addr}", "--no-leader-elect", "--log-level=warning",
             "--log-format=json", *_client_flags(settings)]  # fmt: skip
     proc = spawn(f"rayop-{tag}", argv, workdir=settings.workdir)
+    if settings.profile is not None:
+        # Samples until the operator exits (py-spy then writes the file); CPU only (no --idle).
+        spawn(f"py-spy-{tag}", [str(Path(PYTHON).parent / "py-spy"), "record", "--pid",
+                                str(proc.pid), "--rate", "100", "--nonblocking", "--format",
+                                "raw", "-o", str(settings.profile / f"rayop-{tag}.txt")],
+              workdir=settings.workdir)  # fmt: skip
     target = Target("rayop", proc, port)
     deadline = time.monotonic() + 120
     async with aiohttp.ClientSession() as session:
@@ -274,7 +282,17 @@ async def converge(
         after = target.proc.usage()
         sim_cpu = sim.proc.usage().cpu - sim_before
         settled = await _wait_quiet(sim.audit, FLOOR_UA if kind == "floor" else OPERATOR_UA)
-        run.result = {"kubesim_cpu_s": round(sim_cpu, 2)} | _converge_result(
+        extra: dict[str, Any] = {"kubesim_cpu_s": round(sim_cpu, 2)}
+        if target.metrics_port is not None:
+            # CPU per reconcile separates "each reconcile got cheaper" from "fewer wake-ups".
+            metrics = await scrape(target)
+            reconciles = sum(v for k, v in metrics.items()
+                             if k.startswith("controller_runtime_reconcile_total"))  # fmt: skip
+            extra["reconciles"] = int(reconciles)
+            extra["cpu_ms_per_reconcile"] = round(
+                1000 * (target.proc.usage().cpu - before.cpu) / max(1.0, reconciles), 3
+            )
+        run.result = extra | _converge_result(
             kind, settings, sim.audit, t0=t0, t1=t1, settled=settled, created=created,
             before=before.cpu, after=after,
         )  # fmt: skip
@@ -646,7 +664,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(
         clusters=args.clusters, namespaces=args.namespaces, concurrency=args.concurrency,
         qps=args.qps, burst=args.burst, delays=delays, workdir=workdir, timeout=args.timeout,
+        profile=args.profile,
     )  # fmt: skip
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
         "machine": machine(),
         "settings": {
@@ -689,10 +710,43 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             swept, args.sweep_repeats, label=f"c={concurrency}", keep_last=False
         )
         result["sweep"].append(summary)
+    if args.profile is not None:
+        await asyncio.sleep(2.0)  # py-spy writes its file once the operator has exited
+        result["profile"] = {f.stem: profile_top(f) for f in sorted(args.profile.glob("*.txt"))}
     result["elapsed_s"] = round(time.time() - started, 1)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def profile_top(path: Path, *, top: int = 15) -> dict[str, Any]:
+    """The functions most samples were in: ``self`` (on top of the stack) and ``total`` (anywhere
+    in it), as percentages of all samples, from py-spy's collapsed-stack (``raw``) output."""
+    own: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame(f) for f in stack.split(";")]
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            anywhere[frame] += count
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(name, round(100 * n / max(1, samples), 1)) for name, n in counter.most_common(top)]
+
+    return {"samples": samples, "self_pct": share(own), "total_pct": share(anywhere)}
+
+
+def _frame(frame: str) -> str:
+    """``func (path/to/module.py:12)`` → ``func (module.py)``: lines merged, paths shortened."""
+    name, _, where = frame.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(":", 1)[0]
+    return f"{name} ({module})" if module else name
 
 
 def _concurrencies(text: str) -> list[int]:
@@ -733,6 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep logs and audit files")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="sample every rayop process with py-spy (pip install py-spy, or "
+                        "the bench extra) into DIR; the top functions go into the JSON")  # fmt: skip
     args = parser.parse_args(argv)
     for name in ("clusters", "namespaces", "concurrency", "repeats", "sweep_clusters"):
         if getattr(args, name) < 1:

@@ -18,35 +18,28 @@ from typing import Any, NamedTuple
 
 from kubernetes_asyncio.client import ApiClient
 
-from informers import FrozenDict, SharedInformer
+from controller.api.constants import (
+    API_VERSION,
+    API_VERSION_PREFIX,
+    KIND,
+    LABEL_CLUSTER,
+    LABEL_PREFIX,
+)
+from controller.kube.resources import ResourceRef, resource_for
+from informers import OWNER_INDEX, FrozenDict, RequestHooks, SharedInformer
 
 __all__ = [
     "CHILD_KINDS",
     "Caches",
     "ChildKey",
-    "ChildKind",
     "slim_child",
     "slim_cluster",
     "slim_pod",
 ]
 
 MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=rayop"
-RAY_POD_SELECTOR = "ray.io/cluster"
+RAY_POD_SELECTOR = LABEL_CLUSTER
 CLUSTER_INDEX = "raycluster"
-
-
-class ChildKind(NamedTuple):
-    """A kind rayop creates: where it lives and what it is called."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        """``group/version`` (``version`` alone for the core group)."""
-        return f"{self.group}/{self.version}" if self.group else self.version
 
 
 class ChildKey(NamedTuple):
@@ -56,15 +49,17 @@ class ChildKey(NamedTuple):
     name: str
 
 
-CHILD_KINDS: tuple[ChildKind, ...] = (
-    ChildKind("apps", "v1", "statefulsets", "StatefulSet"),
-    ChildKind("apps", "v1", "deployments", "Deployment"),
-    ChildKind("", "v1", "services", "Service"),
-    ChildKind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
-    ChildKind("", "v1", "serviceaccounts", "ServiceAccount"),
-    ChildKind("rbac.authorization.k8s.io", "v1", "roles", "Role"),
-    ChildKind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+CHILD_KINDS: tuple[ResourceRef, ...] = (
+    resource_for("apps/v1", "StatefulSet"),
+    resource_for("apps/v1", "Deployment"),
+    resource_for("v1", "Service"),
+    resource_for("autoscaling/v2", "HorizontalPodAutoscaler"),
+    resource_for("v1", "ServiceAccount"),
+    resource_for("rbac.authorization.k8s.io/v1", "Role"),
+    resource_for("rbac.authorization.k8s.io/v1", "RoleBinding"),
 )
+RAYCLUSTERS = resource_for(API_VERSION, KIND)
+PODS = resource_for("v1", "Pod")
 CHILD_KIND_BY_NAME = {kind.kind: kind for kind in CHILD_KINDS}
 
 
@@ -87,7 +82,7 @@ def slim_child(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 _POD_META = ("name", "namespace", "uid", "deletionTimestamp", "resourceVersion")
-_POD_LABEL_PREFIX = "ray.io/"
+_POD_LABEL_PREFIX = LABEL_PREFIX
 _OWNER_REF = ("apiVersion", "kind", "name", "uid", "controller")
 _CONDITION = ("type", "status", "reason", "message")
 _STATE = ("reason", "message", "exitCode")
@@ -229,7 +224,7 @@ def _slim_spec(spec: Mapping[str, Any], names: tuple[Any, ...]) -> FrozenDict:
 
 def _cluster_of_pod(obj: Mapping[str, Any]) -> list[str]:
     meta = obj.get("metadata") or {}
-    cluster = (meta.get("labels") or {}).get("ray.io/cluster")
+    cluster = (meta.get("labels") or {}).get(LABEL_CLUSTER)
     return [f"{meta.get('namespace')}/{cluster}"] if cluster else []
 
 
@@ -247,33 +242,45 @@ class Caches:
         *,
         namespaces: Sequence[str] = (),
         resync_period: float | None = None,
+        request_hooks: RequestHooks | None = None,
     ) -> None:
+        """Informers on ``api_client``; ``request_hooks`` (the operator's KubeClient) throttles
+        and counts their lists and watches with the writes.
+
+        ``resync_period`` is the RayCluster informers' only: a resync is there to reconcile
+        every cluster again, and one cluster's resync already reads all its children and pods
+        from the caches. Children and pods do not resync (each of their resyncs woke the owner
+        for nothing, once per pod and child), and their handlers ignore updates that carry the
+        resourceVersion already held or that change nothing the cache keeps (``_changed``)."""
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = list(namespaces)
 
         def informer(
-            group: str, version: str, plural: str, ns: str | None, **kw: Any
+            ref: ResourceRef, ns: str | None, *, resync: float | None = None, **kw: Any
         ) -> SharedInformer:
             return SharedInformer(
                 api_client,
-                group=group,
-                version=version,
-                plural=plural,
+                group=ref.group,
+                version=ref.version,
+                plural=ref.plural,
                 namespace=ns,
-                resync_period=resync_period,
-                name=f"{plural}@{ns or '*'}",
+                resync_period=resync,
+                name=f"{ref.plural}@{ns or '*'}",
+                request_hooks=request_hooks,
+                # Restarts list by streaming watches where the server can: object by object,
+                # never the whole list decoded at once (the restart's memory peak).
+                stream_lists=True,
                 **kw,
             )
 
         self.clusters = {
-            ns: informer("ray.io", "v1", "rayclusters", ns, transform=slim_cluster) for ns in scopes
+            ns: informer(RAYCLUSTERS, ns, resync=resync_period, transform=slim_cluster)
+            for ns in scopes
         }
         self.children = {
             kind: {
                 ns: informer(
-                    kind.group,
-                    kind.version,
-                    kind.plural,
+                    kind,
                     ns,
                     label_selector=MANAGED_BY_SELECTOR,
                     transform=slim_child,
@@ -283,7 +290,7 @@ class Caches:
             for kind in CHILD_KINDS
         }
         self.pods = {
-            ns: informer("", "v1", "pods", ns, label_selector=RAY_POD_SELECTOR, transform=slim_pod)
+            ns: informer(PODS, ns, label_selector=RAY_POD_SELECTOR, transform=slim_pod)
             for ns in scopes
         }
         for pod_informer in self.pods.values():
@@ -305,7 +312,7 @@ class Caches:
     def watch(self, *, on_cluster: Handler, on_child: ChildHandler, on_pod: Handler) -> None:
         """Register the controller's handlers (each called with the object, or a tombstone)."""
         for inf in self.clusters.values():
-            _add(inf, on_cluster)
+            _add(inf, on_cluster, resync=True)
         for kind, by_ns in self.children.items():
             for inf in by_ns.values():
                 _add_child(inf, kind.kind, on_child)
@@ -332,7 +339,7 @@ class Caches:
             inf = by_ns.get(scope)
             if inf is None:
                 continue
-            for obj in inf.store.by_index("owner", uid):
+            for obj in inf.store.by_index(OWNER_INDEX, uid):
                 found[ChildKey(kind.kind, obj["metadata"]["name"])] = obj
         return found
 
@@ -344,9 +351,30 @@ class Caches:
         )
 
 
-def _add(inf: SharedInformer, handler: Handler) -> None:
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """False for an update that changes nothing rayop keeps: the same resourceVersion (a resync,
+    a relist), or a new version equal in everything the cache holds (a workload's status moved:
+    ``slim_child`` drops status, and each pod's own event already woke the owner)."""
+    rv_old, rv_new = _resource_version(old), _resource_version(new)
+    if rv_new and rv_old == rv_new:
+        return False
+    return _unversioned(old) != _unversioned(new)
+
+
+def _unversioned(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**obj, "metadata": meta}
+
+
+def _resource_version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _add(inf: SharedInformer, handler: Handler, *, resync: bool = False) -> None:
     def on_update(old: Any, new: Any) -> None:
-        # Both: a child whose owner changed must wake the old owner and the new one.
+        if not resync and not _changed(old, new):
+            return
+        # Both: a pod whose labels changed must wake the old cluster and the new one.
         handler(old)
         handler(new)
 
@@ -355,6 +383,9 @@ def _add(inf: SharedInformer, handler: Handler) -> None:
 
 def _add_child(inf: SharedInformer, kind: str, handler: ChildHandler) -> None:
     def on_update(old: Any, new: Any) -> None:
+        if not _changed(old, new):
+            return
+        # Both: a child whose owner changed must wake the old owner and the new one.
         handler(kind, old, False)
         handler(kind, new, False)
 
@@ -371,7 +402,7 @@ def owner_cluster(obj: Mapping[str, Any]) -> str | None:
         if (
             ref.get("controller")
             and ref.get("kind") == "RayCluster"
-            and str(ref.get("apiVersion", "")).startswith("ray.io/")
+            and str(ref.get("apiVersion", "")).startswith(API_VERSION_PREFIX)
         ):
             return str(ref.get("name"))
     return None

@@ -16,14 +16,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import structlog
 
 from controller.logs import configure_logging
-
-if TYPE_CHECKING:
-    from controller.operator import OperatorOptions
+from controller.options import OperatorOptions, default
 
 __all__ = ["build_parser", "main"]
 
@@ -72,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_flags(run)
     _add_operator_flags(run)
     _add_log_flags(run)
-    run.add_argument("--metrics-addr", default="0.0.0.0:8080", metavar="HOST:PORT",
+    run.add_argument("--metrics-addr", default=default("metrics_addr"), metavar="HOST:PORT",
                      help="serve /metrics here; 0 disables (default %(default)s)")  # fmt: skip
-    run.add_argument("--health-addr", default="0.0.0.0:8081", metavar="HOST:PORT",
+    run.add_argument("--health-addr", default=default("health_addr"), metavar="HOST:PORT",
                      help="serve /healthz and /readyz here; 0 disables (default %(default)s)")  # fmt: skip
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
                      help="run workers only while holding a Lease, so several replicas can run; "
@@ -133,18 +130,21 @@ def _add_cluster_flags(parser: argparse.ArgumentParser) -> None:
 def _add_operator_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", action="append", default=[], metavar="NS",
                         help="watch only this namespace (repeatable); default: all")  # fmt: skip
-    parser.add_argument("--concurrency", type=_positive_int, default=16, metavar="N",
+    parser.add_argument("--concurrency", type=_positive_int, default=default("concurrency"),
+                        metavar="N",
                         help="RayClusters reconciled in parallel (default %(default)s; "
                         "KubeRay's is 1)")  # fmt: skip
-    parser.add_argument("--qps", type=float, default=100.0,
+    parser.add_argument("--qps", type=float, default=default("qps"),
                         help="client-side API request rate; <= 0 disables (default %(default)s)")  # fmt: skip
-    parser.add_argument("--burst", type=_positive_int, default=200,
+    parser.add_argument("--burst", type=_positive_int, default=default("burst"),
                         help="client-side API burst (default %(default)s)")  # fmt: skip
-    parser.add_argument("--resync-period", type=float, default=300.0, metavar="SECONDS",
+    parser.add_argument("--resync-period", type=float, default=default("resync_period"),
+                        metavar="SECONDS",
                         help="re-reconcile every cached RayCluster this often, from the cache "
                         "(no API reads; a safety net for missed events); 0 disables "
                         "(default %(default)s)")  # fmt: skip
-    parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--drain-timeout", type=float, default=default("drain_timeout"),
+                        metavar="SECONDS",
                         help="on SIGTERM, how long in-flight reconciles may finish "
                         "(default %(default)s)")  # fmt: skip
 
@@ -261,8 +261,6 @@ async def _run(args: argparse.Namespace) -> int:
 
 def operator_options(args: argparse.Namespace) -> OperatorOptions:
     """The :class:`OperatorOptions` the flags ask for."""
-    from controller.operator import OperatorOptions
-
     return OperatorOptions(
         namespaces=tuple(args.namespace),
         concurrency=args.concurrency,

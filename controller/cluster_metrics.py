@@ -30,10 +30,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from controller.api.constants import LABEL_ORIGINATED_FROM_CRD, ConditionType
+
 __all__ = ["ORIGINATED_FROM_LABEL", "ClusterMetrics"]
 
-ORIGINATED_FROM_LABEL = "ray.io/originated-from-crd"
-_PROVISIONED = "RayClusterProvisioned"
+ORIGINATED_FROM_LABEL = LABEL_ORIGINATED_FROM_CRD
+_PROVISIONED = ConditionType.PROVISIONED
 _INFO = "kuberay_cluster_info"
 _CONDITION = "kuberay_cluster_condition_provisioned"
 _DURATION = "kuberay_cluster_provisioned_duration_seconds"

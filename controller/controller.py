@@ -11,10 +11,13 @@ The queue protocol (client-go's, and controller-runtime's outcome contract), in 
 - ``get()`` hands a key to exactly one worker; the worker must call ``done(key)``. A key
   added while it is being reconciled is handed out again after ``done``, so one RayCluster is
   never reconciled by two workers at once and no change is missed.
-- reconcile raised :class:`TerminalError` → ``forget`` (no retry until the object changes).
-- reconcile raised anything else → ``add_rate_limited`` (5 ms doubling per failure, up to
-  1000 s, and an overall 10 qps bucket): transient API failures retry, a broken RayCluster
-  backs off without delaying the others.
+- reconcile failed terminally (:class:`TerminalError`, or an API answer such as 422 that the
+  same request will get again) → ``forget`` then ``add_after(terminal_requeue)``: one Warning,
+  the status says why, a look again minutes later; never an exponential storm.
+- reconcile raised anything else → rate-limited retry (5 ms doubling per failure, up to
+  1000 s, and an overall 10 qps bucket), never sooner than the server's ``Retry-After``:
+  transient API failures retry, a broken RayCluster backs off without delaying the others.
+  (controller/outcomes.py has the table.)
 - ``Result(requeue_after=s)`` → ``forget`` then ``add_after(s)``.
 - success → ``forget`` (its failure count starts over).
 
@@ -30,10 +33,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry
 
-from controller.api import RayCluster, autoscaler_compat_apply, parse_raycluster
+from controller.api import ParseResult, RayCluster, autoscaler_compat_apply, parse_raycluster
+from controller.api.constants import API_VERSION, KIND, LABEL_CLUSTER, ConditionType, EventReason
 from controller.builders import BuildConfig, build_children, build_warnings
 from controller.caches import CHILD_KIND_BY_NAME, Caches, ChildKey, owner_cluster
 from controller.cluster_metrics import ClusterMetrics
@@ -43,17 +48,24 @@ from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
 from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.options import OperatorOptions
+from controller.outcomes import (
+    Failure,
+    Result,
+    TerminalError,
+    classify,
+    reconcile_error,
+    retry_after,
+)
 from controller.scaledown import ScaleDown
 from controller.shape import shape_of
 from controller.status import compute_status, failed_status, pod_facts
-from informers import wait_for_cache_sync
+from informers import DeletedFinalStateUnknown, wait_for_cache_sync
 from workqueue import RateLimitingQueue, ShutDown
 
 __all__ = ["ClusterKey", "RayClusterController", "Result", "TerminalError"]
 
 log = structlog.get_logger(__name__)
-
-RAYCLUSTER_API_VERSION = "ray.io/v1"
 
 
 class ClusterKey(NamedTuple):
@@ -64,17 +76,6 @@ class ClusterKey(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a successful reconcile asks of the queue: nothing, or a look again later."""
-
-    requeue_after: float | None = None
-
-
-class TerminalError(Exception):
-    """A failure retrying cannot fix; the key is dropped until its object changes."""
 
 
 class RayClusterController:
@@ -89,23 +90,24 @@ class RayClusterController:
         caches: Caches,
         recorder: EventRecorder,
         registry: CollectorRegistry,
-        concurrency: int = 8,
+        options: OperatorOptions | None = None,
         build_config: BuildConfig | None = None,
-        reconcile_timeout: float = 60.0,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self.client = client
         self.caches = caches
         self.recorder = recorder
-        self.concurrency = concurrency
+        options = options or OperatorOptions()
+        self.concurrency = options.concurrency
         self.build_config = build_config or BuildConfig()
-        self.reconcile_timeout = reconcile_timeout
+        self.reconcile_timeout = options.reconcile_timeout
+        self.terminal_requeue = options.terminal_requeue
         self.clock = clock
         self.queue: RateLimitingQueue[ClusterKey] = RateLimitingQueue(
             name=self.name, registry=registry
         )
         self.registry = registry
-        self.metrics = ControllerMetrics(registry, self.name, concurrency=concurrency)
+        self.metrics = ControllerMetrics(registry, self.name, concurrency=self.concurrency)
         self.ready = asyncio.Event()
         self.memo = WriteMemo()
         # (namespace, kind, name) -> (desired fingerprint, resourceVersion) of the last child
@@ -113,6 +115,16 @@ class RayClusterController:
         # state, so the same pair needs no second comparison: steady-state reconciles skip the
         # (comparatively costly) deep containment check. Entries go when the child is deleted.
         self._verified: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        # Per cluster, the children the API server refused for good (kept until the cluster
+        # reconciles cleanly or goes): each is reported once and sent again only when the
+        # desired object changes or terminal_requeue has passed.
+        self._rejected: dict[ClusterKey, dict[ChildKey, _Rejection]] = {}
+        # Per cluster, its parsed spec and desired children for the spec version last seen.
+        self._intents: dict[ClusterKey, _Intent] = {}
+        # Per cluster, the last refusal of another write (status, autoscaler names) reported.
+        self._reported: dict[ClusterKey, str] = {}
+        # Per cluster, the loop time before which the server asked not to hear from us again.
+        self._not_before: dict[ClusterKey, float] = {}
         self.scaledown = ScaleDown(client, recorder)
         self.cluster_metrics = ClusterMetrics(
             registry, clusters=caches.list_clusters, enabled=self.ready.is_set
@@ -157,6 +169,8 @@ class RayClusterController:
         try:
             if self._stopping:
                 return False
+            if self._hold_back(key):
+                return True
             gauge = self.metrics.active_workers.labels(controller=self.name)
             gauge.inc()
             started = asyncio.get_running_loop().time()
@@ -181,29 +195,72 @@ class RayClusterController:
     ) -> None:
         """Map a reconcile outcome to queue operations and metrics (the only place that does)."""
         seconds = asyncio.get_running_loop().time() - started
-        if isinstance(error, TerminalError):
+        if error is not None and classify(error) is Failure.TERMINAL:
             self.queue.forget(key)
+            self.queue.add_after(key, self.terminal_requeue)
             self.metrics.terminal_errors.labels(controller=self.name).inc()
             self.metrics.finished("error", seconds)
-            log.error("reconcile failed permanently", raycluster=str(key), error=str(error))
+            if not isinstance(error, TerminalError):
+                self._report_rejected(key, error)
+            log.warning(
+                "reconcile failed terminally; will look again later",
+                error=str(error),
+                requeue_after=self.terminal_requeue,
+            )
         elif error is not None:
-            self.queue.add_rate_limited(key)
+            delay = self.queue.rate_limiter.when(key)
+            if hint := retry_after(error):
+                delay = max(delay, hint)
+                self._not_before[key] = asyncio.get_running_loop().time() + hint
+            self.queue.add_after(key, delay)
             self.metrics.finished("error", seconds)
             log.warning(
                 "reconcile failed; will retry",
-                raycluster=str(key),
                 error=str(error) or type(error).__name__,
                 retries=self.queue.num_requeues(key),
+                requeue_after=round(delay, 3),
                 # API failures explain themselves; anything else is a bug: keep its traceback.
                 exc_info=None if isinstance(error, KubeError | TimeoutError) else error,
             )
         elif result is not None and result.requeue_after:
+            self._forget_refusals(key)
             self.queue.forget(key)
             self.queue.add_after(key, result.requeue_after)
             self.metrics.finished("requeue_after", seconds)
         else:
+            self._forget_refusals(key)
             self.queue.forget(key)
             self.metrics.finished("success", seconds)
+
+    def _forget_refusals(self, key: ClusterKey) -> None:
+        """A clean reconcile (or a cluster gone) ends every refusal on record for it."""
+        self._rejected.pop(key, None)
+        self._reported.pop(key, None)
+        self._not_before.pop(key, None)
+
+    def _hold_back(self, key: ClusterKey) -> bool:
+        """Put ``key`` back if the server's Retry-After for it has not passed (True then).
+
+        Informer events re-add a key at once; without this gate they would undo the wait.
+        """
+        wait = self._not_before.get(key, 0.0) - asyncio.get_running_loop().time()
+        if wait <= 0:
+            return False
+        self.queue.add_after(key, wait)
+        return True
+
+    def _report_rejected(self, key: ClusterKey, error: Exception) -> None:
+        """One Warning for a terminal refusal of a write other than a child's (status, compat)."""
+        message = str(error)
+        obj = self.caches.get_cluster(key.namespace, key.name)
+        if obj is None or self._reported.get(key) == message:
+            return
+        self._reported[key] = message
+        self.recorder.warning(
+            _involved(obj),
+            EventReason.REJECTED_BY_SERVER,
+            f"The API server refused rayop's write for good: {message}",
+        )
 
     async def _reconcile_with_timeout(self, key: ClusterKey) -> Result:
         async with asyncio.timeout(self.reconcile_timeout):
@@ -231,7 +288,7 @@ class RayClusterController:
     def _enqueue_pod(self, obj: Any) -> None:
         """A Ray pod changed: reconcile the RayCluster named by its ``ray.io/cluster`` label."""
         meta = _unwrap(obj).get("metadata") or {}
-        cluster = (meta.get("labels") or {}).get("ray.io/cluster")
+        cluster = (meta.get("labels") or {}).get(LABEL_CLUSTER)
         if cluster:
             self.queue.add(ClusterKey(meta.get("namespace", ""), cluster))
 
@@ -246,12 +303,11 @@ class RayClusterController:
         """Make the RayCluster ``key`` true: children applied, strays deleted, status written."""
         obj = self.caches.get_cluster(key.namespace, key.name)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            self._intents.pop(key, None)
             return Result()  # gone or going: the garbage collector removes the children
         involved = _involved(obj)
-        # List items carry no apiVersion/kind; the informer watches ray.io/v1.
-        parsed = parse_raycluster(
-            {**obj, "apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster"}
-        )
+        intent = self._intent(key, obj)
+        parsed = intent.parsed
         if parsed.cluster is None:
             await self._report_invalid(obj, involved, [str(p) for p in parsed.problems])
             return Result()
@@ -259,15 +315,12 @@ class RayClusterController:
         seen = self._previous_status(obj).get("observedGeneration")
         if seen != cluster.metadata.generation:  # warn once per generation, not per reconcile
             for warning in [*parsed.warnings, *build_warnings(cluster)]:
-                self.recorder.warning(involved, "RayClusterSpecWarning", str(warning))
+                self.recorder.warning(involved, EventReason.SPEC_WARNING, str(warning))
         if not cluster.spec.managed_by_rayop:
             return Result()  # another controller (MultiKueue) owns this cluster: hands off
         await self._apply_autoscaler_compat(obj, cluster)
 
-        desired = {
-            _child_key(child): stamp(child)
-            for child in build_children(cluster, config=self.build_config)
-        }
+        desired = intent.desired()
         observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
         # Named pods get their deletion cost before a lower replicas goes out (scaledown.py).
         desired, errors = await self.scaledown.run(
@@ -294,8 +347,33 @@ class RayClusterController:
             self.cluster_metrics.observe_status(obj, previous, status, now=self.clock())
             self._transition_events(involved, previous, status)
         if errors:
-            raise errors[0]
+            raise reconcile_error(errors)
         return Result()
+
+    def _intent(self, key: ClusterKey, obj: Mapping[str, Any]) -> _Intent:
+        """The cluster's parsed spec and desired children, built once per spec version.
+
+        Parsing and building are pure functions of the spec, labels and annotations (and the
+        build config, fixed per process), and were most of a steady-state reconcile's CPU: a
+        cluster is reconciled on every event of any of its pods, while its spec rarely moves.
+        ``metadata.generation`` moves with every spec change (the status subresource keeps
+        status writes from moving it). The children are kept as JSON (about 8 KB a cluster,
+        against some 40 KB as dicts) and decoded afresh for each reconcile.
+        """
+        meta = obj["metadata"]
+        version = (meta.get("uid"), meta.get("generation"), meta.get("labels"),
+                   meta.get("annotations"))  # fmt: skip
+        cached = self._intents.get(key)
+        if cached is not None and cached.version == version and meta.get("generation"):
+            return cached
+        # List items carry no apiVersion/kind; the informer watches ray.io/v1.
+        parsed = parse_raycluster({**obj, "apiVersion": API_VERSION, "kind": KIND})
+        children = b"[]"
+        if parsed.cluster is not None and parsed.cluster.spec.managed_by_rayop:
+            built = build_children(parsed.cluster, config=self.build_config)
+            children = orjson.dumps([stamp(child) for child in built])
+        intent = self._intents[key] = _Intent(version, parsed, children)
+        return intent
 
     async def _apply_autoscaler_compat(self, obj: Mapping[str, Any], cluster: RayCluster) -> None:
         """Write the seed's autoscaler settings under the names the Ray autoscaler reads.
@@ -320,43 +398,76 @@ class RayClusterController:
         observed: Mapping[ChildKey, Mapping[str, Any]],
     ) -> list[KubeError]:
         errors: list[KubeError] = []
-        done: dict[str, list[str]] = {"Created": [], "Updated": []}
-        now = asyncio.get_running_loop().time()
+        done: dict[EventReason, list[str]] = {EventReason.CREATED: [], EventReason.UPDATED: []}
+        rejected = self._rejected.setdefault(_cluster_key(involved), {})
         for key, want in desired.items():
-            have = observed.get(key)
-            meta = want["metadata"]
-            memo_key = (meta["namespace"], key.kind, key.name)
-            fingerprint = meta["annotations"][HASH_ANNOTATION]
-            verified = (fingerprint, _rv(have))
-            if have is not None and self._verified.get(memo_key) == verified:
-                continue  # this very version already contained this very intent
-            if not needs_apply(want, have):
-                if have is not None:
-                    self._verified[memo_key] = verified
-                continue
-            if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
-                continue  # our own write, not yet in the cache
-            verb = "Created" if have is None else "Updated"
             try:
-                applied = await self.client.apply(want)
+                verb = await self._apply_child(involved, key, want, observed.get(key), rejected)
             except KubeError as exc:
                 errors.append(exc)
-                log.warning("apply failed", kind=key.kind, name=key.name, error=exc.message)
-                self.recorder.warning(
-                    involved, f"FailedToApply{key.kind}", f"{key.kind} {key.name}: {exc.message}"
-                )
                 continue
-            self.memo.remember(
-                memo_key, fingerprint=fingerprint, resource_version=_rv(applied) or "", now=now
-            )
-            log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
-            done[verb].append(f"{key.kind} {key.name}")
+            if verb is not None:
+                done[verb].append(f"{key.kind} {key.name}")
         # One Event per reconcile and verb, naming every child, rather than one per child: a new
         # cluster costs one Event write instead of seven, and describe reads just as well.
         for verb, children in done.items():
             if children:
                 self.recorder.normal(involved, verb, f"{verb} {', '.join(children)}")
         return errors
+
+    async def _apply_child(
+        self,
+        involved: Mapping[str, Any],
+        key: ChildKey,
+        want: dict[str, Any],
+        have: Mapping[str, Any] | None,
+        rejected: dict[ChildKey, _Rejection],
+    ) -> EventReason | None:
+        """Apply one child if it lacks rayop's intent; the verb done, None when nothing was.
+
+        A failure is reported (log and Warning) and raised; a terminal refusal is recorded in
+        ``rejected`` and reported once, not again when the same object meets the same answer.
+        """
+        meta = want["metadata"]
+        memo_key = (meta["namespace"], key.kind, key.name)
+        fingerprint = meta["annotations"][HASH_ANNOTATION]
+        verified = (fingerprint, _rv(have))
+        if have is not None and self._verified.get(memo_key) == verified:
+            return None  # this very version already contained this very intent
+        if not needs_apply(want, have):
+            if have is not None:
+                self._verified[memo_key] = verified
+            return None
+        now = asyncio.get_running_loop().time()
+        if self.memo.wrote(memo_key, fingerprint, observed_rv=_rv(have), now=now):
+            return None  # our own write, not yet in the cache
+        refusal = rejected.get(key)
+        if refusal is not None and refusal.still_holds(fingerprint, now):
+            raise refusal.error  # the server refused this very object: do not send it again yet
+        try:
+            applied = await self.client.apply(want)
+        except KubeError as exc:
+            if exc.terminal:
+                rejected[key] = _Rejection(fingerprint, exc, now + self.terminal_requeue)
+            if not (exc.terminal and refusal is not None and refusal.error.message == exc.message):
+                self._apply_failed(involved, key, exc)
+            raise
+        rejected.pop(key, None)
+        self.memo.remember(
+            memo_key, fingerprint=fingerprint, resource_version=_rv(applied) or "", now=now
+        )
+        verb = EventReason.CREATED if have is None else EventReason.UPDATED
+        log.info("applied", kind=key.kind, name=key.name, action=verb.lower())
+        return verb
+
+    def _apply_failed(self, involved: Mapping[str, Any], key: ChildKey, exc: KubeError) -> None:
+        """Log and report one failed child apply."""
+        log.warning(
+            "apply failed", kind=key.kind, name=key.name, error=exc.message, terminal=exc.terminal
+        )
+        self.recorder.warning(
+            involved, EventReason.failed_to_apply(key.kind), f"{key.kind} {key.name}: {exc.message}"
+        )
 
     async def _delete_strays(
         self,
@@ -384,7 +495,7 @@ class RayClusterController:
                 log.info("deleted", kind=key.kind, name=key.name)
                 self.recorder.normal(
                     involved,
-                    f"Deleted{key.kind}",
+                    EventReason.deleted(key.kind),
                     f"Deleted {key.kind} {key.name}: no longer in the spec",
                 )
         return errors
@@ -411,7 +522,9 @@ class RayClusterController:
             if deleted:
                 log.info("deleted dead pod", pod=meta["name"], why=why)
                 self.recorder.normal(
-                    involved, "DeletedPod", f"Deleted pod {meta['name']} ({why}) so it is replaced"
+                    involved,
+                    EventReason.DELETED_POD,
+                    f"Deleted pod {meta['name']} ({why}) so it is replaced",
                 )
         return errors
 
@@ -435,7 +548,7 @@ class RayClusterController:
         await self._apply_status(obj, status)
         self.recorder.warning(
             involved,
-            "InvalidRayClusterSpec",
+            EventReason.INVALID_SPEC,
             f"The RayCluster spec is invalid {meta.get('namespace')}/{meta.get('name')}: {message}",
         )
 
@@ -444,19 +557,22 @@ class RayClusterController:
     ) -> None:
         """Events for what a user must hear about: failing pods, a lost and a recovered head."""
         old, new = _conditions(before), _conditions(after)
-        failure = new.get("ReplicaFailure", {})
+        failure = new.get(ConditionType.REPLICA_FAILURE, {})
         if failure.get("status") == "True" and (
-            old.get("ReplicaFailure", {}).get("message") != failure.get("message")
+            old.get(ConditionType.REPLICA_FAILURE, {}).get("message") != failure.get("message")
         ):
             self.recorder.warning(involved, str(failure.get("reason")), str(failure.get("message")))
-        head_before = old.get("HeadPodReady", {}).get("status")
-        head_after = new.get("HeadPodReady", {}).get("status")
+        head_before = old.get(ConditionType.HEAD_POD_READY, {}).get("status")
+        head_after = new.get(ConditionType.HEAD_POD_READY, {}).get("status")
         if head_before == "True" and head_after != "True":
-            message = str(new["HeadPodReady"].get("message") or new["HeadPodReady"].get("reason"))
-            self.recorder.warning(involved, "HeadPodNotReady", f"The head pod is down: {message}")
+            head = new[ConditionType.HEAD_POD_READY]
+            message = str(head.get("message") or head.get("reason"))
+            self.recorder.warning(
+                involved, EventReason.HEAD_POD_NOT_READY, f"The head pod is down: {message}"
+            )
         elif head_before == "False" and head_after == "True" and _provisioned(before):
             self.recorder.normal(
-                involved, "HeadPodRecovered", "The head pod is running and ready again"
+                involved, EventReason.HEAD_POD_RECOVERED, "The head pod is running and ready again"
             )
 
     def _previous_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -472,8 +588,8 @@ class RayClusterController:
     async def _apply_status(self, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
         meta = obj["metadata"]
         body = {
-            "apiVersion": RAYCLUSTER_API_VERSION,
-            "kind": "RayCluster",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": status,
         }
@@ -491,17 +607,16 @@ class RayClusterController:
 # ---------------------------------------------------------------------- helpers
 
 
-def _unwrap(obj: Any) -> Mapping[str, Any]:
+def _unwrap(obj: Mapping[str, Any] | DeletedFinalStateUnknown) -> Mapping[str, Any]:
     """The object itself, or the last known state inside a DeletedFinalStateUnknown tombstone."""
-    if isinstance(obj, Mapping):
-        return obj
-    inner = getattr(obj, "obj", None)
-    return inner if isinstance(inner, Mapping) else {}
+    if isinstance(obj, DeletedFinalStateUnknown):
+        return obj.obj
+    return obj
 
 
 def _involved(obj: Mapping[str, Any]) -> dict[str, Any]:
     # List items carry no apiVersion/kind, so the reference is built, not copied.
-    return {"apiVersion": RAYCLUSTER_API_VERSION, "kind": "RayCluster", "metadata": obj["metadata"]}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": obj["metadata"]}
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -509,7 +624,7 @@ def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _provisioned(status: Mapping[str, Any]) -> bool:
-    return _conditions(status).get("RayClusterProvisioned", {}).get("status") == "True"
+    return _conditions(status).get(ConditionType.PROVISIONED, {}).get("status") == "True"
 
 
 def _rv(obj: Mapping[str, Any] | None) -> str | None:
@@ -517,6 +632,38 @@ def _rv(obj: Mapping[str, Any] | None) -> str | None:
         return None
     rv = (obj.get("metadata") or {}).get("resourceVersion")
     return str(rv) if rv is not None else None
+
+
+def _cluster_key(involved: Mapping[str, Any]) -> ClusterKey:
+    meta = involved["metadata"]
+    return ClusterKey(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """One spec version of a cluster: its parse result and its stamped children (JSON)."""
+
+    version: tuple[Any, ...]
+    parsed: ParseResult
+    children: bytes
+
+    def desired(self) -> dict[ChildKey, dict[str, Any]]:
+        """The desired children by key, decoded afresh (the caller may change them)."""
+        return {_child_key(child): child for child in orjson.loads(self.children)}
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    """A child apply the API server refused for good: what was sent, the answer, and when."""
+
+    fingerprint: str
+    error: KubeError
+    expires: float
+
+    def still_holds(self, fingerprint: str, now: float) -> bool:
+        """True while the same object would be sent again before the refusal expires."""
+        # The slack: the loop may run the requeue's timer a clock tick before ``expires``.
+        return self.fingerprint == fingerprint and now < self.expires - 1e-3
 
 
 def _child_key(obj: Mapping[str, Any]) -> ChildKey:

@@ -24,8 +24,10 @@ from typing import Any, TextIO
 
 import yaml
 
+from controller.api.constants import ConditionType
 from controller.kube import KubeClient, KubeError, load_api_client
-from controller.operator import Operator, OperatorOptions
+from controller.operator import Operator
+from controller.options import OperatorOptions
 
 __all__ = [
     "REPO_ROOT",
@@ -80,7 +82,7 @@ def progress_line(cluster: Mapping[str, Any]) -> str:
     line = f"{meta.get('namespace')}/{meta.get('name')}  state={state}"
     if state != "failed":
         head_ready = any(
-            c.get("type") == "HeadPodReady" and c.get("status") == "True"
+            c.get("type") == ConditionType.HEAD_POD_READY and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
         ready = int(status.get("readyWorkerReplicas") or 0) + (1 if head_ready else 0)

@@ -68,7 +68,10 @@ class EventCorrelator:
         self._refill = refill_seconds
         self._cache_size = cache_size
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
-        self._buckets: dict[str, tuple[float, float]] = {}  # uid -> (tokens, at)
+        # uid -> (tokens, at), least recently used first. Bounded like the aggregation cache
+        # (client-go's spam filter is an LRU of 4096 too): a forgotten object starts again
+        # with a full bucket, which only matters for one quiet for longer than the others.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def observe(
         self,
@@ -99,11 +102,12 @@ class EventCorrelator:
     def _take_token(self, uid: str, now: float) -> bool:
         tokens, at = self._buckets.get(uid, (float(self._burst), now))
         tokens = min(float(self._burst), tokens + (now - at) / self._refill)
-        if tokens < 1.0:
-            self._buckets[uid] = (tokens, now)
-            return False
-        self._buckets[uid] = (tokens - 1.0, now)
-        return True
+        taken = tokens >= 1.0
+        self._buckets[uid] = (tokens - 1.0 if taken else tokens, now)
+        self._buckets.move_to_end(uid)
+        if len(self._buckets) > self._cache_size:
+            self._buckets.popitem(last=False)
+        return taken
 
 
 class EventRecorder:
@@ -173,7 +177,7 @@ class EventRecorder:
             "metadata": {"name": occurrence.name, "namespace": ref.get("namespace") or "default"},
             "involvedObject": ref,
             "type": type_,
-            "reason": reason,
+            "reason": str(reason),  # an EventReason is a str; the body holds the plain value
             "message": message[:1024],
             "count": occurrence.count,
             "firstTimestamp": occurrence.first_timestamp,

@@ -183,12 +183,12 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         loop = asyncio.get_running_loop()
-        log.info("leader_election.campaigning", lease=self._config.name, identity=self.identity)
+        log.info("campaigning for the lease", lease=self._config.name, identity=self.identity)
         while not await self._try_acquire_or_renew():
             wait = self._config.retry_period * (1 + random.random() * JITTER_FACTOR)
             await asyncio.sleep(wait)
         log.info(
-            "leader_election.acquired",
+            "lease acquired",
             lease=self._config.name,
             identity=self.identity,
             at=loop.time(),
@@ -202,9 +202,7 @@ class LeaderElector:
             while not await self._try_acquire_or_renew():
                 if loop.time() + self._config.retry_period > deadline:
                     self._set_leader(False)
-                    log.error(
-                        "leader_election.lost", lease=self._config.name, identity=self.identity
-                    )
+                    log.error("lease lost", lease=self._config.name, identity=self.identity)
                     raise LeadershipLost(self._config.name)
                 await asyncio.sleep(self._config.retry_period)
 
@@ -238,7 +236,7 @@ class LeaderElector:
         except LeaseConflictError:
             return False
         except Exception as exc:  # a timeout, a dropped connection, a 5xx or 429: retry later
-            log.warning("leader_election.attempt_failed", lease=cfg.name, error=repr(exc))
+            log.warning("lease attempt failed", lease=cfg.name, error=repr(exc))
             return False
 
     def _observe(self, lease: dict[str, Any], now: float) -> None:
@@ -310,12 +308,10 @@ class LeaderElector:
                             self._config.namespace, self._config.name
                         )
                         continue
-                    log.info(
-                        "leader_election.released", lease=self._config.name, identity=self.identity
-                    )
+                    log.info("lease released", lease=self._config.name, identity=self.identity)
                     return
         except Exception as exc:  # the lease then simply expires; nothing else to do
-            log.warning("leader_election.release_failed", lease=self._config.name, error=repr(exc))
+            log.warning("lease release failed", lease=self._config.name, error=repr(exc))
 
     def _set_leader(self, leader: bool) -> None:
         self._is_leader = leader

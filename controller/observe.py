@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.constants import LABEL_GROUP, LABEL_NODE_TYPE
 from controller.caches import ChildKey
 
 __all__ = ["dead_pod_reason", "head_service", "hpa_replicas"]
@@ -34,7 +35,7 @@ def head_service(
 ) -> Mapping[str, Any] | None:
     for key, obj in desired.items():
         selector = (obj.get("spec") or {}).get("selector") or {}
-        if key.kind == "Service" and selector.get("ray.io/node-type") == "head":
+        if key.kind == "Service" and selector.get(LABEL_NODE_TYPE) == "head":
             return observed.get(key)
     return None
 
@@ -48,7 +49,7 @@ def hpa_replicas(
         spec = obj.get("spec") or {}
         if key.kind not in ("StatefulSet", "Deployment") or "replicas" in spec:
             continue
-        group = ((spec.get("selector") or {}).get("matchLabels") or {}).get("ray.io/group")
+        group = ((spec.get("selector") or {}).get("matchLabels") or {}).get(LABEL_GROUP)
         have = observed.get(key)
         if group and have is not None:
             with contextlib.suppress(TypeError, ValueError):

@@ -15,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from kubernetes_asyncio.client import ApiClient
 from prometheus_client import CollectorRegistry
 
+from controller.api.constants import API_VERSION
 from controller.builders import BuildConfig
 from controller.caches import Caches
 from controller.controller import RayClusterController
 from controller.events import EventRecorder
 from controller.kube import KubeClient, KubeError, NotFound, RestClientMetrics, TransportError
 from controller.leaderelection import LeaderElector, LeadershipLost
+from controller.options import OperatorOptions
 from controller.server import HttpServers, parse_addr
 
 __all__ = ["USER_AGENT", "Operator", "OperatorOptions", "PreflightError"]
@@ -40,21 +41,6 @@ log = structlog.get_logger(__name__)
 class PreflightError(Exception):
     """The cluster cannot run rayop as it is (unreachable, or no RayCluster CRD); the message
     says what to do."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OperatorOptions:
-    """How the operator runs; the CLI builds this from ``rayop run`` flags."""
-
-    namespaces: tuple[str, ...] = ()
-    concurrency: int = 16
-    qps: float = 100.0
-    burst: int = 200
-    health_addr: str = "0.0.0.0:8081"
-    metrics_addr: str = "0.0.0.0:8080"
-    drain_timeout: float = 30.0
-    resync_period: float | None = None
-    sync_timeout: float = 120.0
 
 
 class Operator:
@@ -82,7 +68,10 @@ class Operator:
             metrics=RestClientMetrics(self.registry),
         )
         self.caches = Caches(
-            api_client, namespaces=options.namespaces, resync_period=options.resync_period
+            api_client,
+            namespaces=options.namespaces,
+            resync_period=options.resync_period,
+            request_hooks=self.client,
         )
         self.recorder = EventRecorder(self.client)
         self.controller = RayClusterController(
@@ -90,7 +79,7 @@ class Operator:
             caches=self.caches,
             recorder=self.recorder,
             registry=self.registry,
-            concurrency=options.concurrency,
+            options=options,
             build_config=build_config,
         )
         self.servers = HttpServers(
@@ -118,7 +107,7 @@ class Operator:
         that never turns ready.
         """
         try:
-            await self.client.request("GET", "/apis/ray.io/v1")
+            await self.client.request("GET", f"/apis/{API_VERSION}")
         except NotFound:
             raise PreflightError(
                 "the RayCluster CRD (rayclusters.ray.io, version v1) is not installed; "

@@ -72,6 +72,7 @@ from typing import Any, NamedTuple
 
 import structlog
 
+from controller.api.constants import LABEL_GROUP, LABEL_NODE_TYPE, EventReason
 from controller.api.models import RayCluster, WorkerGroupSpec
 from controller.api.names import hpa_name, worker_workload_name
 from controller.builders.workloads import group_suspended
@@ -102,9 +103,6 @@ DELETION_COST = str(-(2**31))
 
 HANDOVER_MANAGER = "rayop-handover"
 """Field manager that keeps a workload's replicas while an HPA takes them over."""
-
-_LABEL_GROUP = "ray.io/group"
-_LABEL_NODE_TYPE = "ray.io/node-type"
 
 
 class Handover(NamedTuple):
@@ -288,7 +286,7 @@ def _left_alone(cluster: RayCluster, group: WorkerGroupSpec) -> bool:
 def _in_group(pod: Mapping[str, Any], group: WorkerGroupSpec) -> bool:
     labels = (pod.get("metadata") or {}).get("labels") or {}
     return bool(
-        labels.get(_LABEL_GROUP) == group.group_name and labels.get(_LABEL_NODE_TYPE) == "worker"
+        labels.get(LABEL_GROUP) == group.group_name and labels.get(LABEL_NODE_TYPE) == "worker"
     )
 
 
@@ -459,7 +457,7 @@ class ScaleDown:
                 log.info("deleted named worker pod", group=group_plan.group, pod=ref.name)
                 self.recorder.normal(
                     involved,
-                    "DeletedWorkerPod",
+                    EventReason.DELETED_WORKER_POD,
                     f"Deleted pod {ref.name}: named in workersToDelete of group {group_plan.group}",
                 )
 
@@ -477,7 +475,7 @@ class ScaleDown:
             memory.warned[group] = item.named
             self.recorder.warning(
                 involved,
-                "WorkersToDeleteNotHonoured",
+                EventReason.WORKERS_TO_DELETE_NOT_HONOURED,
                 f"Worker group {group} is a StatefulSet, which removes its highest-numbered "
                 f"pods: it scales by count, so {', '.join(item.kept)} named in "
                 "workersToDelete will keep running (use workloadKind: Deployment to remove "

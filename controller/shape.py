@@ -9,25 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from controller.api import RayCluster
+from controller.api.defaults import desired_replicas
+from controller.builders.workloads import group_suspended
 from controller.status import ClusterShape, GroupShape, container_resources
 
 __all__ = ["desired_replicas", "shape_of"]
 
 
-def desired_replicas(
-    replicas: int | None, minimum: int, maximum: int, *, suspended: bool = False
-) -> int:
-    """KubeRay's rule: 0 when suspended, else ``replicas`` (minReplicas when unset) in [min, max]."""
-    if suspended:
-        return 0
-    wanted = minimum if replicas is None else replicas
-    return max(minimum, min(maximum, wanted))
-
-
 def shape_of(cluster: RayCluster, *, hpa_replicas: Mapping[str, int] | None = None) -> ClusterShape:
     """The shape of ``cluster``; ``hpa_replicas`` gives the observed replicas of HPA-scaled groups."""
     spec = cluster.spec
-    suspend = bool(spec.suspend)
+    suspend = bool(spec.suspend)  # the cluster's; group_suspended adds each group's own
     groups = []
     for group in spec.worker_group_specs:
         replicas = group.replicas
@@ -37,7 +29,7 @@ def shape_of(cluster: RayCluster, *, hpa_replicas: Mapping[str, int] | None = No
             replicas,
             group.min_replicas,
             group.max_replicas,
-            suspended=suspend or bool(group.suspend),
+            suspended=group_suspended(cluster, group),
         )
         groups.append(
             GroupShape(

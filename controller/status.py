@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from controller.api.constants import LABEL_GROUP, LABEL_NODE_TYPE, ConditionType, EventReason
 from controller.quantity import format_cpu, format_memory, parse_quantity
 
 __all__ = [
@@ -125,8 +126,8 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
             failing = "ContainerRestarting"
     return PodFacts(
         name=str(meta.get("name") or ""),
-        node_type=str(labels.get("ray.io/node-type") or ""),
-        group=str(labels.get("ray.io/group") or ""),
+        node_type=str(labels.get(LABEL_NODE_TYPE) or ""),
+        group=str(labels.get(LABEL_GROUP) or ""),
         phase=phase,
         ready=ready,
         ip=str(status.get("podIP") or ""),
@@ -212,8 +213,8 @@ def failed_status(
     }
     status.update(state="failed", reason=message, observedGeneration=generation)
     prev_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
-    ready = _condition("Ready", False, "InvalidSpec", message)
-    kept = [c for c in previous.get("conditions") or [] if c.get("type") != "Ready"]
+    ready = _condition(ConditionType.READY, False, "InvalidSpec", message)
+    kept = [c for c in previous.get("conditions") or [] if c.get("type") != ConditionType.READY]
     status["conditions"] = [*kept, _with_transition_time(ready, prev_conditions, now)]
     return _finish(status, previous, now)
 
@@ -310,9 +311,9 @@ def _head_info(head: PodFacts | None, service: Mapping[str, Any] | None) -> dict
     return info
 
 
-def _condition(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+def _condition(type_: ConditionType, status: bool, reason: str, message: str) -> dict[str, Any]:
     return {
-        "type": type_,
+        "type": type_.value,
         "status": "True" if status else "False",
         "reason": reason,
         "message": message,
@@ -321,11 +322,16 @@ def _condition(type_: str, status: bool, reason: str, message: str) -> dict[str,
 
 def _head_condition(head: PodFacts | None) -> dict[str, Any]:
     if head is None:
-        return _condition("HeadPodReady", False, "HeadPodNotFound", "Head Pod not found")
+        return _condition(
+            ConditionType.HEAD_POD_READY, False, "HeadPodNotFound", "Head Pod not found"
+        )
     if head.ready:
-        return _condition("HeadPodReady", True, "HeadPodRunningAndReady", "")
+        return _condition(ConditionType.HEAD_POD_READY, True, "HeadPodRunningAndReady", "")
     return _condition(
-        "HeadPodReady", False, head.ready_reason or "Unknown", head.ready_message or head.phase
+        ConditionType.HEAD_POD_READY,
+        False,
+        head.ready_reason or "Unknown",
+        head.ready_message or head.phase,
     )
 
 
@@ -334,18 +340,18 @@ def _provisioned_condition(
 ) -> dict[str, Any]:
     if suspended:
         return _condition(
-            "RayClusterProvisioned", False, "RayClusterSuspended", "RayCluster has been suspended"
+            ConditionType.PROVISIONED, False, "RayClusterSuspended", "RayCluster has been suspended"
         )
-    before = previous.get("RayClusterProvisioned") or {}
+    before = previous.get(ConditionType.PROVISIONED) or {}
     if all_ready or (before.get("status") == "True"):
         return _condition(
-            "RayClusterProvisioned",
+            ConditionType.PROVISIONED,
             True,
             "AllPodRunningAndReadyFirstTime",
             "All Ray Pods are ready for the first time",
         )
     return _condition(
-        "RayClusterProvisioned",
+        ConditionType.PROVISIONED,
         False,
         "RayClusterPodsProvisioning",
         "RayCluster Pods are being provisioned for first time",
@@ -354,31 +360,37 @@ def _provisioned_condition(
 
 def _failure_condition(failing: Sequence[PodFacts], apply_error: str) -> dict[str, Any]:
     if apply_error:
-        return _condition("ReplicaFailure", True, "FailedToApplyChildren", apply_error)
+        return _condition(
+            ConditionType.REPLICA_FAILURE, True, EventReason.FAILED_TO_APPLY_CHILDREN, apply_error
+        )
     if not failing:
-        return _condition("ReplicaFailure", False, "NoReplicaFailure", "")
+        return _condition(ConditionType.REPLICA_FAILURE, False, "NoReplicaFailure", "")
     names = ", ".join(f"{p.name} ({p.failing})" for p in failing[:5])
     more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
-    reason = "HeadPodFailing" if any(p.node_type == "head" for p in failing) else "WorkerPodFailing"
+    head_failing = any(p.node_type == "head" for p in failing)
+    reason = EventReason.HEAD_POD_FAILING if head_failing else EventReason.WORKER_POD_FAILING
     return _condition(
-        "ReplicaFailure", True, reason, f"{len(failing)} Ray pod(s) failing: {names}{more}"
+        ConditionType.REPLICA_FAILURE,
+        True,
+        reason,
+        f"{len(failing)} Ray pod(s) failing: {names}{more}",
     )
 
 
 def _suspended_condition(suspended: bool, suspend: bool) -> dict[str, Any]:
     if suspended:
-        return _condition("RayClusterSuspended", True, "RayClusterSuspended", "")
+        return _condition(ConditionType.SUSPENDED, True, "RayClusterSuspended", "")
     reason = "RayClusterSuspending" if suspend else "RayClusterNotSuspended"
-    return _condition("RayClusterSuspended", False, reason, "")
+    return _condition(ConditionType.SUSPENDED, False, reason, "")
 
 
 def _ready_condition(all_ready: bool, suspend: bool, reason: str) -> dict[str, Any]:
     if all_ready:
         return _condition(
-            "Ready", True, "AllPodsReady", "All desired Ray pods are running and ready"
+            ConditionType.READY, True, "AllPodsReady", "All desired Ray pods are running and ready"
         )
     why = "Suspended" if suspend else "PodsNotReady"
-    return _condition("Ready", False, why, reason)
+    return _condition(ConditionType.READY, False, why, reason)
 
 
 def _with_transition_time(

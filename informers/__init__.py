@@ -27,7 +27,7 @@ Typical use::
 """
 
 from informers.backoff import Backoff
-from informers.client import ResourceClient
+from informers.client import RequestHooks, ResourceClient
 from informers.errors import (
     ApiError,
     ConnectionLost,
@@ -66,6 +66,7 @@ __all__ = [
     "Reflector",
     "ReflectorSink",
     "ReplaceResult",
+    "RequestHooks",
     "ResourceClient",
     "ServerError",
     "SharedInformer",

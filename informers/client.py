@@ -9,24 +9,42 @@ kubernetes-asyncio supplies the configuration, authentication and aiohttp sessio
   can decode and store many events (no per-line ``readline`` round trip);
 - every request has a socket read timeout: kubernetes-asyncio's default is none at all, and a
   half-open connection would then hang a watch forever;
-- failures become :mod:`informers.errors` types, so callers never see aiohttp's.
+- failures become :mod:`informers.errors` types, so callers never see aiohttp's;
+- every request first waits on the caller's rate limiter and is then counted by the caller's
+  metrics (:class:`RequestHooks`, injected: this package imports nothing of its users), so
+  reads share the QPS budget and the ``rest_client_*`` series with the writes, as in client-go,
+  where lists and watches go through the same REST client as everything else.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from informers._gc import paused
-from informers.errors import ConnectionLost, api_error
+from informers.errors import ApiError, ConnectionLost, InformerError, api_error
 
-__all__ = ["ResourceClient"]
+__all__ = ["RequestHooks", "ResourceClient"]
 
 _ACCEPT = {"Accept": "application/json"}
+
+
+class RequestHooks(Protocol):
+    """The caller's rate limiter and metrics, around every list and watch request."""
+
+    async def throttle(self) -> float:
+        """Wait for the client-side rate limiter; return the seconds waited."""
+
+    def observe(
+        self, *, method: str, verb: str, code: str, seconds: float, throttled: float
+    ) -> None:
+        """Count one request: HTTP ``method``, ``verb`` (``LIST``/``WATCH``), status ``code``
+        (``"<error>"`` without an answer), ``seconds`` to the response headers."""
 
 
 class ResourceClient:
@@ -42,8 +60,10 @@ class ResourceClient:
         namespace: str | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 75.0,
+        hooks: RequestHooks | None = None,
     ) -> None:
-        """``api_client`` is a ``kubernetes_asyncio.client.ApiClient`` (it owns the session)."""
+        """``api_client`` is a ``kubernetes_asyncio.client.ApiClient`` (it owns the session);
+        ``hooks`` throttle and count every request (none: unthrottled and uncounted)."""
         for field, value in (("version", version), ("plural", plural)):
             if not value:
                 raise ValueError(f"{field}: must not be empty")
@@ -55,6 +75,7 @@ class ResourceClient:
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
         self.read_timeout = read_timeout
+        self._hooks = hooks
 
     async def list_page(
         self,
@@ -73,7 +94,7 @@ class ResourceClient:
             query.append(("resourceVersion", resource_version))
         if limit:
             query.append(("limit", str(limit)))
-        response = await self._request(query)
+        response = await self._request(query, verb="LIST")
         try:
             body = await response.read()
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
@@ -92,12 +113,15 @@ class ResourceClient:
         timeout_seconds: int,
         label_selector: str = "",
         field_selector: str = "",
+        send_initial_events: bool = False,
     ) -> AsyncGenerator[list[bytes], None]:
         """Yield the watch stream's lines (one JSON event each) in batches, as they arrive.
 
         Decoding is left to the caller, which can then decode and store a batch in one go.
         The generator ends when the server closes the stream cleanly; close it (``aclosing``)
-        to drop the connection early.
+        to drop the connection early. ``send_initial_events`` asks for a streaming list
+        (every object as ADDED, then the initial-events-end BOOKMARK) from a version no older
+        than ``resource_version``.
         """
         query = _selectors(label_selector, field_selector)
         query += [
@@ -106,7 +130,9 @@ class ResourceClient:
             ("resourceVersion", resource_version),
             ("timeoutSeconds", str(timeout_seconds)),
         ]
-        response = await self._request(query)
+        if send_initial_events:
+            query += [("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan")]
+        response = await self._request(query, verb="WATCH")
         clean = False
         try:
             pending = b""
@@ -136,7 +162,28 @@ class ResourceClient:
         if getattr(self._api_client, "last_response", None) is response:
             self._api_client.last_response = None
 
-    async def _request(self, query: list[tuple[str, str]]) -> aiohttp.ClientResponse:
+    async def _request(self, query: list[tuple[str, str]], *, verb: str) -> aiohttp.ClientResponse:
+        hooks = self._hooks
+        if hooks is None:
+            return await self._send(query)
+        throttled = await hooks.throttle()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        code = "<error>"
+        try:
+            response = await self._send(query)
+            code = str(response.status)
+            return response
+        except InformerError as exc:
+            code = str(exc.code) if isinstance(exc, ApiError) else code
+            raise
+        finally:
+            hooks.observe(
+                method="GET", verb=verb, code=code, seconds=loop.time() - started,
+                throttled=throttled,
+            )  # fmt: skip
+
+    async def _send(self, query: list[tuple[str, str]]) -> aiohttp.ClientResponse:
         try:
             response: aiohttp.ClientResponse = await self._api_client.call_api(
                 self.path,

@@ -33,7 +33,7 @@ import structlog
 
 from informers._gc import freeze_survivors, paused
 from informers.backoff import Backoff
-from informers.client import ResourceClient
+from informers.client import RequestHooks, ResourceClient
 from informers.reflector import PAGE_SIZE, WATCH_TIMEOUT, Reflector
 from informers.store import DeletedFinalStateUnknown, IndexFunc, Store, object_key
 from informers.transforms import Transform, freeze, strip_managed_fields
@@ -81,6 +81,8 @@ class SharedInformer:
         page_size: int = PAGE_SIZE,
         watch_timeout: tuple[float, float] = WATCH_TIMEOUT,
         backoff: Backoff | None = None,
+        request_hooks: RequestHooks | None = None,
+        stream_lists: bool = False,
     ) -> None:
         """Watch ``group/version/plural`` (``group=""`` for core) with ``api_client``.
 
@@ -89,6 +91,8 @@ class SharedInformer:
         ``freeze_gc=True`` moves the cache out of the cyclic garbage collector's sight after
         each list (``gc.freeze()``): a Python process holding tens of thousands of objects
         otherwise spends most of its time re-scanning them (see docs/machinery.md).
+        ``stream_lists=True`` lists by a watch with ``sendInitialEvents`` where the server
+        supports it (informers/reflector.py), decoding and transforming object by object.
         """
         if resync_period is not None and resync_period < 1.0:
             raise ValueError(f"resync_period: must be at least 1 second, got {resync_period!r}")
@@ -109,6 +113,7 @@ class SharedInformer:
             plural=plural,
             namespace=namespace,
             read_timeout=read_timeout,
+            hooks=request_hooks,
         )
         self.reflector = Reflector(
             client,
@@ -119,6 +124,7 @@ class SharedInformer:
             page_size=page_size,
             watch_timeout=watch_timeout,
             backoff=backoff,
+            stream_lists=stream_lists,
         )
 
     # ------------------------------------------------------------------ public
@@ -157,7 +163,7 @@ class SharedInformer:
             if not isinstance(exc, asyncio.CancelledError):
                 # The reflector survives every API failure, so this is a bug (e.g. in a
                 # transform): say so before the caller's TaskGroup unwinds.
-                self._log.error("informer.crashed", error=repr(exc))
+                self._log.error("informer crashed", error=repr(exc))
             raise
         finally:
             self._running = False
@@ -169,9 +175,10 @@ class SharedInformer:
     # ------------------------------------------------------------------ reflector sink
 
     def replace(self, objects: list[Obj], resource_version: str) -> None:
-        """Store a fresh list; deliver adds, updates and tombstones (reflector sink)."""
+        """Store a fresh list of ``prepare``d objects; deliver adds, updates and tombstones
+        (reflector sink)."""
         with paused():
-            result = self.store.replace([self._prepare(obj) for obj in objects])
+            result = self.store.replace(objects)
             for obj in result.added:
                 self._dispatch_add(obj)
             for old, new in result.updated:
@@ -184,13 +191,13 @@ class SharedInformer:
                 self._synced.set()
             if self._freeze_gc:
                 freeze_survivors()
-        self._log.debug("informer.replaced", objects=len(objects), deleted=len(result.deleted))
+        self._log.debug("store replaced", objects=len(objects), deleted=len(result.deleted))
 
     def apply(self, events: list[Obj]) -> None:
         """Store watch events and deliver them (reflector sink)."""
         store = self.store
         for event in events:
-            obj = self._prepare(event["object"])
+            obj = self.prepare(event["object"])
             if event["type"] == "DELETED":
                 if store.delete(object_key(obj)) is not None:
                     self._dispatch_delete(obj)
@@ -203,7 +210,8 @@ class SharedInformer:
 
     # ------------------------------------------------------------------ delivery
 
-    def _prepare(self, obj: Obj) -> Obj:
+    def prepare(self, obj: Obj) -> Obj:
+        """The object as stored: transformed, and frozen if read-only (reflector sink)."""
         obj = self._transform(obj)
         return freeze(obj) if self._read_only else obj
 
@@ -228,7 +236,7 @@ class SharedInformer:
         try:
             handler(*args)
         except Exception:
-            self._log.exception("informer.handler_failed", handler=repr(handler))
+            self._log.exception("event handler failed", handler=repr(handler))
 
     async def _resync(self) -> None:
         assert self._resync_period is not None

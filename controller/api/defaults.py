@@ -55,6 +55,7 @@ __all__ = [
     "default_hpa_metrics",
     "default_image",
     "default_worker_template",
+    "desired_replicas",
     "upscaling_mode_for_speed",
 ]
 
@@ -214,30 +215,43 @@ def _default_worker_group(
         update["horizontal_pod_autoscaler"] = HorizontalPodAutoscalerSpec(
             metrics=default_hpa_metrics(), behavior=hpa.behavior
         )
-    replicas = group.replicas if group.replicas is not None else group.min_replicas
-    if replicas > group.max_replicas:
+    wanted = group.replicas if group.replicas is not None else group.min_replicas
+    replicas = desired_replicas(group.replicas, group.min_replicas, group.max_replicas)
+    if wanted > replicas:
         warnings.append(
             Problem(
                 f"{path}.replicas",
-                f"replicas {replicas} is above maxReplicas {group.max_replicas}; "
-                f"the group runs {group.max_replicas}.",
+                f"replicas {wanted} is above maxReplicas {group.max_replicas}; "
+                f"the group runs {replicas}.",
             )
         )
-        replicas = group.max_replicas
-    elif replicas < group.min_replicas:
+    elif wanted < replicas and wanted != REPLICAS:
         # 0 is the schema default, so a group that never set replicas starts at minReplicas
         # silently, as in KubeRay; an explicit value below the minimum is worth a warning.
-        if replicas != REPLICAS:
-            warnings.append(
-                Problem(
-                    f"{path}.replicas",
-                    f"replicas {replicas} is below minReplicas {group.min_replicas}; "
-                    f"the group runs {group.min_replicas}.",
-                )
+        warnings.append(
+            Problem(
+                f"{path}.replicas",
+                f"replicas {wanted} is below minReplicas {group.min_replicas}; "
+                f"the group runs {replicas}.",
             )
-        replicas = group.min_replicas
+        )
     update["replicas"] = replicas
     return group.model_copy(update=update), warnings
+
+
+def desired_replicas(
+    replicas: int | None, minimum: int, maximum: int, *, suspended: bool = False
+) -> int:
+    """The one replica clamp (KubeRay's): 0 when suspended, else ``replicas`` (``minimum``
+    when unset) clamped into ``[minimum, maximum]``.
+
+    Builders (the workload's replicas) and status (``desiredWorkerReplicas``, with an HPA's
+    observed replicas in place of the spec's) both count this way, so they never disagree.
+    """
+    if suspended:
+        return 0
+    wanted = minimum if replicas is None else replicas
+    return max(minimum, min(maximum, wanted))
 
 
 def _with_ray_container_defaults(

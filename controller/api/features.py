@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.api.constants import (
+    ANNOTATION_EXTERNAL_STORAGE_NAMESPACE,
+    ANNOTATION_FT_ENABLED,
+    LABEL_REPLICA_HOST_INDEX,
+    LABEL_WORKER_GROUP_REPLICA_NAME,
+)
 from controller.api.models import HeadGroupSpec, RayCluster, WorkerGroupSpec
 from controller.api.rules import Findings, container_env, parse_version, ray_container
 
 __all__ = ["check_features"]
 
-FT_ANNOTATION = "ray.io/ft-enabled"
-STORAGE_NAMESPACE_ANNOTATION = "ray.io/external-storage-namespace"
+FT_ANNOTATION = ANNOTATION_FT_ENABLED
+STORAGE_NAMESPACE_ANNOTATION = ANNOTATION_EXTERNAL_STORAGE_NAMESPACE
 _AUTOSCALER_V2_ENV = "RAY_enable_autoscaler_v2"
 _PRIORITY_MIN_RAY = (2, 56, 0)
 
@@ -256,6 +262,6 @@ def _check_unsupported(cluster: RayCluster, findings: Findings) -> None:
                 f"spec.workerGroupSpecs[{index}].numOfHosts",
                 f"{group.num_of_hosts}: multi-host groups are not supported by rayop. Each "
                 f"replica runs as {group.num_of_hosts} independent worker pods, without "
-                "KubeRay's multi-host indexing (ray.io/worker-group-replica-name, "
-                "ray.io/replica-host-index), so a multi-host TPU slice will not form.",
+                f"KubeRay's multi-host indexing ({LABEL_WORKER_GROUP_REPLICA_NAME}, "
+                f"{LABEL_REPLICA_HOST_INDEX}), so a multi-host TPU slice will not form.",
             )

@@ -30,7 +30,13 @@ from pydantic import ConfigDict, Field
 
 from controller.api import defaults
 from controller.api.base import CRD_DEFAULT, INT32_MAX, ApiModel, RawObject, StringMap
-from controller.api.constants import KIND
+from controller.api.constants import (
+    API_VERSION,
+    KIND,
+    MANAGED_BY_KUBERAY,
+    ManagedBy,
+    StorageApiVersion,
+)
 from controller.api.names import DNS1123_LABEL_PATTERN
 from controller.api.status import Condition, HeadInfo, RayClusterStatus
 
@@ -382,7 +388,7 @@ class RayClusterSpec(ApiModel):
     suspend: bool | None = Field(
         default=None, description="Remove every pod while true; Services stay."
     )
-    managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = Field(
+    managed_by: ManagedBy | None = Field(
         default=None,
         description="Who reconciles this cluster; rayop acts only when unset or ray.io/kuberay-operator.",
         json_schema_extra={
@@ -422,7 +428,7 @@ class RayClusterSpec(ApiModel):
 
         rayop is a drop-in for KubeRay's RayCluster controller, so it takes KubeRay's own value.
         """
-        return self.managed_by in (None, "ray.io/kuberay-operator")
+        return self.managed_by in (None, MANAGED_BY_KUBERAY)
 
     @property
     def head_service_type(self) -> str:
@@ -434,7 +440,7 @@ class RayClusterSpec(ApiModel):
 class RayCluster(ApiModel):
     """A RayCluster: metadata, spec and (when read from the cluster) status."""
 
-    api_version: Literal["ray.io/v1"] = "ray.io/v1"
+    api_version: StorageApiVersion = API_VERSION
     kind: Literal["RayCluster"] = KIND
     metadata: ObjectMeta
     spec: RayClusterSpec

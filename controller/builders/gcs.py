@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.constants import ANNOTATION_EXTERNAL_STORAGE_NAMESPACE, ANNOTATION_FT_ENABLED
 from controller.api.models import RayCluster, RedisCredential
 from controller.builders.env import value_env
 from controller.builders.raystart import EnvRef, ParamValue
@@ -30,8 +31,8 @@ __all__ = [
     "gcs_fault_tolerance",
 ]
 
-FT_ENABLED_ANNOTATION = "ray.io/ft-enabled"
-STORAGE_NAMESPACE_ANNOTATION = "ray.io/external-storage-namespace"
+FT_ENABLED_ANNOTATION = ANNOTATION_FT_ENABLED
+STORAGE_NAMESPACE_ANNOTATION = ANNOTATION_EXTERNAL_STORAGE_NAMESPACE
 RECONNECT_TIMEOUT = ("RAY_gcs_rpc_server_reconnect_timeout_s", "600")
 
 

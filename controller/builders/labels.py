@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from controller.api.constants import (
+    LABEL_CLUSTER,
+    LABEL_GROUP,
+    LABEL_IDENTIFIER,
+    LABEL_IS_RAY_NODE,
+    LABEL_NODE_TYPE,
+)
 from controller.api.names import child_name
 
 __all__ = [
@@ -31,11 +38,6 @@ __all__ = [
     "selector_labels",
 ]
 
-LABEL_CLUSTER = "ray.io/cluster"
-LABEL_NODE_TYPE = "ray.io/node-type"
-LABEL_GROUP = "ray.io/group"
-LABEL_IDENTIFIER = "ray.io/identifier"
-LABEL_IS_RAY_NODE = "ray.io/is-ray-node"
 APP_NAME = ("app.kubernetes.io/name", "ray")
 APP_INSTANCE = "app.kubernetes.io/instance"
 APP_COMPONENT = "app.kubernetes.io/component"

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from controller.api.constants import ANNOTATION_OVERWRITE_CONTAINER_CMD
 from controller.builders.labels import NodeType
 from controller.builders.shapes import mapping
 from controller.quantity import parse_quantity
@@ -67,7 +68,7 @@ BOOLEAN_ARGUMENT_FLAGS = frozenset({"log-color", "include-dashboard", "include-l
 #: Limits that Ray knows as custom accelerator resources, and the Ray resource name of each.
 CUSTOM_ACCELERATORS = {"google.com/tpu": "TPU", "aws.amazon.com/neuroncore": "neuron_cores"}
 ULIMIT_PREFIX = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}; "
-OVERWRITE_COMMAND_ANNOTATION = "ray.io/overwrite-container-cmd"
+OVERWRITE_COMMAND_ANNOTATION = ANNOTATION_OVERWRITE_CONTAINER_CMD
 
 _MIG = re.compile(r"^nvidia\.com/mig-\d+g\.\d+gb$")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.api.constants import LABEL_SCHEDULER_NAME
 from controller.api.models import RayCluster
 from controller.api.problems import Problem
 from controller.builders.labels import HEAD_GROUP
@@ -19,7 +20,7 @@ __all__ = ["BATCH_SCHEDULER_LABELS", "build_warnings"]
 #: RayCluster labels through which KubeRay hands pods to a batch scheduler (its
 #: ``--batch-scheduler`` integrations), which rayop does not have.
 BATCH_SCHEDULER_LABELS = (
-    "ray.io/scheduler-name",
+    LABEL_SCHEDULER_NAME,
     "kai.scheduler/queue",
     "volcano.sh/queue-name",
     "yunikorn.apache.org/queue",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.api.defaults import desired_replicas
 from controller.api.models import INT32_MAX, RayCluster, WorkerGroupSpec
 from controller.api.names import (
     head_service_name,
@@ -64,16 +65,16 @@ _DEPLOYMENT_ROLLING: dict[str, Any] = {"maxSurge": 0, "maxUnavailable": "25%"}
 
 
 def group_suspended(cluster: RayCluster, group: WorkerGroupSpec) -> bool:
-    """Whether a group runs no pods: the cluster or the group itself is suspended."""
+    """The one suspend rule: a group runs no pods when the cluster or the group is suspended."""
     return bool(cluster.spec.suspend) or bool(group.suspend)
 
 
 def group_replicas(cluster: RayCluster, group: WorkerGroupSpec) -> int:
     """The group's pod count: clamped replicas × numOfHosts, 0 when suspended."""
-    if group_suspended(cluster, group):
-        return 0
-    replicas = group.replicas if group.replicas is not None else group.min_replicas
-    replicas = max(group.min_replicas, min(group.max_replicas, replicas))
+    suspended = group_suspended(cluster, group)
+    replicas = desired_replicas(
+        group.replicas, group.min_replicas, group.max_replicas, suspended=suspended
+    )
     return min(replicas * group.num_of_hosts, INT32_MAX)
 
 

@@ -6,9 +6,10 @@
 - :mod:`.errors`: the exception tree every failure is translated into, once, here.
 """
 
-from controller.kube.client import APPLY_CONTENT_TYPE, FIELD_MANAGER, KubeClient, is_transient
+from controller.kube.client import APPLY_CONTENT_TYPE, FIELD_MANAGER, KubeClient
 from controller.kube.config import ConfigError, load_api_client
 from controller.kube.errors import (
+    BadRequest,
     Conflict,
     Gone,
     Invalid,
@@ -25,6 +26,7 @@ from controller.kube.resources import ResourceRef, resource_for
 __all__ = [
     "APPLY_CONTENT_TYPE",
     "FIELD_MANAGER",
+    "BadRequest",
     "ConfigError",
     "Conflict",
     "Gone",
@@ -38,7 +40,6 @@ __all__ = [
     "TokenBucket",
     "TooManyRequests",
     "TransportError",
-    "is_transient",
     "load_api_client",
     "resource_for",
 ]

@@ -1,8 +1,9 @@
 """rayop's one door to the API server: raw-JSON requests, client-side throttling, metrics, and
 the single write path.
 
-Every request goes through :meth:`KubeClient.request`, which waits for a token from the
-QPS/burst bucket, sends the request through kubernetes-asyncio's ``ApiClient`` (which owns
+Every request goes through :meth:`KubeClient.request` (the informers' lists and watches through
+:meth:`throttle` and :meth:`observe`, the ``informers.RequestHooks`` seam), which waits for a
+token from the QPS/burst bucket, sends the request through kubernetes-asyncio's ``ApiClient`` (which owns
 TLS, auth and token refresh) with ``_preload_content=False``, decodes the body with orjson
 (never the generated model classes: about 25x slower), counts it in
 ``rest_client_requests_total{code,method}`` and turns any failure into the exception tree
@@ -23,7 +24,7 @@ import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient
 
-from controller.kube.errors import KubeError, NotFound, TransportError, error_from_response
+from controller.kube.errors import NotFound, TransportError, error_from_response
 from controller.kube.metrics import RestClientMetrics
 from controller.kube.ratelimit import TokenBucket
 from controller.kube.resources import object_path, resource_for
@@ -97,9 +98,24 @@ class KubeClient:
                     method=method, code=code, seconds=loop.time() - started, throttled=throttled
                 )
         if response.status >= 400:
-            raise error_from_response(response.status, raw)
+            raise error_from_response(
+                response.status, raw, retry_after=response.headers.get("Retry-After")
+            )
         decoded = orjson.loads(raw) if raw else {}
         return decoded if isinstance(decoded, dict) else {}
+
+    async def throttle(self) -> float:
+        """Wait for this client's rate limiter (informers' requests share it; RequestHooks)."""
+        return await self._bucket.acquire()
+
+    def observe(
+        self, *, method: str, verb: str, code: str, seconds: float, throttled: float
+    ) -> None:
+        """Count a request made elsewhere on this client's budget (the informers' reads)."""
+        if self._metrics is not None:
+            self._metrics.observe(
+                method=method, verb=verb, code=code, seconds=seconds, throttled=throttled
+            )
 
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
@@ -164,8 +180,3 @@ class KubeClient:
     async def close(self) -> None:
         """Close the underlying HTTP session."""
         await self.api_client.close()
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures a retry may fix (throttling, server errors, conflicts, no answer)."""
-    return isinstance(exc, KubeError) and exc.transient

@@ -12,6 +12,12 @@ time:
 
 ``--context`` picks a kubeconfig context. Kubeconfigs are loaded with
 ``persist_config=False``: the operator never rewrites a user's kubeconfig.
+
+Proxy settings (``HTTPS_PROXY``/``NO_PROXY``) are read once, here. kubernetes-asyncio opens its
+aiohttp session with ``trust_env=True``, which makes aiohttp look the environment's proxy and
+``~/.netrc`` up again, in a worker thread, on *every* request: that was the largest single item
+of the operator's CPU profile (docs/performance.md). The session's per-request lookup is
+switched off and the proxy the environment names for the API server, if any, is configured.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
-__all__ = ["ConfigError", "describe_source", "load_api_client"]
+__all__ = ["ConfigError", "describe_source", "env_proxy", "load_api_client"]
 
 
 class ConfigError(Exception):
@@ -80,4 +87,27 @@ async def load_api_client(
             )
     except ConfigException as exc:
         raise ConfigError(f"cannot load {source} configuration: {exc}") from exc
-    return ApiClient(configuration)
+    if not configuration.proxy:
+        configuration.proxy = env_proxy(configuration.host)
+    api_client = ApiClient(configuration)
+    session = api_client.rest_client.pool_manager
+    if hasattr(session, "_trust_env"):  # aiohttp's private switch; see the module docstring
+        session._trust_env = False
+    return api_client
+
+
+def env_proxy(url: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The proxy ``environ`` names for ``url`` (``HTTPS_PROXY`` for https, ``NO_PROXY`` honoured),
+    as curl and Go read them: upper or lower case, ``NO_PROXY`` hosts matching as suffixes."""
+    parts = urlsplit(url or "")
+    scheme = parts.scheme or "https"
+    proxy = environ.get(f"{scheme.upper()}_PROXY") or environ.get(f"{scheme}_proxy")
+    if not proxy or _bypassed(parts.hostname or "", environ):
+        return None
+    return proxy
+
+
+def _bypassed(host: str, environ: Mapping[str, str]) -> bool:
+    no_proxy = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
+    entries = [e.strip().lstrip(".") for e in no_proxy.split(",") if e.strip()]
+    return "*" in entries or any(host == e or host.endswith(f".{e}") for e in entries)

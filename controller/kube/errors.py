@@ -6,15 +6,23 @@ reason and message so logs and events can quote them::
 
     KubeError                    any failed request (.code, .reason, .message, .body)
     ├── TransportError           no HTTP answer: connection refused/reset, timeout   (transient)
+    ├── BadRequest        400    the server cannot decode the request               (terminal)
     ├── NotFound          404    the object (or its namespace) does not exist
     ├── Conflict          409    resourceVersion/uid precondition, AlreadyExists, apply conflict (transient)
     ├── Gone              410    resourceVersion too old (watch/list); relist
-    ├── Invalid           422    the server rejected the object: .causes has field and message
+    ├── Invalid           422    the server rejected the object: .causes has field and message (terminal)
     ├── TooManyRequests   429    API priority and fairness / client throttling      (transient)
     └── ServerError       5xx    the API server failed                              (transient)
 
-Any other status (400 BadRequest, 401, 403, ...) is a plain ``KubeError``: those are bugs or
-missing RBAC, and retrying them with backoff is the right and only thing a controller can do.
+The class decides what the controller does next (controller/outcomes.py):
+
+- ``terminal``: the server refused *this object* (schema, validation, strict decoding); the same
+  request fails the same way until the object or the server's schema changes. One Warning
+  event, the status says why, a slow requeue, no retry storm.
+- ``transient``: a retry soon may succeed. Rate-limited retry, never sooner than the server's
+  ``retry_after`` (the ``Retry-After`` header, else ``Status.details.retryAfterSeconds``).
+- neither (401, 403, 404, ...): missing RBAC, a deleted namespace. Retried with backoff like a
+  transient failure, because an administrator's fix makes the next try succeed.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "BadRequest",
     "Conflict",
     "Gone",
     "Invalid",
@@ -40,20 +49,31 @@ class KubeError(Exception):
     """A request to the Kubernetes API failed.
 
     ``code`` is the HTTP status (0 when there was no answer), ``reason`` the ``Status.reason``
-    (e.g. ``"NotFound"``), ``message`` the server's human sentence and ``body`` the decoded
-    ``Status`` object (empty when the body was not one).
+    (e.g. ``"NotFound"``), ``message`` the server's human sentence, ``body`` the decoded
+    ``Status`` object (empty when the body was not one) and ``retry_after`` the seconds the
+    server asked the client to wait (None when it did not say).
     """
 
+    #: A retry soon may succeed.
     transient = False
+    #: The same request will fail the same way: do not retry it soon.
+    terminal = False
 
     def __init__(
-        self, message: str, *, code: int = 0, reason: str = "", body: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: int = 0,
+        reason: str = "",
+        body: dict[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.body: dict[str, Any] = body or {}
+        self.retry_after = retry_after
 
     @property
     def causes(self) -> list[dict[str, Any]]:
@@ -67,6 +87,12 @@ class TransportError(KubeError):
     """No HTTP answer: the connection failed or the request timed out."""
 
     transient = True
+
+
+class BadRequest(KubeError):
+    """400: the server cannot decode the request (unknown or duplicate field, bad patch)."""
+
+    terminal = True
 
 
 class NotFound(KubeError):
@@ -86,6 +112,8 @@ class Gone(KubeError):
 class Invalid(KubeError):
     """422: the server rejected the object; ``causes`` names each field and problem."""
 
+    terminal = True
+
 
 class TooManyRequests(KubeError):
     """429: the server (or API priority and fairness) asks the client to slow down."""
@@ -100,6 +128,7 @@ class ServerError(KubeError):
 
 
 _BY_CODE: dict[int, type[KubeError]] = {
+    400: BadRequest,
     404: NotFound,
     409: Conflict,
     410: Gone,
@@ -108,8 +137,11 @@ _BY_CODE: dict[int, type[KubeError]] = {
 }
 
 
-def error_from_response(code: int, body: bytes) -> KubeError:
-    """Build the exception for an HTTP error answer (``code`` >= 400) from its raw body."""
+def error_from_response(code: int, body: bytes, *, retry_after: str | None = None) -> KubeError:
+    """Build the exception for an HTTP error answer (``code`` >= 400) from its raw body.
+
+    ``retry_after`` is the raw ``Retry-After`` header, if the answer had one.
+    """
     status: dict[str, Any] = {}
     try:
         decoded = orjson.loads(body) if body else {}
@@ -120,4 +152,24 @@ def error_from_response(code: int, body: bytes) -> KubeError:
     message = str(status.get("message") or body[:500].decode("utf-8", "replace") or code)
     reason = str(status.get("reason") or "")
     cls = _BY_CODE.get(code, ServerError if code >= 500 else KubeError)
-    return cls(message, code=code, reason=reason, body=status)
+    return cls(
+        message,
+        code=code,
+        reason=reason,
+        body=status,
+        retry_after=_retry_after(retry_after, status),
+    )
+
+
+def _retry_after(header: str | None, status: dict[str, Any]) -> float | None:
+    """Seconds to wait: the header (delta-seconds; Kubernetes never sends a date), else the
+    ``retryAfterSeconds`` detail; None when neither is a positive number."""
+    details = status.get("details") or {}
+    for raw in (header, details.get("retryAfterSeconds") if isinstance(details, dict) else None):
+        try:
+            seconds = float(raw) if raw is not None else 0.0
+        except (TypeError, ValueError):
+            continue
+        if seconds > 0:
+            return seconds
+    return None

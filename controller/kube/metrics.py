@@ -40,8 +40,14 @@ class RestClientMetrics:
             registry=registry,
         )
 
-    def observe(self, *, method: str, code: str, seconds: float, throttled: float) -> None:
-        """Record one finished request."""
+    def observe(
+        self, *, method: str, code: str, seconds: float, throttled: float, verb: str = ""
+    ) -> None:
+        """Record one finished request; ``verb`` (default: ``method``) labels the histograms.
+
+        Informers' requests say ``LIST`` or ``WATCH`` (a watch's seconds are to its response
+        headers, not its whole life), so their latency is apart from the writes' ``PATCH``.
+        """
         self.requests.labels(code=code, method=method).inc()
-        self.duration.labels(verb=method).observe(seconds)
-        self.rate_limiter_duration.labels(verb=method).observe(throttled)
+        self.duration.labels(verb=verb or method).observe(seconds)
+        self.rate_limiter_duration.labels(verb=verb or method).observe(throttled)

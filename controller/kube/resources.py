@@ -13,11 +13,16 @@ __all__ = ["ResourceRef", "object_path", "resource_for"]
 
 
 class ResourceRef(NamedTuple):
-    """The REST coordinates of one resource type."""
+    """The one resource-reference type: the REST coordinates of a kind and its name.
+
+    Writes find their URL by it, informers watch by its group/version/plural, and the caches
+    key rayop's child kinds by it.
+    """
 
     group: str
     version: str
     plural: str
+    kind: str
     namespaced: bool = True
 
     @property
@@ -61,7 +66,7 @@ def resource_for(api_version: str, kind: str) -> ResourceRef:
     """The resource that serves ``kind`` at ``api_version`` (e.g. ``"apps/v1"``, ``"StatefulSet"``)."""
     group, _, version = api_version.rpartition("/")
     plural, namespaced = _PLURALS.get(kind, (kind.lower() + "s", True))
-    return ResourceRef(group, version, plural, namespaced)
+    return ResourceRef(group, version, plural, kind, namespaced)
 
 
 def object_path(

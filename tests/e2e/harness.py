@@ -125,6 +125,28 @@ class Env:
             count = now
         raise AssertionError(f"rayop kept writing for {within} s")
 
+    def reconciled(self) -> float:
+        """Reconciles finished so far, whatever their outcome."""
+        registry = self.operator.registry
+        return sum(
+            registry.get_sample_value(
+                "controller_runtime_reconcile_total", {"controller": "raycluster", "result": r}
+            )
+            or 0.0
+            for r in ("success", "error", "requeue", "requeue_after")
+        )
+
+    async def reconciles(self, rounds: int = 3, *, within: float = 15.0) -> None:
+        """Reconcile every cached RayCluster ``rounds`` times (a forced resync each round) and
+        wait until each round has finished: "after N reconciles" instead of "after a sleep"."""
+        controller = self.operator.controller
+        clusters = len(controller.caches.list_clusters())
+        for _ in range(rounds):
+            target = self.reconciled() + clusters
+            controller.enqueue_all()
+            await wait_for(lambda t=target: self.reconciled() >= t, within=within,  # type: ignore[misc]
+                           what=f"{clusters} reconciles")  # fmt: skip
+
     async def settle(self, seconds: float = 0.5) -> None:
         """Let the operator react to whatever just happened."""
         await asyncio.sleep(seconds)

@@ -175,7 +175,7 @@ async def test_deleted_or_edited_child_is_restored_and_foreign_label_kept(env: E
             "metadata": {"name": head, "namespace": "default", "labels": {"team": "ml"}},
         }
     )
-    await env.settle(0.5)
+    await env.reconciles(2)
     assert len(env.rayop_writes()) == writes, "a foreign label made rayop write"
 
     sts = await env.get("apps/v1", "StatefulSet", head)

@@ -153,5 +153,15 @@ async def test_operator_metrics_carry_the_names_dashboards_query(scraped: Scrape
                if s.labels.get("method") == "PATCH" and s.labels.get("code") == "200"]  # fmt: skip
     assert applies
     assert applies[0].value > 0
+    # The informers' reads share the client's budget and series: one streaming-list WATCH
+    # per informer (9: RayClusters, 7 child kinds, pods), counted as GETs; no LIST needed.
+    reads = {s.labels["verb"]: s.value
+             for s in await scraped.named("rest_client_request_duration_seconds_count")}  # fmt: skip
+    assert reads.get("WATCH", 0) >= 9
+    assert reads.get("LIST", 0) == 0
+    gets = [s for s in await scraped.named("rest_client_requests_total")
+            if s.labels == {"code": "200", "method": "GET"}]  # fmt: skip
+    assert gets
+    assert gets[0].value >= 9
     (leader,) = await scraped.named("leader_election_master_status")
     assert (leader.labels, leader.value) == ({"name": LEASE}, 1.0)

@@ -55,8 +55,7 @@ async def test_every_sample_reaches_ready_or_says_why_not(tmp_path: Path) -> Non
 
         # Steady state: reconciling every sample again changes nothing, so nothing is written.
         before = await env.quiet(period=0.5)
-        env.operator.controller.enqueue_all()
-        await env.settle(1.0)
+        await env.reconciles(2)
         assert env.rayop_writes()[before:] == []
 
         tpu = await status(NEEDS_TPU)

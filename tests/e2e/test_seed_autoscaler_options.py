@@ -23,7 +23,7 @@ async def test_idle_timeout_minutes_and_upscaling_speed_take_effect(env: Env) ->
     assert stored["idleTimeoutMinutes"] == 2, "the user's own field is kept as written"
     await env.quiet()
     writes = len(env.rayop_writes())
-    await env.settle(1.0)
+    await env.reconciles(3)
     assert len(env.rayop_writes()) == writes
 
 

@@ -172,3 +172,50 @@ def test_a_cached_pod_costs_under_two_kib() -> None:
         tracemalloc.stop()
     assert len(store.by_index(CLUSTER_INDEX, "ns/c7")) == 10
     assert used / len(pods) < 2048, used / len(pods)
+
+
+async def test_only_rayclusters_resync_and_unchanged_updates_wake_nobody() -> None:
+    """Pods and children: no resync timer, and a same-resourceVersion update is ignored.
+    RayClusters: resync_period applies and such an update (the resync) is delivered."""
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    from controller.caches import CHILD_KINDS, Caches
+
+    api = ApiClient(Configuration())
+    try:
+        caches = Caches(api, resync_period=300.0)
+        woken: list[str] = []
+        caches.watch(
+            on_cluster=lambda obj: woken.append("cluster"),
+            on_child=lambda kind, obj, deleted: woken.append(kind),
+            on_pod=lambda obj: woken.append("pod"),
+        )
+        assert caches.clusters[None]._resync_period == 300.0
+        assert caches.pods[None]._resync_period is None
+        assert all(by_ns[None]._resync_period is None for by_ns in caches.children.values())
+        meta = {"name": "x", "namespace": "ns", "resourceVersion": "7",
+                "labels": {"ray.io/cluster": "c"},
+                "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayCluster",
+                                     "name": "c", "uid": "u", "controller": True}]}  # fmt: skip
+        informers = [
+            caches.clusters[None],
+            caches.pods[None],
+            caches.children[CHILD_KINDS[0]][None],
+        ]
+        for informer in informers:
+            informer.replace([{"metadata": dict(meta)}], "7")
+        for informer in informers:  # what a resync delivers: every object, unchanged
+            for obj in informer.store.list():
+                informer._dispatch_update(obj, obj)
+        assert woken == ["cluster", "pod", "StatefulSet", "cluster", "cluster"]
+        woken.clear()
+        # A child's status moved (slim_child drops status): a new version, nothing new kept.
+        sts = caches.children[CHILD_KINDS[0]][None]
+        moved = {"metadata": {**meta, "resourceVersion": "8"}, "status": {"readyReplicas": 1}}
+        sts.apply([{"type": "MODIFIED", "object": moved}])
+        assert woken == []
+        relabelled = {"metadata": {**meta, "resourceVersion": "9", "labels": {"a": "b"}}}
+        sts.apply([{"type": "MODIFIED", "object": relabelled}])
+        assert woken == ["StatefulSet", "StatefulSet"]
+    finally:
+        await api.close()

@@ -95,3 +95,11 @@ def test_progress_line_of_an_invalid_cluster_gives_the_reason_only() -> None:
         "status": {"state": "failed", "reason": "spec.rayVersion: is required."},
     }
     assert progress_line(cluster) == "default/bad  state=failed  (spec.rayVersion: is required.)"
+
+
+def test_flag_defaults_are_the_operator_options_defaults() -> None:
+    """`rayop run` with no flags builds exactly OperatorOptions() (one source of defaults)."""
+    from controller.cli import build_parser, operator_options
+    from controller.options import OperatorOptions
+
+    assert operator_options(build_parser().parse_args(["run"])) == OperatorOptions()

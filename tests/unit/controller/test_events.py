@@ -49,3 +49,13 @@ def test_spam_filter_is_per_object() -> None:
     assert correlator.observe(CLUSTER, "Warning", "X", "m", now=0.0, timestamp="t") is None
     other = {"uid": "u-2", "name": "d", "namespace": "ns"}
     assert correlator.observe(other, "Warning", "X", "m", now=0.0, timestamp="t") is not None
+
+
+def test_state_is_bounded_however_many_objects_come_and_go() -> None:
+    """10,000 objects through a cache of 100: at most 100 buckets and 100 Events remembered."""
+    correlator = EventCorrelator(cache_size=100)
+    for i in range(10_000):
+        obj = {"uid": f"u-{i}", "name": f"c{i}", "namespace": "ns"}
+        correlator.observe(obj, "Normal", "Created", "m", now=float(i), timestamp="t")
+    assert len(correlator._buckets) == 100
+    assert len(correlator._seen) == 100

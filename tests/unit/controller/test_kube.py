@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from controller.kube import (
+    BadRequest,
     ConfigError,
     Conflict,
     Invalid,
@@ -16,11 +17,11 @@ from controller.kube import (
     ServerError,
     TokenBucket,
     TooManyRequests,
-    is_transient,
 )
 from controller.kube.config import describe_source
 from controller.kube.errors import error_from_response
 from controller.kube.resources import object_path, resource_for
+from controller.outcomes import Failure, TerminalError, classify
 
 
 def test_token_bucket_disabled_with_non_positive_qps() -> None:
@@ -52,13 +53,22 @@ def test_errors_translate_by_status_code_and_keep_the_servers_words() -> None:
     assert type(plain) is KubeError
 
 
-def test_transient_errors_are_the_retryable_ones() -> None:
-    """Throttling, server errors and conflicts are transient; NotFound and Invalid are not."""
-    assert is_transient(TooManyRequests("x"))
-    assert is_transient(ServerError("x"))
-    assert is_transient(Conflict("x"))
-    assert not is_transient(NotFound("x"))
-    assert not is_transient(Invalid("x"))
+def test_the_error_class_decides_terminal_or_retry() -> None:
+    """422 and 400 are terminal; throttling, server errors, conflicts and 403/404 retry."""
+    for terminal in (Invalid("x"), BadRequest("x"), TerminalError("x")):
+        assert classify(terminal) is Failure.TERMINAL
+    for retry in (TooManyRequests("x"), ServerError("x"), Conflict("x"), NotFound("x"),
+                  KubeError("forbidden", code=403), TimeoutError(), ValueError()):  # fmt: skip
+        assert classify(retry) is Failure.RETRY
+
+
+def test_retry_after_comes_from_the_header_or_the_status_details() -> None:
+    """Retry-After: the header when present, else Status.details.retryAfterSeconds."""
+    body = orjson.dumps({"kind": "Status", "details": {"retryAfterSeconds": 7}})
+    assert error_from_response(429, body).retry_after == 7
+    assert error_from_response(429, body, retry_after="3").retry_after == 3
+    assert error_from_response(503, b"", retry_after="junk").retry_after is None
+    assert error_from_response(500, b"{}").retry_after is None
 
 
 def test_resource_paths() -> None:
@@ -100,3 +110,34 @@ def test_config_errors_name_what_is_missing(tmp_path: Path) -> None:
         describe_source(environ={"KUBECONFIG": str(tmp_path / "gone")})
     with pytest.raises(ConfigError, match="no cluster configuration"):
         describe_source(environ={}, home=tmp_path)
+
+
+def test_env_proxy_is_read_once_as_curl_reads_it() -> None:
+    """HTTPS_PROXY applies to https API servers unless NO_PROXY names the host (or a suffix)."""
+    from controller.kube.config import env_proxy
+
+    env = {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost,.svc"}
+    assert env_proxy("https://api.example.com:6443", env) == "http://proxy:3128"
+    assert env_proxy("https://kubernetes.default.svc", env) is None
+    assert env_proxy("https://localhost:6443", env) is None
+    assert env_proxy("http://127.0.0.1:8080", env) is None
+    assert env_proxy("https://api.example.com", {"https_proxy": "http://p"}) == "http://p"
+    assert env_proxy("https://api.example.com", {}) is None
+
+
+async def test_api_client_does_no_per_request_environment_lookup(tmp_path: Path) -> None:
+    """The loaded client's session does not look proxies and .netrc up per request."""
+    from controller.kube.config import load_api_client
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    api = await load_api_client(kubeconfig=str(kubeconfig))
+    try:
+        assert api.rest_client.pool_manager.trust_env is False
+    finally:
+        await api.close()

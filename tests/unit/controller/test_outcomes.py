@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from controller.caches import Caches
 from controller.controller import ClusterKey, RayClusterController, Result, TerminalError
 from controller.events import EventRecorder
-from controller.kube import KubeClient, ServerError
+from controller.kube import Invalid, KubeClient, ServerError, TooManyRequests
+from controller.options import OperatorOptions
 
 KEY = ClusterKey("ns", "c")
 
@@ -31,7 +32,7 @@ async def controller() -> AsyncIterator[RayClusterController]:
         caches=Caches(api),
         recorder=EventRecorder(client),
         registry=CollectorRegistry(),
-        concurrency=1,
+        options=OperatorOptions(concurrency=1),
     )
     yield ctrl
     await api.close()
@@ -110,18 +111,64 @@ async def test_requeue_after_adds_after_exactly_that_delay(
 
 
 @pytest.mark.looptime
-async def test_terminal_error_is_not_retried(controller: RayClusterController) -> None:
-    """A TerminalError drops the key: nothing is queued or waiting afterwards."""
+async def test_terminal_error_comes_back_after_the_long_delay_only(
+    controller: RayClusterController,
+) -> None:
+    """A TerminalError: no exponential retries; the key returns after terminal_requeue, each time."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
 
     async def hopeless(key: ClusterKey) -> Result:
+        calls.append(loop.time())
         raise TerminalError("cannot ever work")
 
     controller.reconcile = hopeless  # type: ignore[method-assign]
     await _process(controller)
-    await asyncio.sleep(3600)
-    assert len(controller.queue) == 0
-    assert controller.queue.waiting == 0
-    assert _total(controller, "error") == 1
+    assert controller.queue.waiting == 1
+    for _ in range(2):
+        assert await controller._process_next_item()
+    assert [round(b - a, 3) for a, b in itertools.pairwise(calls)] == [600.0, 600.0]
+    assert controller.queue.num_requeues(KEY) == 0
+    assert _total(controller, "error") == 3
+
+
+@pytest.mark.looptime
+async def test_a_422_from_the_server_is_terminal(controller: RayClusterController) -> None:
+    """An Invalid (422) escaping reconcile is treated as terminal, not retried in 5 ms."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+
+    async def refused(key: ClusterKey) -> Result:
+        calls.append(loop.time())
+        raise Invalid("spec.x: Forbidden", code=422)
+
+    controller.reconcile = refused  # type: ignore[method-assign]
+    await _process(controller)
+    assert await controller._process_next_item()
+    assert round(calls[1] - calls[0], 3) == 600.0
+
+
+@pytest.mark.looptime
+async def test_retry_after_holds_back_even_keys_added_by_events(
+    controller: RayClusterController,
+) -> None:
+    """After a 429 with Retry-After 7, a key re-added at once still waits the 7 s."""
+    loop = asyncio.get_running_loop()
+    calls: list[float] = []
+    outcomes: list[Exception | None] = [TooManyRequests("slow down", retry_after=7.0), None]
+
+    async def throttled(key: ClusterKey) -> Result:
+        calls.append(loop.time())
+        if outcome := outcomes.pop(0):
+            raise outcome
+        return Result()
+
+    controller.reconcile = throttled  # type: ignore[method-assign]
+    await _process(controller)
+    controller.queue.add(KEY)  # an informer event right after the failure
+    assert await controller._process_next_item()  # held back, not reconciled
+    assert await controller._process_next_item()
+    assert [round(c - calls[0], 3) for c in calls] == [0.0, 7.0]
 
 
 @pytest.mark.looptime

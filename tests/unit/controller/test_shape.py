@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from controller.api import parse_raycluster
-from controller.shape import desired_replicas, shape_of
+from controller.api.defaults import desired_replicas
+from controller.shape import shape_of
 
 SEED = Path(__file__).resolve().parents[3] / "manifests" / "samples" / "seed-basic-ray-cluster.yaml"
 

@@ -16,6 +16,9 @@ class Sink:
     def __init__(self) -> None:
         self.applied: list[tuple[str, str]] = []
 
+    def prepare(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return obj
+
     def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None:
         raise AssertionError("no list in these tests")
 
