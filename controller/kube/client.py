@@ -12,19 +12,24 @@ of :mod:`controller.kube.errors`.
 Writes: :meth:`KubeClient.apply` is server-side apply (``application/apply-patch+yaml``,
 ``fieldManager=rayop``, ``force=true``) and is the only way rayop changes an object;
 :meth:`KubeClient.delete` removes one. Events are applied like any other object.
+
+Fencing: with a ``write_guard`` (the leader elector's :meth:`is_leading`), every request that
+is not a read is checked immediately before it is sent, after any wait for a rate-limit token;
+a write attempted while the guard says no raises :class:`NotLeading` and never reaches the
+server. Reads are never fenced, so a standby keeps its caches warm.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient
 
-from controller.kube.errors import NotFound, TransportError, error_from_response
+from controller.kube.errors import NotFound, NotLeading, TransportError, error_from_response
 from controller.kube.metrics import RestClientMetrics
 from controller.kube.ratelimit import TokenBucket
 from controller.kube.resources import object_path, resource_for
@@ -34,6 +39,7 @@ __all__ = ["APPLY_CONTENT_TYPE", "FIELD_MANAGER", "KubeClient"]
 FIELD_MANAGER = "rayop"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 _JSON = "application/json"
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # A single hung request must not stall a worker forever (kubernetes-asyncio sets no timeout).
 _DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
@@ -54,9 +60,12 @@ class KubeClient:
         burst: int = 200,
         metrics: RestClientMetrics | None = None,
         field_manager: str = FIELD_MANAGER,
+        write_guard: Callable[[], bool] | None = None,
     ) -> None:
         self.api_client = api_client
         self.field_manager = field_manager
+        #: Asked right before every write is sent; False refuses it (see the module docstring).
+        self.write_guard = write_guard
         self._bucket = TokenBucket(qps, burst)
         self._metrics = metrics
 
@@ -72,6 +81,9 @@ class KubeClient:
         """Send one request and return the decoded JSON answer; raise a ``KubeError`` on failure."""
         loop = asyncio.get_running_loop()
         throttled = await self._bucket.acquire()
+        # No await between this check and the send: a write never leaves a fenced process.
+        if method not in _READS and self.write_guard is not None and not self.write_guard():
+            raise NotLeading(f"{method} {path}: refused, this replica is not the leader")
         started = loop.time()
         code = "<error>"
         try:
