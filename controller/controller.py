@@ -47,7 +47,7 @@ from controller.events import EventRecorder, rfc3339
 from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
-from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.observe import controlled_pods, dead_pod_reason, head_service, hpa_replicas
 from controller.options import OperatorOptions
 from controller.outcomes import (
     Failure,
@@ -323,12 +323,12 @@ class RayClusterController:
         desired = intent.desired()
         observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
         # Named pods get their deletion cost before a lower replicas goes out (scaledown.py).
-        desired, errors = await self.scaledown.run(
-            involved, cluster, desired, observed, self.caches.pods_of(key.namespace, key.name)
-        )
+        # Only pods this cluster's own workloads control (a label is not ownership: observe.py).
+        pods = controlled_pods(self.caches.pods_of(key.namespace, key.name), desired, observed)
+        desired, errors = await self.scaledown.run(involved, cluster, desired, observed, pods)
         errors += await self._apply_children(involved, desired, observed)
         errors += await self._delete_strays(involved, desired, observed)
-        pods = self.caches.pods_of(key.namespace, key.name)
+        pods = controlled_pods(self.caches.pods_of(key.namespace, key.name), desired, observed)
         errors += await self._delete_dead_pods(involved, pods)
 
         previous = self._previous_status(obj)
