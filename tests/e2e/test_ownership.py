@@ -16,9 +16,12 @@ def impostor(name: str, cluster: str, node_type: str, *, restart: str = "Never")
         "metadata": {
             "name": name,
             "namespace": "default",
-            "labels": {"ray.io/cluster": cluster, "ray.io/node-type": node_type,
-                       "ray.io/group": "headgroup" if node_type == "head" else "g0"},
-        },  # fmt: skip
+            "labels": {
+                "ray.io/cluster": cluster,
+                "ray.io/node-type": node_type,
+                "ray.io/group": "headgroup" if node_type == "head" else "g0",
+            },
+        },
         "spec": {
             "restartPolicy": restart,
             "containers": [{"name": "batch", "image": "busybox"}],
@@ -40,9 +43,7 @@ async def test_a_failed_batch_pod_labelled_with_the_cluster_is_not_deleted(env: 
     await env.apply(small_cluster("own", replicas=1))
     await _ready(env, "own")
     await env.apply(impostor("users-batch", "own", "worker"))
-    await wait_for(
-        lambda: env.get("v1", "Pod", "users-batch"), what="the batch pod to exist"
-    )
+    await wait_for(lambda: env.get("v1", "Pod", "users-batch"), what="the batch pod to exist")
     env.sim.workloads.fail_pod(pod="users-batch", reason="Error")
     await env.reconciles(rounds=2)
     pod = await env.get("v1", "Pod", "users-batch")
