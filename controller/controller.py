@@ -339,6 +339,7 @@ class RayClusterController:
             previous=previous,
             now=rfc3339(self.clock()),
             apply_error="; ".join(str(e) for e in errors)[:1024],
+            missing=sorted(f"{k.kind}/{k.name}" for k in desired if k not in observed),
         )
         if status != previous:
             changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
