@@ -322,6 +322,9 @@ class RayClusterController:
 
         desired = intent.desired()
         observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
+        if clashes := self._name_clashes(key, cluster.metadata.uid or "", desired):
+            await self._report_invalid(obj, involved, clashes)  # before any write
+            return Result()
         # Named pods get their deletion cost before a lower replicas goes out (scaledown.py).
         # Only pods this cluster's own workloads control (a label is not ownership: observe.py).
         pods = controlled_pods(self.caches.pods_of(key.namespace, key.name), desired, observed)
@@ -528,6 +531,29 @@ class RayClusterController:
                     f"Deleted pod {meta['name']} ({why}) so it is replaced",
                 )
         return errors
+
+    def _name_clashes(
+        self, key: ClusterKey, uid: str, desired: Mapping[ChildKey, Any]
+    ) -> list[str]:
+        """Children this cluster would write that another RayCluster already controls: names
+        can collide (``a`` + group ``b-c`` and ``a-b`` + group ``c`` both want ``a-b-c-...``),
+        and writing would fight over one object forever."""
+        found = []
+        for child in desired:
+            have = self.caches.get_child(child.kind, key.namespace, child.name)
+            other = None if have is None else owner_cluster(have)
+            owner_uids = {
+                ref.get("uid")
+                for ref in (have or {}).get("metadata", {}).get("ownerReferences") or []
+            }
+            # The same name with another uid: a deleted predecessor being collected, not a clash.
+            if other is not None and other != key.name and uid not in owner_uids:
+                found.append(
+                    f"{child.kind} {child.name} already belongs to RayCluster {other} in this "
+                    "namespace (the cluster and group names combine to the same child name); "
+                    "rename this cluster or its group."
+                )
+        return found
 
     async def _report_invalid(
         self, obj: Mapping[str, Any], involved: Mapping[str, Any], problems: list[str]
