@@ -131,7 +131,11 @@ class KubeClient:
         return decoded if isinstance(decoded, dict) else {}
 
     async def _honour_retry_after(self, loop: asyncio.AbstractEventLoop) -> None:
-        while (wait := self._writes_not_before - loop.time()) > 0:
+        # Again after each wait: another answer may have pushed the time back meanwhile.
+        for _ in range(10):
+            wait = self._writes_not_before - loop.time()
+            if wait <= 0:
+                return
             await asyncio.sleep(wait)
 
     async def throttle(self) -> float:
