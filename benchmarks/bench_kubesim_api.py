@@ -8,6 +8,9 @@ What it measures (the server always runs in its own process, clients in this one
 * small writes/s: concurrent clients POST small ConfigMaps (and merge-PATCH labels) over HTTP;
   the same client harness against a bare aiohttp handler returning a fixed 201 gives the
   ceiling of the HTTP stack itself, and the ratio of the two;
+* authorization cost: writes/s and reads/s (GET of one ConfigMap) of a client authenticated
+  with a ServiceAccount token that a Role grants, against a server with RBAC on
+  (`authorization="rbac"`) and one with it off (`"always-allow"`), in the same run;
 * watch fan-out to one watcher: events/s a single watch receives when it resumes from an old
   resourceVersion and the server streams the retained history (serialisation + framing);
 * live fan-out: events/s delivered in total to several watchers while writes happen;
@@ -47,11 +50,32 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _serve_kubesim(conn: Connection, preload: int) -> None:
+def _grant_configmaps(sim: Any) -> str:
+    """A ServiceAccount whose Role grants every ConfigMap verb in `default`; its token."""
+    rbac = "rbac.authorization.k8s.io"
+    cluster = sim.cluster
+    cluster.create("serviceaccounts", "default", {"metadata": {"name": "bench"}})
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]
+    cluster.create(f"roles.{rbac}", "default", {"metadata": {"name": "bench"}, "rules": rules})
+    binding = {
+        "metadata": {"name": "bench"},
+        "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "bench"},
+        "subjects": [{"kind": "ServiceAccount", "name": "bench", "namespace": "default"}],
+    }
+    cluster.create(f"rolebindings.{rbac}", "default", binding)
+    return str(cluster.auth.issue_token("default", "bench"))
+
+
+def _serve_kubesim(conn: Connection, preload: int, authorization: str = "rbac") -> None:
     from kubesim import KubeSim
 
     async def main() -> None:
-        async with KubeSim(controllers=False, history_size=max(10_000, preload + 10)) as sim:
+        async with KubeSim(
+            controllers=False,
+            history_size=max(10_000, preload + 10),
+            authorization=authorization,
+        ) as sim:
+            token = _grant_configmaps(sim)
             start_rv = sim.cluster.resource_version
             for i in range(preload):
                 sim.cluster.create(
@@ -60,7 +84,7 @@ def _serve_kubesim(conn: Connection, preload: int) -> None:
                     {"metadata": {"name": f"pre-{i}"}, "data": {"k": "v"}},
                     owned=True,
                 )
-            conn.send((sim.url, start_rv))
+            conn.send((sim.url, start_rv, token))
             await asyncio.get_running_loop().run_in_executor(None, conn.recv)
 
     asyncio.run(main())
@@ -89,7 +113,7 @@ def _serve_bare(conn: Connection) -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        conn.send((f"http://127.0.0.1:{runner.addresses[0][1]}", 0))
+        conn.send((f"http://127.0.0.1:{runner.addresses[0][1]}", 0, ""))
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         await runner.cleanup()
 
@@ -144,10 +168,12 @@ class Server:
         self._proc = ctx.Process(target=target, args=(child, *args), daemon=True)
         self.url = ""
         self.start_rv = 0
+        #: A ServiceAccount token RBAC grants ConfigMaps (kubesim servers only).
+        self.token = ""
 
     def __enter__(self) -> Server:
         self._proc.start()
-        self.url, self.start_rv = self._parent.recv()
+        self.url, self.start_rv, self.token = self._parent.recv()
         return self
 
     def cpu_seconds(self) -> float:
@@ -170,18 +196,19 @@ class _Conn:
     client, is what a write benchmark measures (aiohttp's client costs more than its server)."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, token: str
     ) -> None:
         self.reader, self.writer, self.host = reader, writer, host
+        self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
 
     @classmethod
-    async def open(cls, url: str) -> _Conn:
+    async def open(cls, url: str, token: str = "") -> _Conn:
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
-        return cls(reader, writer, f"{host}:{port}")
+        return cls(reader, writer, f"{host}:{port}", token)
 
     async def request(self, method: str, path: str, body: bytes, content_type: str) -> int:
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readuntil(b"\r\n")
         length = 0
@@ -198,26 +225,30 @@ class _Conn:
         self.writer.close()
 
 
-def _measured(server: Server, clients: int, seconds: float, verb: str) -> tuple[float, float]:
-    """(writes/s, server CPU microseconds per write) of one write run against `server`.
+def _measured(
+    server: Server, clients: int, seconds: float, verb: str, *, token: str = ""
+) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request) of one run against `server`.
 
     A short unmeasured run first warms the server up (kubesim loads a type's schemas on its
     first write, which is not what a steady-state throughput figure should include)."""
-    asyncio.run(_write_load(server.url, clients, min(1.0, seconds), verb))
+    asyncio.run(_write_load(server.url, clients, min(1.0, seconds), verb, token=token))
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    rate = asyncio.run(_write_load(server.url, clients, seconds, verb))
+    rate = asyncio.run(_write_load(server.url, clients, seconds, verb, token=token))
     elapsed = time.perf_counter() - started
     cpu = server.cpu_seconds() - cpu_before
     return rate, cpu / max(rate * elapsed, 1) * 1e6
 
 
-async def _write_load(url: str, clients: int, seconds: float, verb: str) -> float:
-    """Writes/s achieved by `clients` concurrent keep-alive connections for `seconds`."""
-    conns = [await _Conn.open(url) for _ in range(clients)]
+async def _write_load(
+    url: str, clients: int, seconds: float, verb: str, *, token: str = ""
+) -> float:
+    """Requests/s (create, patch or get) of `clients` concurrent keep-alive connections."""
+    conns = [await _Conn.open(url, token) for _ in range(clients)]
     count = 0
     run = os.urandom(3).hex()  # names unique across runs against the same server
-    if verb == "patch":
+    if verb in ("patch", "get"):
         for c, conn in enumerate(conns):
             await conn.request(
                 "POST",
@@ -236,6 +267,10 @@ async def _write_load(url: str, clients: int, seconds: float, verb: str) -> floa
             if verb == "create":
                 body = orjson.dumps({"metadata": {"name": f"w-{run}-{c}-{i}"}, "data": {"k": "v"}})
                 status = await conn.request("POST", CMS, body, "application/json")
+            elif verb == "get":
+                status = await conn.request(
+                    "GET", f"{CMS}/patch-{run}-{c}", b"", "application/json"
+                )
             else:
                 body = orjson.dumps({"metadata": {"labels": {"i": str(i)}}})
                 status = await conn.request(
@@ -299,6 +334,28 @@ async def _live_fanout(
     return sum(counts) / elapsed, writes
 
 
+_AUTH_VERBS = ("create", "patch", "get")
+
+
+def _authorization_cost(clients: int, seconds: float) -> dict[str, dict[str, float]]:
+    """Requests/s and server CPU per request of a ServiceAccount client (same token, same
+    Role) against a server with RBAC on and one with it off.
+
+    The two servers alternate, three times each, and the best run of each counts (highest
+    rate, lowest CPU per request), so a noisy neighbour on a shared machine does not decide the
+    comparison; CPU per request is the steadier of the two figures."""
+    out: dict[str, dict[str, float]] = {}
+    for _round in range(3):
+        for mode in ("always-allow", "rbac"):
+            with Server(_serve_kubesim, 0, mode) as sim:
+                best = out.setdefault(mode, {})
+                for verb in _AUTH_VERBS:
+                    rate, cpu = _measured(sim, clients, seconds / 2, verb, token=sim.token)
+                    best[verb] = max(best.get(verb, 0.0), rate)
+                    best[f"{verb}_cpu_us"] = min(best.get(f"{verb}_cpu_us", 1e9), cpu)
+    return out
+
+
 def _memory(pods: int) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -346,6 +403,7 @@ def main() -> None:
     results["write_ratio_to_bare"] = (
         results["create_writes_per_s"] / results["bare_aiohttp_writes_per_s"]
     )
+    results["authorization"] = _authorization_cost(args.clients, seconds)
     with Server(_serve_kubesim, replay) as sim:
         results["watch_replay_events_per_s"] = asyncio.run(
             _watch_replay(sim.url, sim.start_rv, replay)
@@ -358,6 +416,7 @@ def main() -> None:
     results["memory"] = _memory(args.pods)
 
     mem = results["memory"]
+    auth = results["authorization"]
     rows = [
         (
             f"small writes/s (POST ConfigMap, {args.clients} clients)",
@@ -377,6 +436,22 @@ def main() -> None:
             "load-independent",
         ),
         ("server CPU per merge PATCH", f"{results['patch_cpu_us_per_write']:,.0f} us", ""),
+        *(
+            row
+            for verb in _AUTH_VERBS
+            for row in (
+                (
+                    f"ServiceAccount {verb}/s, RBAC on / off",
+                    f"{auth['rbac'][verb]:,.0f} / {auth['always-allow'][verb]:,.0f}",
+                    f"{auth['rbac'][verb] / auth['always-allow'][verb] - 1:+.1%}",
+                ),
+                (
+                    f"  server CPU per {verb}, RBAC on / off",
+                    f"{auth['rbac'][verb + '_cpu_us']:,.0f} / {auth['always-allow'][verb + '_cpu_us']:,.0f} us",
+                    f"{auth['rbac'][verb + '_cpu_us'] / auth['always-allow'][verb + '_cpu_us'] - 1:+.1%} (goal: within 10 %)",
+                ),
+            )
+        ),
         (
             f"watch fan-out to 1 watcher (replay of {replay:,})",
             f"{results['watch_replay_events_per_s']:,.0f} ev/s",

@@ -40,7 +40,8 @@ examples:
 _DEV_EPILOG = """\
 what happens:
   1. kubesim (the embedded Kubernetes: API server, workload controllers, kubelet) starts and
-     writes a kubeconfig (default ./kubeconfig.yaml);
+     writes a kubeconfig (default ./kubeconfig.yaml); its pods are real processes running
+     real Ray when --runtime allows (see docs/real-ray.md), simulated otherwise;
   2. the RayCluster CRD from manifests/crd/ is installed and the operator starts;
   3. the files are applied (default: manifests/samples/seed-basic-ray-cluster.yaml);
   4. each RayCluster's progress (state, pods ready/desired) prints as it changes.
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write kubesim's kubeconfig (default %(default)s)")  # fmt: skip
     dev.add_argument("--port", type=int, default=0,
                      help="kubesim's API port (default: any free port)")  # fmt: skip
+    dev.add_argument("--runtime", choices=("auto", "process", "simulated"), default="auto",
+                     help="how kubesim runs pods: process = real processes (real Ray; root, "
+                     "iproute2 and Ray installed), simulated = timers; auto = process when "
+                     "this host can (default %(default)s)")  # fmt: skip
     _add_operator_flags(dev)
     _add_log_flags(dev)
     # Progress lines are the show in dev; logs only when something goes wrong.
@@ -199,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return asyncio.run(_run(args))
         from controller.dev import ManifestError, prepare_dev, run_dev
+        from kubesim.hostcheck import HostUnavailable
 
         try:
             plan = prepare_dev(
@@ -206,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kubeconfig_out=args.kubeconfig_out,
                 port=args.port,
                 options=operator_options(args),
+                runtime=args.runtime,
             )
-        except ManifestError as exc:
+        except (ManifestError, HostUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:
             return asyncio.run(run_dev(plan))

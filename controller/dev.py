@@ -5,6 +5,10 @@ serves a real API (kubectl works against the kubeconfig it writes), its workload
 and kubelet turn StatefulSets into running pods, and the operator does exactly what it does in
 production. The user's manifests are applied with field manager ``rayop-dev`` (they are the
 user's intent, not rayop's).
+
+``--runtime auto`` (the default) runs pods as real processes, so the seed cluster is real Ray,
+when the host allows it (root, iproute2, Ray installed); otherwise they are simulated, and the
+first lines say which runtime runs and why.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "prepare_dev",
     "progress_line",
     "run_dev",
+    "runtime_lines",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,12 +102,27 @@ class DevPlan:
     kubeconfig: Path
     port: int
     options: OperatorOptions
+    #: ``process`` or ``simulated``, and why simulated when it is.
+    runtime: str = "simulated"
+    runtime_reason: str = ""
 
 
 def prepare_dev(
-    *, files: list[str] | None, kubeconfig_out: str, port: int, options: OperatorOptions
+    *,
+    files: list[str] | None,
+    kubeconfig_out: str,
+    port: int,
+    options: OperatorOptions,
+    runtime: str = "simulated",
 ) -> DevPlan:
-    """Read the manifests and the CRD; raise :class:`ManifestError` naming any bad file."""
+    """Read the manifests and the CRD and pick the runtime (``auto``, ``process``, ``simulated``).
+
+    Raises :class:`ManifestError` naming any bad file, and
+    ``kubesim.hostcheck.HostUnavailable`` when ``process`` cannot run here.
+    """
+    from kubesim.hostcheck import choose_runtime
+
+    chosen, reason = choose_runtime(runtime)
     paths = [Path(f) for f in files] if files else [SEED_MANIFEST]
     crds = load_manifests(sorted(CRD_DIR.glob("*.yaml")))
     if not crds:
@@ -114,14 +134,31 @@ def prepare_dev(
         port=port,
         # Local servers on free ports: several dev sessions (and tests) never collide.
         options=dataclasses.replace(options, health_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"),
+        runtime=chosen,
+        runtime_reason=reason,
     )
+
+
+def runtime_lines(plan: DevPlan) -> list[str]:
+    """The first lines ``rayop dev`` prints: which runtime runs the pods and, if simulated, why."""
+    if plan.runtime == "process":
+        from importlib.metadata import version
+
+        return [
+            f"runtime: process (pods are real processes; Ray {version('ray')} runs in them)",
+        ]
+    return ["runtime: simulated (pods are timers; no Ray runs)", f"  why: {plan.runtime_reason}"]
 
 
 async def run_dev(plan: DevPlan, *, out: TextIO = sys.stdout) -> int:
     """Run ``rayop dev`` until SIGINT/SIGTERM; return the exit code."""
     from kubesim import KubeSim
 
-    async with KubeSim(port=plan.port, kubeconfig_path=plan.kubeconfig, controllers=True) as sim:
+    for line in runtime_lines(plan):
+        print(line, file=out, flush=True)
+    async with KubeSim(
+        port=plan.port, kubeconfig_path=plan.kubeconfig, controllers=True, runtime=plan.runtime
+    ) as sim:
         api_client = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
         user = KubeClient(api_client, field_manager="rayop-dev", qps=0)
         for crd in plan.crds:

@@ -1,6 +1,7 @@
 """The `kubesim` command (also `python -m kubesim`).
 
     kubesim serve [--port N] [--kubeconfig-out P] [--tls] [--no-controllers] ...
+    kubesim serve --runtime process [--image-map IMAGE=DIR ...]   # real processes (root)
     kubesim fault add --verb create --resource pods --error 503 --rate 0.5
     kubesim fault add --resource statefulsets --latency 0.2
     kubesim fault clear | list | close-watches [--resource R] | shrink-history [--resource R]
@@ -30,7 +31,9 @@ from typing import Any
 import structlog
 import yaml
 
+from kubesim.apiserver.auth import AUTHORIZATION_MODES
 from kubesim.common.config import WorkloadsConfig
+from kubesim.hostcheck import HostUnavailable, missing_prerequisite
 
 __all__ = ["main"]
 
@@ -69,6 +72,13 @@ def _serve_parser(sub: Any) -> None:
     )
     serve.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
+    )
+    serve.add_argument(
+        "--authorization",
+        choices=AUTHORIZATION_MODES,
+        default="rbac",
+        help="rbac (default): HTTP requests are authorized by Roles and bindings; "
+        "always-allow: every authenticated or anonymous request is allowed",
     )
     WorkloadsConfig.add_arguments(serve)
 
@@ -177,6 +187,11 @@ async def _serve(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a flag value out of range: a user mistake, not a crash
             print(f"kubesim serve: {exc}", file=sys.stderr)
             return 2
+        if workloads_config.runtime == "process":
+            missing = missing_prerequisite()
+            if missing is not None:
+                print(f"kubesim serve: {missing}", file=sys.stderr)
+                return 2
     sim = KubeSim(
         port=args.port,
         tls=args.tls,
@@ -187,6 +202,7 @@ async def _serve(args: argparse.Namespace) -> int:
         bookmark_interval=args.bookmark_interval,
         audit_path=args.audit_log,
         workloads_config=workloads_config,
+        authorization=args.authorization,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -195,6 +211,9 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await sim.__aenter__()
+    except HostUnavailable as exc:
+        print(f"kubesim serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # the port is taken, or the address is not ours
         print(f"kubesim serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)  # fmt: skip
@@ -202,6 +221,9 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         print(f"kubesim is serving at {sim.url}", flush=True)
         print(f"export KUBECONFIG={sim.kubeconfig_path}", flush=True)
+        if sim.pod_host is not None:
+            print(f"pods run as real processes; they reach the API at "
+                  f"https://{sim.pod_host.api_host}:{sim.pod_host.api_port}", flush=True)  # fmt: skip
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
     finally:
@@ -209,7 +231,7 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None]:
+def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None, str]:
     path = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
         if os.environ.get("KUBECONFIG")
@@ -231,17 +253,18 @@ def _target(args: argparse.Namespace) -> tuple[str, ssl.SSLContext | None]:
             context.load_verify_locations(
                 cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
             )
-    return str(server).rstrip("/"), context
+    user = ((config.get("users") or [{}])[0]).get("user") or {}
+    return str(server).rstrip("/"), context, str(user.get("token") or "")
 
 
 def _post(args: argparse.Namespace, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    server, context = _target(args)
+    server, context, token = _target(args)
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        server + path,
-        data=data,
-        method="POST" if body is not None else "GET",
-        headers={"Content-Type": "application/json"},
+        server + path, data=data, method="POST" if body is not None else "GET", headers=headers
     )
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:

@@ -1,7 +1,7 @@
 """The kubeconfig kubesim writes: one cluster, one user, one context, all named `kubesim`.
 
-kubectl and kubernetes-asyncio both load it. kubesim does no authentication; the bearer token
-only makes clients that insist on credentials happy.
+kubectl and kubernetes-asyncio both load it. The user carries the cluster admin's bearer token
+(`kubesim-admin`, group `system:masters`; see `kubesim.apiserver.auth`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["kubeconfig_dict", "write_kubeconfig"]
 
 
 def kubeconfig_dict(
-    url: str, *, ca_pem: bytes | None = None, namespace: str = "default"
+    url: str, *, ca_pem: bytes | None = None, namespace: str = "default", token: str = "kubesim"
 ) -> dict[str, Any]:
     """The kubeconfig document for a kubesim at `url`."""
     cluster: dict[str, Any] = {"server": url}
@@ -26,7 +26,7 @@ def kubeconfig_dict(
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "kubesim", "cluster": cluster}],
-        "users": [{"name": "kubesim", "user": {"token": "kubesim"}}],
+        "users": [{"name": "kubesim", "user": {"token": token}}],
         "contexts": [
             {
                 "name": "kubesim",
@@ -38,9 +38,12 @@ def kubeconfig_dict(
     }
 
 
-def write_kubeconfig(path: Path, url: str, *, ca_pem: bytes | None = None) -> Path:
+def write_kubeconfig(
+    path: Path, url: str, *, ca_pem: bytes | None = None, token: str = "kubesim"
+) -> Path:
     """Write the kubeconfig (mode 0600) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(kubeconfig_dict(url, ca_pem=ca_pem), sort_keys=False))
+    document = kubeconfig_dict(url, ca_pem=ca_pem, token=token)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
     path.chmod(0o600)
     return path

@@ -32,6 +32,7 @@ from kubesim.kubelet import agent as _agent
 from kubesim.kubelet import nodes as _nodes
 from kubesim.kubelet import simulated as _simulated
 from kubesim.kubelet.lease import NodeLease
+from kubesim.kubelet.runtime import ContainerRuntime
 from kubesim.scheduler.scheduler import Scheduler
 
 __all__ = ["Workloads"]
@@ -45,6 +46,9 @@ class Workloads(ChaosMixin):
     def __init__(self, cluster: ClusterAPI, config: WorkloadsConfig | None = None) -> None:
         self.cluster = cluster
         self.config = config or WorkloadsConfig()
+        #: Builds each kubelet's container runtime (None: the simulated one); the assembly sets
+        #: it before `run()` for the process runtime.
+        self.runtime_factory: Callable[[_agent.Kubelet], ContainerRuntime] | None = None
         self.clock = Clock()
         self.faults = _simulated.Faults()
         self.pods = Cache(cluster, "pods", by_node=True)
@@ -252,6 +256,7 @@ class Workloads(ChaosMixin):
             name=name,
             pods=self.pods,
             faults=self.faults,
+            runtime_factory=self.runtime_factory,
         )
         self.kubelets[name] = kubelet
         return kubelet

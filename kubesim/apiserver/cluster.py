@@ -37,8 +37,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubesim.apiserver import errors
+from kubesim.apiserver.admission import Admission
 from kubesim.apiserver.allocators import ServiceAllocator, kubernetes_service
 from kubesim.apiserver.audit import AuditLog
+from kubesim.apiserver.auth import Auth
 from kubesim.apiserver.conversion import has_conversion, to_storage
 from kubesim.apiserver.crd_registry import CrdRegistrar
 from kubesim.apiserver.deletion import Deletion
@@ -108,6 +110,9 @@ class Cluster:
             manager="kube-apiserver",
             subresource=None,
         )
+        self.auth = Auth(self)
+        self.admission = Admission(self)
+        self._pipeline.admission = self.admission
 
     def _before_publish(
         self, info: ResourceInfo, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
@@ -478,6 +483,15 @@ class Cluster:
         )
 
     # ------------------------------------------------------------------ internal writes
+
+    def system_create(
+        self, info: ResourceInfo, namespace: str, obj: dict[str, Any], *, manager: str
+    ) -> dict[str, Any]:
+        """An object kubesim's control plane makes for itself (bootstrap RBAC policy, each
+        namespace's default ServiceAccount): admitted and stored, not audited."""
+        return self._pipeline.create(
+            WriteContext(), info, namespace, obj, manager=manager, subresource=None
+        )
 
     def system_update(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubesim.apiserver import errors, strategy
 from kubesim.apiserver.allocators import ServiceAllocator
@@ -38,6 +38,9 @@ from kubesim.apiserver.validation import (
     validate_object_meta,
 )
 from kubesim.apiserver.watch import ADDED, DELETED, MODIFIED
+
+if TYPE_CHECKING:
+    from kubesim.apiserver.admission import Admission
 
 __all__ = ["WriteContext", "WritePipeline", "default_manager"]
 
@@ -128,6 +131,9 @@ def _not_an_object(info: ResourceInfo) -> errors.StatusError:
 class WritePipeline:
     """Turns a create or a replacement into a committed object, as kube-apiserver's registry."""
 
+    #: The admission chain (`kubesim.apiserver.admission`); None while the cluster bootstraps.
+    admission: Admission | None = None
+
     def __init__(
         self,
         store: Store,
@@ -180,6 +186,8 @@ class WritePipeline:
             # Upstream records ownership on the decoded, defaulted object, before the
             # strategy resets status (so a client-sent status is neither kept nor owned).
             obj = self._track(info, None, obj, manager=manager, subresource=subresource)
+        if self.admission is not None:
+            self.admission.admit(info, obj, None)
         strategy.prepare_for_create(info, obj)
         self._validate(ctx, info, obj, None)
         name = obj["metadata"]["name"]
@@ -397,6 +405,8 @@ class WritePipeline:
         meta = new["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         new = self._defaults(ctx, info, new, old)
+        if self.admission is not None:
+            self.admission.admit(info, new, old)
         self._validate(ctx, info, new, old)
         meta = new["metadata"]
         if subresource != "status" and strategy.generation_changed(info, old, new):

@@ -3,6 +3,10 @@
 Every delay is in seconds of event-loop time, so tests on looptime's fake clock can use realistic
 values and still finish instantly. The defaults look like a small, healthy real cluster; `fast()`
 is what component tests use.
+
+`runtime` picks what runs containers: `simulated` (timers, the default) or `process` (real
+processes in per-pod Linux namespaces, kubesim.kubelet.process; needs root and iproute2).
+`image_map` tells the process runtime which local environment stands in for an image.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ import argparse
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 from kubesim.common.quantity import QuantityError, parse_quantity
 
-__all__ = ["WorkloadsConfig"]
+__all__ = ["RUNTIMES", "WorkloadsConfig", "parse_image_map_entry"]
+
+#: The container runtimes a kubelet can use (`WorkloadsConfig.runtime`).
+RUNTIMES = ("simulated", "process")
 
 #: RFC 1123 labels joined by dots, as Kubernetes validates DNS subdomains.
 _DNS_SUBDOMAIN = re.compile(
@@ -40,6 +48,19 @@ class WorkloadsConfig:
     node_pods: int = _opt(110, "maximum pods per node")
 
     # -- scheduler and kubelet ----------------------------------------------------------------
+    runtime: str = _opt(
+        "simulated",
+        "container runtime: simulated (timers) or process (real processes, one network and "
+        "mount namespace per pod; needs root and iproute2)",
+    )
+    image_map: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "process runtime: run image IMAGE (a reference, or a prefix ending in *) "
+            "from the local environment DIR, whose bin/ goes first on PATH; repeatable",
+            "metavar": "IMAGE=DIR",
+        },
+    )
     schedule_delay: float = _opt(0.0, "pod creation to binding on a node")
     image_pull_delay: float = _opt(0.5, "image pull time (Pulling to Pulled) for images not cached")
     container_create_delay: float = _opt(0.5, "sandbox and container creation time")
@@ -117,12 +138,23 @@ class WorkloadsConfig:
         group = parser.add_argument_group("workloads (nodes, kubelet, controllers)")
         for f in dataclasses.fields(WorkloadsConfig):
             flag = "--" + f.name.replace("_", "-")
-            kind = _arg_type(f.type)
+            if f.name == "image_map":
+                group.add_argument(
+                    flag,
+                    dest="workloads_image_map",
+                    type=parse_image_map_entry,
+                    action="append",
+                    default=None,
+                    metavar=f.metadata["metavar"],
+                    help=f.metadata["help"],
+                )
+                continue
             group.add_argument(
                 flag,
                 dest=f"workloads_{f.name}",
-                type=kind,
+                type=_arg_type(f.type),
                 default=None,
+                choices=RUNTIMES if f.name == "runtime" else None,
                 metavar=f.name.upper(),
                 help=f"{f.metadata.get('help', '')} (default: {f.default})",
             )
@@ -134,7 +166,7 @@ class WorkloadsConfig:
         for name in cls.field_names():
             value = getattr(args, f"workloads_{name}", None)
             if value is not None:
-                given[name] = value
+                given[name] = dict(value) if name == "image_map" else value
         return cls(**given)
 
     def __post_init__(self) -> None:
@@ -142,6 +174,16 @@ class WorkloadsConfig:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ValueError(f"WorkloadsConfig.{f.name}: must be >= 0, got {value}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(
+                f"WorkloadsConfig.runtime: must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}"
+            )
+        for image, directory in self.image_map.items():
+            if not image or image == "*" or not directory:
+                raise ValueError(
+                    f"WorkloadsConfig.image_map: {image!r}: {directory!r} needs an image reference "
+                    "(or a prefix ending in *) and a directory"
+                )
         if self.nodes < 0:
             raise ValueError(f"WorkloadsConfig.nodes: must be >= 0, got {self.nodes}")
         if not _DNS_SUBDOMAIN.fullmatch(self.cluster_domain) or len(self.cluster_domain) > 253:
@@ -157,6 +199,16 @@ class WorkloadsConfig:
                     f"WorkloadsConfig.{name}: not a Kubernetes quantity (like 32, 500m or "
                     f"128Gi): {getattr(self, name)!r}"
                 ) from None
+
+
+def parse_image_map_entry(text: str) -> tuple[str, str]:
+    """`IMAGE=DIR` of `--image-map` as a pair; the directory must exist."""
+    image, sep, directory = text.partition("=")
+    if not sep or not image or not directory:
+        raise argparse.ArgumentTypeError(f"expected IMAGE=DIR, got {text!r}")
+    if not Path(directory).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {directory} is not a directory")
+    return image, str(Path(directory).resolve())
 
 
 def _parse_bool(text: str) -> bool:

@@ -371,6 +371,16 @@ class Kubelet:
         """The kubelet's clock as RFC 3339 (for conditions set from outside)."""
         return self._clock.rfc3339()
 
+    def pod_ip(self, uid: str) -> str:
+        """The IP allocated to admitted pod `uid` ("" if none): a real runtime's sandbox uses it."""
+        state = self._states.get(uid)
+        return state.view.pod_ip if state is not None else ""
+
+    @property
+    def host_ip(self) -> str:
+        """This node's InternalIP (`status.hostIP` of its pods)."""
+        return self._host_ip
+
     def uid_of(self, key: ObjectKey) -> str | None:
         """The uid of the admitted pod `key`, if any."""
         return self._by_key.get(key)

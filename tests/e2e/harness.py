@@ -3,6 +3,11 @@
 Everything talks HTTP to kubesim: the operator through its own ``KubeClient``, the test as a
 user through another client (field manager ``kubectl``, so its applies never look like
 rayop's). ``env.rayop_writes()`` counts what the operator wrote, from kubesim's audit log.
+
+The operator runs with its own identity, as installed: the Namespace, ServiceAccount,
+ClusterRole, Lease Role and bindings of ``manifests/operator/`` are applied to kubesim (RBAC on)
+and the operator's kubeconfig carries a token of that ServiceAccount (``operator_kubeconfig``),
+so a call its roles do not grant fails here as it would in production.
 """
 
 from __future__ import annotations
@@ -20,9 +25,43 @@ from controller.dev import CRD_DIR, SEED_MANIFEST, load_manifests
 from controller.kube import KubeClient, NotFound, load_api_client
 from controller.operator import USER_AGENT, Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
+from kubesim.kubeconfig import write_kubeconfig
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "operator"
 
 T = TypeVar("T")
 NS = "default"
+#: Where manifests/operator/ installs rayop: its ServiceAccount and its Lease live here.
+OPERATOR_NS = "rayop-system"
+OPERATOR_SA = "rayop"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
+_IDENTITY = (
+    "namespace",
+    "serviceaccount",
+    "clusterrole",
+    "clusterrolebinding",
+    "leader-election-role",
+)
+
+
+def operator_manifests() -> list[dict[str, Any]]:
+    """What manifests/operator/ installs for rayop's identity (no Deployment, no Service)."""
+    return load_manifests([MANIFESTS / f"{name}.yaml" for name in _IDENTITY])
+
+
+async def operator_kubeconfig(
+    sim: KubeSim, user: KubeClient, path: Path, *, manifests: list[dict[str, Any]] | None = None
+) -> Path:
+    """Install rayop's identity (``manifests`` as edited by a test, else the shipped ones) and
+    write a kubeconfig at ``path`` with a TokenRequest token of its ServiceAccount."""
+    for obj in operator_manifests() if manifests is None else manifests:
+        await user.apply(obj)
+    answer = await user.request(
+        "POST",
+        f"/api/v1/namespaces/{OPERATOR_NS}/serviceaccounts/{OPERATOR_SA}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    return write_kubeconfig(path, sim.url, token=answer["status"]["token"])
 
 
 @dataclass
@@ -195,10 +234,11 @@ async def running_env(
     concurrency: int = 4,
     drain_timeout: float = 5.0,
     namespaces: tuple[str, ...] = (),
+    manifests: list[dict[str, Any]] | None = None,
     **workloads: Any,
 ) -> AsyncIterator[Env]:
     """Start kubesim (workloads on, fast kubelet; ``workloads`` overrides its config), install
-    the CRD, run the operator."""
+    the CRD and rayop's identity (``manifests``: see `operator_kubeconfig`), run the operator."""
     async with KubeSim(
         kubeconfig_path=tmp_path / "kubeconfig.yaml",
         workloads_config=WorkloadsConfig.fast(**workloads),
@@ -207,8 +247,11 @@ async def running_env(
         user = KubeClient(user_api, field_manager="kubectl", qps=0)
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
+        kubeconfig = await operator_kubeconfig(
+            sim, user, tmp_path / "rayop-kubeconfig.yaml", manifests=manifests
+        )
         operator = Operator(
-            await load_api_client(kubeconfig=str(sim.kubeconfig_path)),
+            await load_api_client(kubeconfig=str(kubeconfig)),
             OperatorOptions(
                 concurrency=concurrency,
                 health_addr="127.0.0.1:0",

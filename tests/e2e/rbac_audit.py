@@ -33,6 +33,7 @@ from controller.operator import USER_AGENT
 from kubesim.apiserver.audit import AuditLog
 
 __all__ = [
+    "AUTOSCALER_CALLS",
     "CLUSTER_ROLE",
     "DISCOVERY",
     "LEASE_ROLE",
@@ -55,6 +56,19 @@ LEASES = ("coordination.k8s.io", "leases")
 
 DISCOVERY = "discovery"
 """Marker verb for non-resource (discovery) requests, which no rayop rule needs to grant."""
+
+AUTOSCALER_CALLS: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{cluster}", ""),
+    ("GET", "/api/v1/namespaces/{ns}/pods", "labelSelector=ray.io/cluster%3D{cluster}"),
+    ("GET", "/api/v1/namespaces/{ns}/pods/{head}", ""),
+    ("PATCH", "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{cluster}", ""),
+    ("PATCH", "/api/v1/namespaces/{ns}/pods/{head}", ""),
+    ("PATCH", "/api/v1/namespaces/{ns}/pods/{head}/resize", ""),
+)
+"""Every request the Ray autoscaler sidecar sends (method, path, query): its
+``KubernetesHttpApiClient`` reads the RayCluster, lists the cluster's pods, reads the head pod,
+JSON-patches the RayCluster, and (in-place pod resize, v2) patches pods and ``pods/resize``. The
+Role rayop creates for it must allow each; ``watch`` on pods is in that Role but never sent."""
 
 _VERBS_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 

@@ -16,7 +16,7 @@ import yaml
 from controller.dev import CRD_DIR, load_manifests
 from controller.kube import KubeClient, load_api_client
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import fast_probes, small_cluster, wait_for
+from tests.e2e.harness import fast_probes, operator_kubeconfig, small_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,9 +45,10 @@ async def test_run_serves_health_logs_json_and_drains_on_sigterm(tmp_path: Path)
         user = KubeClient(api, field_manager="kubectl", qps=0)
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
         port = _free_port()
         proc = await _rayop(
-            "run", "--kubeconfig", str(sim.kubeconfig_path), "--health-addr", f"127.0.0.1:{port}",
+            "run", "--kubeconfig", str(kubeconfig), "--health-addr", f"127.0.0.1:{port}",
             "--metrics-addr", "0", "--log-format", "json", "--no-leader-elect",
         )  # fmt: skip
         try:
@@ -85,7 +86,9 @@ async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> No
     manifest = tmp_path / "cluster.yaml"
     manifest.write_text(yaml.safe_dump(fast_probes(small_cluster("devc", replicas=2))))
     kubeconfig = tmp_path / "kubeconfig.yaml"
-    proc = await _rayop("dev", "-f", str(manifest), "--kubeconfig-out", str(kubeconfig))
+    proc = await _rayop(
+        "dev", "-f", str(manifest), "--kubeconfig-out", str(kubeconfig), "--runtime", "simulated"
+    )
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -100,6 +103,10 @@ async def test_dev_brings_up_a_cluster_and_stops_on_ctrl_c(tmp_path: Path) -> No
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=15)
     assert proc.returncode == 0, err.decode()[-2000:]
+    assert seen[:2] == [
+        "runtime: simulated (pods are timers; no Ray runs)",
+        "  why: asked for with --runtime simulated".strip(),
+    ]
     assert f"export KUBECONFIG={kubeconfig}" in seen
     assert "applied RayCluster default/devc" in seen
     assert kubeconfig.exists()
@@ -111,7 +118,10 @@ async def test_dev_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = await _rayop("dev", "--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"))
+        proc = await _rayop(
+            "dev", "--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"),
+            "--runtime", "simulated",
+        )  # fmt: skip
         _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     assert err.decode().startswith("rayop dev: cannot serve kubesim or the operator: ")

@@ -11,7 +11,13 @@ from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import fast_probes, small_cluster, wait_for
+from tests.e2e.harness import (
+    OPERATOR_NS,
+    fast_probes,
+    operator_kubeconfig,
+    small_cluster,
+    wait_for,
+)
 
 
 async def test_leader_holds_the_lease_while_it_reconciles(tmp_path: Path) -> None:
@@ -23,14 +29,15 @@ async def test_leader_holds_the_lease_while_it_reconciles(tmp_path: Path) -> Non
                           field_manager="kubectl")  # fmt: skip
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
-        api = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
+        api = await load_api_client(kubeconfig=str(kubeconfig))
         operator = Operator(api, OperatorOptions(health_addr="0", metrics_addr="0", qps=0))
         operator.attach_elector(
             LeaderElector(
                 KubeLeaseClient(KubeClient(api, qps=0)),
                 LeaderElectionConfig(
                     name="rayop-leader",
-                    namespace="default",
+                    namespace=OPERATOR_NS,
                     identity="replica-a",
                     lease_duration=3.0,
                     renew_deadline=2.0,
@@ -48,7 +55,7 @@ async def test_leader_holds_the_lease_while_it_reconciles(tmp_path: Path) -> Non
                 return (cluster.get("status") or {}).get("state") == "ready"
 
             await wait_for(ready, what="the leader to bring the cluster up")
-            lease = await user.get("coordination.k8s.io/v1", "Lease", "default", "rayop-leader")
+            lease = await user.get("coordination.k8s.io/v1", "Lease", OPERATOR_NS, "rayop-leader")
             assert lease["spec"]["holderIdentity"] == "replica-a"
             assert (
                 operator.registry.get_sample_value(
@@ -59,6 +66,6 @@ async def test_leader_holds_the_lease_while_it_reconciles(tmp_path: Path) -> Non
         finally:
             operator.stop()
             await asyncio.wait_for(task, timeout=15)
-        lease = await user.get("coordination.k8s.io/v1", "Lease", "default", "rayop-leader")
+        lease = await user.get("coordination.k8s.io/v1", "Lease", OPERATOR_NS, "rayop-leader")
         assert not lease["spec"].get("holderIdentity"), "the lease was not released on stop"
         await user.close()

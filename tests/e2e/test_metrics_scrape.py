@@ -20,7 +20,14 @@ from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import NS, condition, small_cluster, wait_for
+from tests.e2e.harness import (
+    NS,
+    OPERATOR_NS,
+    condition,
+    operator_kubeconfig,
+    small_cluster,
+    wait_for,
+)
 
 LEASE = "rayop-metrics-test"
 
@@ -55,11 +62,12 @@ async def scraped(tmp_path: Path) -> AsyncIterator[Scraped]:
                           field_manager="kubectl")  # fmt: skip
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
-        api = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
+        api = await load_api_client(kubeconfig=str(kubeconfig))
         options = OperatorOptions(health_addr="0", metrics_addr="127.0.0.1:0", qps=0)
         # Ray's probes wait 10 s before the first check; nothing here needs them.
         operator = Operator(api, options, build_config=BuildConfig(inject_probes=False))
-        config = LeaderElectionConfig(name=LEASE, namespace=NS, identity="replica-a",
+        config = LeaderElectionConfig(name=LEASE, namespace=OPERATOR_NS, identity="replica-a",
                                       lease_duration=3.0, renew_deadline=2.0, retry_period=0.5)  # fmt: skip
         operator.attach_elector(
             LeaderElector(

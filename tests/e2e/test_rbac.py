@@ -37,7 +37,14 @@ from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import NS, condition, small_cluster, wait_for
+from tests.e2e.harness import (
+    NS,
+    OPERATOR_NS,
+    condition,
+    operator_kubeconfig,
+    small_cluster,
+    wait_for,
+)
 from tests.e2e.rbac_audit import (
     CLUSTER_ROLE,
     DISCOVERY,
@@ -128,7 +135,8 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
         )  # fmt: skip
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
-        api = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
+        api = await load_api_client(kubeconfig=str(kubeconfig))
         operator = Operator(
             api,
             OperatorOptions(health_addr="0", metrics_addr="0", qps=0, drain_timeout=5.0),
@@ -143,7 +151,7 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
                 KubeLeaseClient(lease_client),
                 LeaderElectionConfig(
                     name=LEASE,
-                    namespace=NS,
+                    namespace=OPERATOR_NS,
                     identity="rbac-test",
                     lease_duration=15.0,
                     renew_deadline=10.0,

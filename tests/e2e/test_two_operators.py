@@ -12,20 +12,26 @@ from controller.kube.lease import KubeLeaseClient
 from controller.leaderelection import LeaderElectionConfig, LeaderElector
 from controller.operator import USER_AGENT, Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
-from tests.e2e.harness import fast_probes, small_cluster, wait_for
+from tests.e2e.harness import (
+    OPERATOR_NS,
+    fast_probes,
+    operator_kubeconfig,
+    small_cluster,
+    wait_for,
+)
 
 LEASE = "rayop-leader"
 # Short, real durations (this test runs over HTTP): lease 3 s, renew deadline 2 s, retry 0.5 s.
 DURATIONS = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
 
 
-async def _replica(sim: KubeSim, identity: str, *, release: bool) -> Operator:
-    api = await load_api_client(kubeconfig=str(sim.kubeconfig_path))
+async def _replica(kubeconfig: Path, identity: str, *, release: bool) -> Operator:
+    api = await load_api_client(kubeconfig=str(kubeconfig))
     operator = Operator(api, OperatorOptions(health_addr="0", metrics_addr="0", qps=0))
     # Same product, told apart in the audit log by a suffix on the user agent.
     api.user_agent = f"{USER_AGENT} ({identity})"
     config = LeaderElectionConfig(
-        name=LEASE, namespace="default", identity=identity, release_on_cancel=release, **DURATIONS
+        name=LEASE, namespace=OPERATOR_NS, identity=identity, release_on_cancel=release, **DURATIONS
     )
     elector = LeaderElector(
         KubeLeaseClient(KubeClient(api, qps=0)), config, registry=operator.registry
@@ -52,12 +58,13 @@ async def test_only_the_leader_writes_and_a_crashed_leader_is_replaced(tmp_path:
         )
         for crd in load_manifests(sorted(CRD_DIR.glob("*.yaml"))):
             await user.apply(crd)
-        a = await _replica(sim, "a", release=False)  # a crash: it will not release the Lease
-        b = await _replica(sim, "b", release=True)
+        kubeconfig = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
+        a = await _replica(kubeconfig, "a", release=False)  # a crash: it will not release the Lease
+        b = await _replica(kubeconfig, "b", release=True)
         a_task = asyncio.create_task(a.run())
 
         async def holder() -> str:
-            lease = await user.get("coordination.k8s.io/v1", "Lease", "default", LEASE)
+            lease = await user.get("coordination.k8s.io/v1", "Lease", OPERATOR_NS, LEASE)
             return str(lease["spec"].get("holderIdentity") or "")
 
         async def held_by(identity: str) -> bool:
@@ -103,7 +110,7 @@ async def test_only_the_leader_writes_and_a_crashed_leader_is_replaced(tmp_path:
 
             await wait_for(scaled, within=10, what="the new leader to apply the edit")
             assert [w for w in _writes(sim, "b") if w["resource"] == "statefulsets"]
-            lease = await user.get("coordination.k8s.io/v1", "Lease", "default", LEASE)
+            lease = await user.get("coordination.k8s.io/v1", "Lease", OPERATOR_NS, LEASE)
             assert lease["spec"]["leaseTransitions"] == 1
         finally:
             a_task.cancel()

@@ -18,13 +18,25 @@ import structlog
 from aiohttp import web
 
 from kubesim.apiserver import errors
+from kubesim.apiserver.auth import (
+    CURRENT_REQUEST,
+    CURRENT_USER,
+    Attributes,
+    request_attributes,
+)
+from kubesim.apiserver.auth.wire import decode_review
 from kubesim.apiserver.cluster import Cluster
 from kubesim.apiserver.errors import MAX_REQUEST_BODY_BYTES, StatusError
 from kubesim.apiserver.faults import Faults
 from kubesim.apiserver.metrics import ApiMetrics
 from kubesim.apiserver.openapi import OpenAPIResource, OpenAPIV3
 from kubesim.apiserver.server import discovery
-from kubesim.apiserver.server.codec import json_response, parse_bool, status_response
+from kubesim.apiserver.server.codec import (
+    decode_body,
+    json_response,
+    parse_bool,
+    status_response,
+)
 from kubesim.apiserver.server.handlers import USER, RequestContext, ResourceHandlers
 from kubesim.apiserver.server.health import serve_health
 from kubesim.apiserver.server.paths import ResourcePath, parse_resource_path
@@ -68,6 +80,11 @@ class ServerOptions:
     bookmark_interval: float = 60.0
     address: str = "127.0.0.1:0"
     seed: int | None = None
+
+
+def _user_name() -> str:
+    user = CURRENT_USER.get()
+    return user.name if user is not None else USER
 
 
 class Dispatcher:
@@ -116,13 +133,38 @@ class Dispatcher:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The single aiohttp handler."""
+        user, asked = CURRENT_USER.set(None), CURRENT_REQUEST.set(None)
         try:
-            return await self._route(request)
+            return await self._authorized(request)
         except StatusError as exc:
             return status_response(exc)
         except Exception as exc:  # a bug in kubesim must not take the server down
             _log.exception("kubesim.unhandled_error", method=request.method, path=request.path)
             return status_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+        finally:
+            CURRENT_USER.reset(user)
+            CURRENT_REQUEST.reset(asked)
+
+    async def _authorized(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate and authorize (`kubesim.apiserver.auth`), then route; the review
+        endpoints and TokenRequest are answered by the auth package itself."""
+        auth = self.cluster.auth
+        user = auth.identify(request.headers, secure=request.secure)
+        CURRENT_USER.set(user)
+        attrs = request_attributes(request.method, request.path, request.query)
+        CURRENT_REQUEST.set(attrs)
+        try:
+            auth.authorize(user, attrs)
+        except StatusError as exc:
+            if attrs.resource_request and attrs.verb in _WRITE_VERBS:
+                self._audit_refused(request, attrs, exc.code)
+            raise
+        if auth.serves(attrs):
+            raw, media = await request.read(), request.content_type or "application/json"
+            body = decode_review(raw) if "protobuf" in media else decode_body(raw, media)
+            answer, code = auth.serve(attrs, body, user)
+            return json_response(answer, code)
+        return await self._route(request)
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         segments = [s for s in request.path.split("/") if s]
@@ -262,7 +304,7 @@ class Dispatcher:
             namespace=rp.namespace,
             name=rp.name,
             code=code,
-            user=USER,
+            user=_user_name(),
             user_agent=request.headers.get("User-Agent", ""),
             field_manager=request.query.get("fieldManager"),
         )
@@ -286,6 +328,22 @@ class Dispatcher:
             headers.get("Content-Type", ""),
             headers.get("User-Agent", ""),
             body,
+            _user_name(),
+        )
+
+    def _audit_refused(self, request: web.Request, attrs: Attributes, code: int) -> None:
+        """A write the authorizer refused is audited too: who tried what."""
+        self.cluster.audit.record(
+            verb=attrs.verb,
+            group=attrs.group,
+            resource=attrs.resource,
+            subresource=attrs.subresource or None,
+            namespace=attrs.namespace,
+            name=attrs.name,
+            code=code,
+            user=_user_name(),
+            user_agent=request.headers.get("User-Agent", ""),
+            field_manager=request.query.get("fieldManager"),
         )
 
     # ------------------------------------------------------------------ discovery and openapi

@@ -30,7 +30,7 @@ from kubesim.apiserver.tables import to_table
 
 __all__ = ["USER", "RequestContext", "ResourceHandlers"]
 
-#: The identity every HTTP request is attributed to (kubesim has no authentication).
+#: The identity of a request that did not go through authentication (in-process callers).
 USER = "kubernetes-admin"
 _CONTENT_TO_PATCH = {v: k for k, v in PATCH_TYPES.items()}
 _BODY_TYPES = ("application/json", "application/yaml")
@@ -39,12 +39,20 @@ _BODY_TYPES = ("application/json", "application/yaml")
 class RequestContext:
     """What a handler needs from the request besides the path."""
 
-    __slots__ = ("accept", "body", "content_type", "query", "user_agent")
+    __slots__ = ("accept", "body", "content_type", "query", "user", "user_agent")
 
     def __init__(
-        self, query: MultiMapping[str], accept: str, content_type: str, user_agent: str, body: bytes
+        self,
+        query: MultiMapping[str],
+        accept: str,
+        content_type: str,
+        user_agent: str,
+        body: bytes,
+        user: str = USER,
     ) -> None:
         self.query = query
+        #: The authenticated user, as the audit log records it.
+        self.user = user
         self.accept = accept
         self.content_type = content_type
         self.user_agent = user_agent
@@ -291,7 +299,7 @@ class ResourceHandlers:
             rp.info,
             rp.namespace,
             body,
-            user=USER,
+            user=ctx.user,
             user_agent=ctx.user_agent,
             field_manager=ctx.query.get("fieldManager") or None,
             dry_run=_dry_run(ctx.query),
@@ -310,7 +318,7 @@ class ResourceHandlers:
             rp.namespace,
             rp.name,
             body,
-            user=USER,
+            user=ctx.user,
             user_agent=ctx.user_agent,
             field_manager=ctx.query.get("fieldManager") or None,
             subresource=rp.subresource,
@@ -338,7 +346,7 @@ class ResourceHandlers:
             rp.name,
             body,
             patch_type=patch_type,
-            user=USER,
+            user=ctx.user,
             user_agent=ctx.user_agent,
             field_manager=ctx.query.get("fieldManager") or None,
             force=force,
@@ -414,7 +422,7 @@ class ResourceHandlers:
             rp.info,
             rp.namespace,
             rp.name,
-            user=USER,
+            user=ctx.user,
             user_agent=ctx.user_agent,
             propagation_policy=options.get("propagationPolicy"),
             grace_period_seconds=options.get("gracePeriodSeconds"),
@@ -437,7 +445,7 @@ class ResourceHandlers:
             rp.namespace,
             label_selector=ctx.query.get("labelSelector", ""),
             field_selector=ctx.query.get("fieldSelector", ""),
-            user=USER,
+            user=ctx.user,
             user_agent=ctx.user_agent,
             propagation_policy=options.get("propagationPolicy"),
             grace_period_seconds=options.get("gracePeriodSeconds"),

@@ -11,6 +11,8 @@ import pytest
 
 from informers import Backoff, SharedInformer
 
+ROOT_CA = "kube-root-ca.crt"
+
 
 def fast_backoff() -> Backoff:
     """Backoff on a test scale: 50 ms doubling to 200 ms, no jitter."""
@@ -35,6 +37,9 @@ def make_informer(api_client: Any) -> Callable[..., SharedInformer]:
         options.setdefault("group", "")
         options.setdefault("version", "v1")
         options.setdefault("plural", "configmaps")
+        # Every namespace holds the cluster's kube-root-ca.crt ConfigMap (as on a real
+        # cluster); the tests count only the ConfigMaps they make.
+        options.setdefault("field_selector", f"metadata.name!={ROOT_CA}")
         options.setdefault("backoff", fast_backoff())
         options.setdefault("freeze_gc", False)
         return SharedInformer(api_client, **options)

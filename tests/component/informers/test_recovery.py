@@ -12,7 +12,7 @@ from kubernetes_asyncio import config
 from informers import DeletedFinalStateUnknown, SharedInformer, wait_for_cache_sync
 from kubesim import KubeSim
 
-from .conftest import Recorder, configmap, eventually, running
+from .conftest import ROOT_CA, Recorder, configmap, eventually, running
 
 MakeInformer = Callable[..., SharedInformer]
 KIND = {"ADDED": "add", "MODIFIED": "update", "DELETED": "delete"}
@@ -129,7 +129,10 @@ async def test_bookmarks_advance_the_resume_version(bookmarking_sim: KubeSim) ->
     sim = bookmarking_sim
     api = await config.new_client_from_config(config_file=str(sim.kubeconfig_path))
     try:
-        informer = SharedInformer(api, group="", version="v1", plural="configmaps", freeze_gc=False)
+        informer = SharedInformer(
+            api, group="", version="v1", plural="configmaps", freeze_gc=False,
+            field_selector=f"metadata.name!={ROOT_CA}",
+        )  # fmt: skip
         resumed_from = _watch_versions(informer)
         secrets = sim.cluster.resource("secrets")
         async with running(informer):

@@ -250,4 +250,4 @@ async def test_delete_collection_by_label(raw: Any, make: Any) -> None:
     assert body["kind"] == "ConfigMapList"
     assert [i["metadata"]["name"] for i in body["items"]] == ["a"]
     _, left, _ = await raw.get(CMS)
-    assert [i["metadata"]["name"] for i in left["items"]] == ["b"]
+    assert [i["metadata"]["name"] for i in left["items"]] == ["b", "kube-root-ca.crt"]

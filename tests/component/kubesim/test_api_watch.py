@@ -13,6 +13,8 @@ from kubernetes_asyncio import client, watch
 from kubesim import KubeSim
 
 CMS = "/api/v1/namespaces/default/configmaps"
+#: Leaves out the kube-root-ca.crt ConfigMap every namespace holds: the tests' own objects only.
+OURS = "fieldSelector=metadata.name%21%3Dkube-root-ca.crt"
 MERGE = "application/merge-patch+json"
 
 
@@ -27,7 +29,7 @@ async def test_initial_events_then_live_changes(raw: Any, sim: KubeSim, make: An
         await raw.delete(f"{CMS}/b")
 
     task = asyncio.create_task(mutate())
-    events = await raw.watch_lines(f"{CMS}?watch=true&timeoutSeconds=1", max_events=4)
+    events = await raw.watch_lines(f"{CMS}?watch=true&timeoutSeconds=1&{OURS}", max_events=4)
     await task
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "a"),
@@ -81,7 +83,7 @@ async def test_go_style_booleans_and_timeout(raw: Any, make: Any) -> None:
     assert listed["kind"] == "ConfigMapList"
     loop = asyncio.get_running_loop()
     started = loop.time()
-    events = await raw.watch_lines(f"{CMS}?watch=True&timeoutSeconds=1")
+    events = await raw.watch_lines(f"{CMS}?watch=True&timeoutSeconds=1&{OURS}")
     assert [e["type"] for e in events] == ["ADDED"]
     assert 0.9 <= loop.time() - started < 3
 
@@ -146,14 +148,19 @@ async def test_kubernetes_asyncio_watch_stream(api_client: client.ApiClient, sim
     cluster = sim.cluster
 
     async def writer() -> None:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # after the watch is open, even on a loaded machine
         cluster.create("configmaps", "default", {"metadata": {"name": "w"}, "data": {"a": "1"}})
         cluster.patch("configmaps", "default", "w", {"data": {"a": "2"}}, patch_type="merge")
 
     task = asyncio.create_task(writer())
     seen = []
     async with watch.Watch() as w:
-        async for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=1):
+        async for event in w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            timeout_seconds=3,
+            field_selector="metadata.name!=kube-root-ca.crt",
+        ):
             seen.append((event["type"], event["object"].metadata.name, event["object"].data))
     await task
     assert seen == [("ADDED", "w", {"a": "1"}), ("MODIFIED", "w", {"a": "2"})]
@@ -191,7 +198,7 @@ async def test_send_initial_events_ends_with_marked_bookmark(raw: Any, make: Any
     """A streaming list (sendInitialEvents) sends ADDEDs, then a BOOKMARK annotated initial-events-end."""
     await raw.post(CMS, make.configmap("a"))
     query = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5"
-    events = await raw.watch_lines(f"{CMS}?{query}", max_events=2)
+    events = await raw.watch_lines(f"{CMS}?{query}&{OURS}", max_events=2)
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     code, body, _ = await raw.get(f"{CMS}?watch=1&sendInitialEvents=true&timeoutSeconds=1")
@@ -218,7 +225,7 @@ async def test_list_at_a_future_resource_version_waits_for_it(raw: Any, sim: Kub
         sim.cluster.create("configmaps", "default", {"metadata": {"name": "late"}})
 
     task = asyncio.create_task(write_soon())
-    code, body, _ = await raw.get(f"{CMS}?resourceVersion={wanted}")
+    code, body, _ = await raw.get(f"{CMS}?resourceVersion={wanted}&{OURS}")
     await task
     assert code == 200
     assert [i["metadata"]["name"] for i in body["items"]] == ["late"]

@@ -122,7 +122,7 @@ async def test_get_watch_prints_new_rows(kubectl: Kubectl, sim: KubeSim, make: A
     await task
     lines = [line.split() for line in out.splitlines()]
     assert lines[0] == ["NAME", "DATA", "AGE"]
-    assert [line[0] for line in lines[1:]] == ["early", "late"]
+    assert [line[0] for line in lines[1:]] == ["early", "kube-root-ca.crt", "late"]
 
 
 async def test_patch_each_type_and_label(kubectl: Kubectl, sim: KubeSim) -> None:
@@ -179,7 +179,8 @@ async def test_delete_with_each_cascade(
     assert out.strip() == 'configmap "owner" deleted'
     await asyncio.sleep(0)
     names = [o["metadata"]["name"] for o in sim.cluster.list("configmaps", "default")[0]]
-    assert names == (["dep"] if cascade == "orphan" else [])
+    root_ca = ["kube-root-ca.crt"]  # every namespace's
+    assert names == (["dep", *root_ca] if cascade == "orphan" else root_ca)
 
 
 async def test_describe_shows_events(kubectl: Kubectl, sim: KubeSim, make: Any) -> None:

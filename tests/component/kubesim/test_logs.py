@@ -7,6 +7,7 @@ so a crash (kubesim's chaos) gives a container a previous instance with two line
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -132,16 +133,21 @@ async def test_since_skips_older_lines(kubectl: Kubectl, sim_with_workloads: Kub
     """--since and --since-time drop the lines written before that moment."""
     assert (await kubectl("apply", "-f", "-", stdin=TWO_CONTAINERS))[0] == 0
     await _running(sim_with_workloads)
-    await asyncio.sleep(1.2)
-    middle = format_time(sim_with_workloads.workloads.clock.now())
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.0)
+    clock = sim_with_workloads.workloads.clock
+    middle_at = clock.now()
+    middle = format_time(middle_at)
+    await asyncio.sleep(2.0)
     sim_with_workloads.workloads.chaos(
         "crash_container", {"pod": "web", "container": "app", "exit_code": 3}
     )
     await _running(sim_with_workloads, restarts=1)
     _, out, _ = await kubectl("logs", "web", "-c", "app", "--previous", f"--since-time={middle}")
     assert [bool(EXITED.match(line)) for line in out.splitlines()] == [True]
-    _, out, _ = await kubectl("logs", "web", "-c", "app", "--previous", "--since=1s")
+    # A relative window reaching back to between the start line and `middle`, however long
+    # this machine took to get here (the start line is 2 s older than `middle`).
+    since = math.ceil(clock.now() - middle_at)
+    _, out, _ = await kubectl("logs", "web", "-c", "app", "--previous", f"--since={since}s")
     assert [bool(EXITED.match(line)) for line in out.splitlines()] == [True]
     _, out, _ = await kubectl("logs", "web", "-c", "app", "--previous", "--since=1h")
     assert len(out.splitlines()) == 2
