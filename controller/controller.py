@@ -209,7 +209,9 @@ class RayClusterController:
             )
         elif error is not None:
             delay = self.queue.rate_limiter.when(key)
-            if hint := retry_after(error):
+            # Counted from the answer, not from now: the client held this reconcile's later
+            # writes until the Retry-After (kube/client.py), so part of it may have passed.
+            if hint := retry_after(error, now=asyncio.get_running_loop().time()):
                 delay = max(delay, hint)
                 self._not_before[key] = asyncio.get_running_loop().time() + hint
             self.queue.add_after(key, delay)

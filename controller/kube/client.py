@@ -123,6 +123,7 @@ class KubeClient:
             error = error_from_response(
                 response.status, raw, retry_after=response.headers.get("Retry-After")
             )
+            error.raised_at = loop.time()
             if error.retry_after:
                 wait = min(error.retry_after, MAX_RETRY_AFTER)
                 self._writes_not_before = max(self._writes_not_before, loop.time() + wait)

@@ -76,6 +76,8 @@ class KubeError(Exception):
         self.message = message
         self.body: dict[str, Any] = body or {}
         self.retry_after = retry_after
+        #: Loop time the client received the answer (None when not from KubeClient.request).
+        self.raised_at: float | None = None
 
     @property
     def causes(self) -> list[dict[str, Any]]:
