@@ -13,6 +13,7 @@ covers it (another kubesim with the process runtime, say); then the next free 10
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,26 +87,44 @@ class PodHost:
 
         Raises `HostUnavailable` (one line naming what is missing) when the host cannot.
         """
-        host, material = cls._claim(config, workdir, _token_source(cluster))
-        try:
+        skip: set[str] = set()
+        while True:
+            host, material = cls._claim(config, workdir, _token_source(cluster), skip=skip)
             api_host = host.pod_network.bridge_ip
-            site = web.TCPSite(runner, api_host, API_PORT, ssl_context=material.server_context())
-            await site.start()
-            dns = DnsServer(cluster, domain=config.cluster_domain)
-            await dns.start(api_host, DNS_PORT)
-        except BaseException:
-            host.close()
-            raise
+            try:
+                site = web.TCPSite(
+                    runner, api_host, API_PORT, ssl_context=material.server_context()
+                )
+                await site.start()
+                dns = DnsServer(cluster, domain=config.cluster_domain)
+                await dns.start(api_host, DNS_PORT)
+                break
+            except OSError as exc:
+                host.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                # Another kubesim's bridge still holds the address (it is going away, or it
+                # claimed the range a moment ago): take the next free range.
+                skip.add(host.pod_network.pod_cidr)
+            except BaseException:
+                host.close()
+                raise
         # In-pod clients verify the bridge's certificate: kube-root-ca.crt must hold its CA.
         cluster.admission.set_root_ca(material.ca_pem.decode())
         return cls(host=host, dns=dns, site=site, api_host=api_host)
 
     @staticmethod
     def _claim(
-        config: WorkloadsConfig, workdir: Path, token: Callable[[str, str], str]
+        config: WorkloadsConfig,
+        workdir: Path,
+        token: Callable[[str, str], str],
+        *,
+        skip: set[str],
     ) -> tuple[ProcessHost, Any]:
         problem: HostUnavailable | None = None
         for cidr in _candidates(config.pod_cidr):
+            if cidr in skip:
+                continue
             address = _bridge_ip(cidr)
             material = generate_tls(workdir / f"pod-tls-{address}", address)
             try:
@@ -123,8 +142,10 @@ class PodHost:
                 problem = exc
                 continue
             return host, material
-        assert problem is not None
-        raise problem
+        raise problem or HostUnavailable(
+            f"every pod network kubesim tries ({config.pod_cidr} and the next ones) is in use "
+            "by another kubesim on this host"
+        )
 
     @property
     def pod_cidr(self) -> str:

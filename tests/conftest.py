@@ -6,7 +6,7 @@ informers' pure units) do not depend on it importing cleanly."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
 
     from kubesim import KubeSim
+    from tests.controlplane import ControlPlane
 
 
 @pytest.fixture
@@ -33,6 +34,22 @@ async def sim_with_workloads() -> AsyncIterator[KubeSim]:
 
     async with KubeSim(controllers=True, workloads_config=WorkloadsConfig.fast()) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def realk8s() -> Iterator[ControlPlane]:
+    """One real etcd + kube-apiserver + kube-controller-manager for the whole session
+    (``tests/controlplane.py``); skips naming what is missing when Go is not installed."""
+    from tests import controlplane
+
+    try:
+        plane = controlplane.start()
+    except controlplane.ControlPlaneUnavailable as error:
+        pytest.skip(f"real control plane unavailable: {error}")
+    try:
+        yield plane
+    finally:
+        controlplane.discard(plane)
 
 
 @pytest.fixture
@@ -64,3 +81,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
         if not had_loop and loop is not None and not loop.is_running():
             loop.close()
             policy.set_event_loop(None)
+
+
+#: Tests that run pods as real processes (Ray, the operator in pods): under pytest-xdist they
+#: share one worker, so two of them never compete for the two cores or a pod network.
+_REAL_PROCESS_TESTS = (
+    "tests/realray/",
+    "tests/component/kubesim/process/",
+    "tests/e2e/test_in_cluster.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the real-process tests on one xdist worker (`--dist loadgroup`)."""
+    root = str(config.rootpath)
+    for item in items:
+        where = str(item.path).removeprefix(root + "/")
+        if where.startswith(_REAL_PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("real-processes"))

@@ -85,7 +85,7 @@ class Deletion:
                     Cause(
                         "FieldValueNotSupported",
                         "propagationPolicy",
-                        f'Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan"',
+                        f'Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"',
                     )
                 ],
             )
@@ -102,7 +102,8 @@ class Deletion:
                     if field == "uid"
                     else "The object might have been modified"
                 )
-                raise errors.conflict(info.plural, info.group, name, detail)
+                # rest.BeforeDelete names the Kind, not the resource (upstream registry/rest/delete.go)
+                raise errors.conflict(info.kind, info.group, name, detail)
         grace_s = self._pod_grace(old, grace) if info.key == ("", "pods") else 0
         finalizers = list(meta.get("finalizers") or [])
         deleting = bool(meta.get("deletionTimestamp"))

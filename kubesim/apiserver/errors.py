@@ -95,7 +95,7 @@ class StatusError(Exception):
         }
         if self.reason:  # metav1.Status omits an empty reason (StatusReasonUnknown)
             body["reason"] = self.reason
-        if self.details:
+        if self.details is not None:  # an empty StatusDetails still serialises as {}
             body["details"] = self.details
         body["code"] = self.code
         return body

@@ -111,7 +111,7 @@ class Patcher:
         try:
             patched = self._engine.patch(info, base, body, patch_type)
         except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
+            raise StatusError(exc.code, exc.reason, exc.message, exc.details)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced a non-object result")
         if subresource == "scale":
@@ -160,9 +160,14 @@ class Patcher:
                     )
                 ],
             )
+        if body is None:  # `null` decodes into an empty map upstream
+            body = {}
         if not isinstance(body, dict):
+            # sigs.k8s.io/yaml into a map[string]interface{}, as kube-apiserver 1.37 words it.
+            go_type = {list: "array", str: "string", bool: "bool"}.get(type(body), "number")
             raise errors.bad_request(
-                "error decoding YAML: the apply patch must be a YAML or JSON object"
+                "error decoding patch: error unmarshaling JSON: while decoding JSON: json: cannot "
+                f"unmarshal {go_type} into Go value of type map[string]interface {{}}"
             )
         api_version = body.get("apiVersion")
         if api_version != info.api_version:
@@ -228,7 +233,7 @@ class Patcher:
         except ApplyConflict as exc:
             raise self._conflict_error(exc)
         except PatchError as exc:
-            raise StatusError(exc.code, exc.reason, exc.message)
+            raise StatusError(exc.code, exc.reason, exc.message, exc.details)
         return self._pipeline.write(
             ctx,
             storage,

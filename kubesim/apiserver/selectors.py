@@ -92,7 +92,8 @@ def _parse_requirement(text: str, selector: str) -> Callable[[_Labels], bool]:
         return lambda labels: labels.get(key) == value
     if op in ("in", "notin"):
         if not rest or rest[0] != "(" or rest[-1] != ")":
-            raise bad_request(f"found '{rest[0] if rest else ''}', expected: '('")
+            found = rest[0] if rest else ""
+            raise bad_request(f"unable to parse requirement: found '{found}' expected: '('")
         values = frozenset(v for v in rest[1:-1] if v != ",")
         for value in values:
             _check_value(value)

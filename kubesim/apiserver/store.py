@@ -268,7 +268,8 @@ class Store:
                     items.append(shown)
         token, remaining = "", None
         if limit and len(items) > limit:
-            remaining = len(items) - limit
+            # Upstream counts the rest only for unfiltered lists (ListMeta.remainingItemCount).
+            remaining = len(items) - limit if labels.empty and fields.empty else None
             items = items[:limit]
             last = items[-1]["metadata"]
             token = self._encode_continue(rv, (last.get("namespace", ""), last["name"]))

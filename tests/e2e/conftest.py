@@ -11,6 +11,8 @@ import pytest
 from tests.e2e.harness import Env, running_env
 
 if TYPE_CHECKING:
+    from tests.controlplane import ControlPlane
+    from tests.e2e.backends import ApiEnv
     from tests.e2e.rbac_audit import Call
 
 
@@ -18,6 +20,24 @@ if TYPE_CHECKING:
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     """kubesim + CRD + operator, Ray probes off (pods are ready within ~0.1 s)."""
     async with running_env(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(params=["kubesim", "realk8s"])
+def backend(request: pytest.FixtureRequest) -> ControlPlane | None:
+    """Which API server ``api_env`` talks to: kubesim (None) or the session's real one."""
+    if request.param == "kubesim":
+        return None
+    plane: ControlPlane = request.getfixturevalue("realk8s")
+    return plane
+
+
+@pytest.fixture
+async def api_env(backend: ControlPlane | None, tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    """A fresh namespace with rayop's CRD on the backend of this parameter (``backends.py``)."""
+    from tests.e2e.backends import api_env as running_api_env
+
+    async with running_api_env(tmp_path, backend) as running:
         yield running
 
 

@@ -6,6 +6,8 @@ and kubectl falls back to the legacy per-group-version documents on plain JSON.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from kubesim.apiserver.resources import Registry, ResourceInfo
@@ -76,6 +78,15 @@ def api_group_list(registry: Registry) -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
+def storage_version_hash(info: ResourceInfo) -> str:
+    """What upstream's `discovery.StorageVersionHash` gives for the version objects are stored
+    at: the first 8 bytes of sha256("group/version/kind"), base64 (clients detect a storage
+    version change by it)."""
+    group = info.group if info.storage_group is None else info.storage_group
+    text = f"{group}/{info.storage_version or info.version}/{info.kind}"
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()[:8]).decode()
+
+
 def api_resource_list(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     """`GET /api/v1` or `/apis/{group}/{version}`."""
     infos = registry.in_group_version(group, version)
@@ -89,6 +100,7 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
             "namespaced": info.namespaced,
             "kind": info.kind,
             "verbs": list(info.verbs),
+            "storageVersionHash": storage_version_hash(info),
         }
         if info.short_names:
             entry["shortNames"] = list(info.short_names)
@@ -108,6 +120,7 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
                 sub_entry.update(group=g, version=v)
             resources.append(sub_entry)
     gv = f"{group}/{version}" if group else version
+    resources.sort(key=lambda entry: str(entry["name"]))  # upstream lists them by path, sorted
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

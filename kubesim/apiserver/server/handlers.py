@@ -7,6 +7,7 @@ raise `StatusError`; the dispatcher turns it into the Status response.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -60,22 +61,20 @@ class RequestContext:
 
 
 def _dry_run(query: MultiMapping[str]) -> bool:
-    values = query.getall("dryRun", [])
-    for value in values:
-        if value != "All":
-            raise errors.invalid(
-                "CreateOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    Cause(
-                        "FieldValueNotSupported",
-                        "dryRun",
-                        f'Unsupported value: "{value}": supported values: "All"',
-                    )
-                ],
-            )
+    values = list(query.getall("dryRun", []))
+    if any(value != "All" for value in values):
+        raise _dry_run_unsupported("CreateOptions", values)
     return bool(values)
+
+
+def _dry_run_unsupported(kind: str, values: list[str]) -> errors.StatusError:
+    """422 for dryRun values other than All; the value is the whole list, printed as JSON as
+    1.37's field errors print a []string."""
+    shown = json.dumps(values, separators=(",", ":"))
+    cause = Cause(
+        "FieldValueNotSupported", "dryRun", f'Unsupported value: {shown}: supported values: "All"'
+    )
+    return errors.invalid(kind, "meta.k8s.io", "", [cause])
 
 
 def _field_validation(query: MultiMapping[str]) -> str:
@@ -337,7 +336,13 @@ class ResourceHandlers:
             if "protobuf" in media or "cbor" in media:
                 decode_body(ctx.body, media)  # raises the protobuf 415 with its hint
             raise errors.unsupported_media_type(self.cluster.patch_content_types(rp.info))
-        body = decode_body(ctx.body, media, whole_object=False)
+        try:
+            body = decode_body(ctx.body, media, whole_object=False)
+        except errors.StatusError:
+            if patch_type != "merge":
+                raise
+            # evanphx/json-patch's MergePatch answers any syntax error with ErrBadJSONPatch.
+            raise errors.bad_request("invalid JSON patch")
         force = parse_bool(ctx.query.get("force")) if "force" in ctx.query else False
         write = WriteContext.for_request(_field_validation(ctx.query), strict_source="patch")
         obj = self.cluster.patch(
@@ -397,19 +402,8 @@ class ResourceHandlers:
         if orphan is not None:
             options["propagationPolicy"] = "Orphan" if orphan else "Background"
         dry = options.get("dryRun") or []
-        if dry and dry != ["All"]:
-            raise errors.invalid(
-                "DeleteOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    Cause(
-                        "FieldValueNotSupported",
-                        "dryRun",
-                        f'Unsupported value: "{dry[0]}": supported values: "All"',
-                    )
-                ],
-            )
+        if dry and any(value != "All" for value in dry):
+            raise _dry_run_unsupported("DeleteOptions", list(dry))
         return options
 
     def delete(self, rp: ResourcePath, ctx: RequestContext) -> web.Response:

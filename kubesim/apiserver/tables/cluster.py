@@ -449,6 +449,21 @@ def _revision_cells(rev: Obj) -> list[Any]:
     return [controller, int_at(rev, "revision")]
 
 
+# Upstream declares both Data columns as "string" (the cell is a count) and describes them with
+# the types' swagger docs (pkg/printers/internalversion/printers.go).
+_CONFIGMAP_DATA_DOC = (
+    "Data contains the configuration data. Each key must consist of alphanumeric characters, "
+    "'-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The "
+    "keys stored in Data must not overlap with the keys in the BinaryData field, this is "
+    "enforced during validation process."
+)
+_SECRET_DATA_DOC = (
+    "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' "
+    "or '.'. The serialized form of the secret data is a base64 encoded string, representing "
+    "the arbitrary (possibly non-string) data value here. Described in "
+    "https://tools.ietf.org/html/rfc4648#section-4"
+)
+
 PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (POD_COLUMNS, pod_row),
     ("apps", "StatefulSet"): (STS_COLUMNS, sts_row),
@@ -461,13 +476,11 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Node"): (_NODE_COLUMNS, _node_row),
     ("", "Event"): (_EVENT_COLUMNS, _event_row),
     ("events.k8s.io", "Event"): (_EVENT_COLUMNS, _event_row),
-    ("", "ConfigMap"): _simple(
-        [column("Data", "integer", "Data contains the configuration data.")], _data_count
-    ),
+    ("", "ConfigMap"): _simple([column("Data", description=_CONFIGMAP_DATA_DOC)], _data_count),
     ("", "Secret"): _simple(
         [
             column("Type", description="Used to facilitate programmatic handling of secret data."),
-            column("Data", "integer", "Data contains the secret data."),
+            column("Data", description=_SECRET_DATA_DOC),
         ],
         lambda s: [str_at(s, "type"), _data_count(s)[0]],
     ),

@@ -231,9 +231,12 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     config = WorkloadsConfig.fast(
         nodes=2, pod_cidr=host.pod_network.pod_cidr, crash_backoff_base=1.0, crash_backoff_max=4.0
     )
+    process_sim = ProcessKubeSim(host, config)
+    # Pods get the service-account CA through the kube-api-access volume, from kube-root-ca.crt.
+    process_sim.cluster.admission.set_root_ca("test CA\n")
     try:
         async with (
-            ProcessKubeSim(host, config) as sim,
+            process_sim as sim,
             aiohttp.ClientSession(base_url=sim.url) as session,
         ):
             yield Cluster(sim=sim, host=host, session=session, marker=marker)
