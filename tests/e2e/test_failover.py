@@ -1,7 +1,8 @@
 """Two real ``rayop run`` processes on one Lease: a stopped, killed or paused leader hands over,
 and a paused leader that wakes up after the standby took over writes nothing (issue 16).
 
-Timings are short and real (lease 3 s, renew deadline 2 s, retry 0.5 s); every wait is bounded.
+Timings are short and real (lease 5 s, renew deadline 3.5 s, retry 1 s: short, but long
+enough that a loaded machine does not starve a renewal); every wait is bounded.
 The failover time (signal to the standby's acquiring write) is printed for the report; with
 rayop's defaults the same flow is ``benchmarks/bench_failover.py``.
 """
@@ -28,8 +29,8 @@ from tests.e2e.harness import fast_probes, small_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE = "rayop-leader"
-TIMINGS = ("--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
-           "--leader-elect-retry-period", "0.5")  # fmt: skip
+TIMINGS = ("--leader-elect-lease-duration", "5", "--leader-elect-renew-deadline", "3.5",
+           "--leader-elect-retry-period", "1")  # fmt: skip
 
 
 def _free_port() -> int:
@@ -133,7 +134,7 @@ async def test_failover_leaves_one_writer(tmp_path: Path, sig: signal.Signals) -
             )
             failover = time.monotonic() - signalled
             print(
-                f"\nfailover after {sig.name}: {failover:.2f} s (lease 3 s, renew 2 s, retry 0.5 s)"
+                f"\nfailover after {sig.name}: {failover:.2f} s (lease 5 s, renew 3.5 s, retry 1 s)"
             )
             for name in ("during-1", "during-2"):
                 await user.apply(fast_probes(small_cluster(name)))
