@@ -18,6 +18,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from controller.api.constants import LABEL_NODE_TYPE
 from controller.api.names import head_service_name
 from controller.kube import KubeClient
 from controller.kubectl_ray.commands import find_cluster, parse_resource, ray_pods
@@ -99,7 +100,7 @@ async def collect_logs(
     await find_cluster(kube, target, name)
     pods = await ray_pods(kube, target.namespace, cluster=name)
     if node_type != "all":
-        pods = [p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type")
+        pods = [p for p in pods if (p["metadata"].get("labels") or {}).get(LABEL_NODE_TYPE)
                 == node_type]  # fmt: skip
     if not pods:
         raise PluginError(f"No Ray nodes found for resource {name}")
@@ -110,7 +111,7 @@ async def collect_logs(
         for index, container in enumerate(pod["spec"].get("containers") or []):
             file = "stdout.log" if index == 0 else f"{container['name']}.log"
             _write(folder / pod_name / file, await _pod_log(kube, pod, container["name"]))
-        if (pod["metadata"].get("labels") or {}).get("ray.io/node-type") == "head":
+        if (pod["metadata"].get("labels") or {}).get(LABEL_NODE_TYPE) == "head":
             out.write(await _copy_session_logs(pod, folder / pod_name, kubectl) + "\n")
     out.write(f"Wrote the logs of {len(pods)} Ray nodes to {folder}/\n")
     return folder

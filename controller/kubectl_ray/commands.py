@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import yaml
 
 from controller.api import API_VERSION, KIND
+from controller.api.constants import LABEL_CLUSTER, LABEL_GROUP, LABEL_IS_RAY_NODE, LABEL_NODE_TYPE
 from controller.kube import Conflict, Invalid, KubeClient, NotFound
 from controller.kubectl_ray.connect import PluginError, Target
 from controller.kubectl_ray.generate import ClusterConfig, to_raycluster
@@ -57,11 +58,11 @@ async def ray_pods(
     kube: KubeClient, namespace: str | None, *, cluster: str | None = None, group: str | None = None
 ) -> list[dict[str, Any]]:
     """Ray pods (``ray.io/is-ray-node=yes``), optionally of one cluster and worker group."""
-    selector = ["ray.io/is-ray-node=yes"]
+    selector = [f"{LABEL_IS_RAY_NODE}=yes"]
     if cluster:
-        selector.append(f"ray.io/cluster={cluster}")
+        selector.append(f"{LABEL_CLUSTER}={cluster}")
     if group:
-        selector.append(f"ray.io/group={group}")
+        selector.append(f"{LABEL_GROUP}={group}")
     pods = await kube.list("v1", "Pod", namespace, label_selector=",".join(selector))
     return sorted(pods, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"]))
 
@@ -75,7 +76,7 @@ def _ready_worker(pod: dict[str, Any]) -> bool:
     status = pod.get("status") or {}
     labels = pod["metadata"].get("labels") or {}
     return (
-        labels.get("ray.io/node-type") == "worker"
+        labels.get(LABEL_NODE_TYPE) == "worker"
         and status.get("phase") == "Running"
         and any(c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or [])

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TextIO
 
+from controller.api.constants import LABEL_CLUSTER, LABEL_GROUP, LABEL_NODE_TYPE
 from controller.quantity import format_cpu, format_memory, parse_quantity
 
 __all__ = [
@@ -139,12 +140,12 @@ def worker_group_row(cluster: dict[str, Any], group: dict[str, Any], ready: int)
 def node_row(pod: dict[str, Any]) -> list[object]:
     """One ``get nodes`` row: a Ray pod with its resources, cluster, type and group."""
     labels = pod["metadata"].get("labels") or {}
-    node_type = labels.get("ray.io/node-type", "")
+    node_type = labels.get(LABEL_NODE_TYPE, "")
     return [
         pod["metadata"]["name"],
         *_resource_cells(pod_resources(pod.get("spec") or {})),
-        labels.get("ray.io/cluster", ""),
+        labels.get(LABEL_CLUSTER, ""),
         node_type,
-        labels.get("ray.io/group", "") if node_type == "worker" else "",
+        labels.get(LABEL_GROUP, "") if node_type == "worker" else "",
         age(pod),
     ]

@@ -29,7 +29,9 @@ async def pair(realk8s: ControlPlane) -> AsyncIterator[Pair]:
         )  # fmt: skip
         try:
             both = Pair(
-                Server("kubesim", sim.url, sessions[0], {"Authorization": "Bearer kubesim"}),
+                Server(
+                    "kubesim", sim.url, sessions[0], {"Authorization": f"Bearer {sim.admin_token}"}
+                ),
                 Server("kube-apiserver", realk8s.url, sessions[1]),
                 namespace,
             )

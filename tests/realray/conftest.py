@@ -46,14 +46,18 @@ def real_ray_host() -> None:
 
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
-    """After the test: no process, network object or mount of kubesim's is left on the host."""
+    """After the test: no process, network object or mount of kubesim's is left on the host.
+
+    Processes this worker already ran before the test (a session's control plane, say) are
+    not the test's."""
     INSTANCES.clear()
+    before = set(live_descendants())
     yield
     ids = tuple(INSTANCES)
     deadline = time.monotonic() + LEFTOVER_GRACE
     while True:
         reap_zombies()
-        processes = live_descendants()
+        processes = {pid: cmd for pid, cmd in live_descendants().items() if pid not in before}
         objects = HostState.of(ids).lines()
         if (not processes and not objects) or time.monotonic() > deadline:
             break
