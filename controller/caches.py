@@ -343,6 +343,12 @@ class Caches:
                 found[ChildKey(kind.kind, obj["metadata"]["name"])] = obj
         return found
 
+    def get_child(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The cached child object ``kind`` ``namespace/name``, whoever owns it, or None."""
+        ref = CHILD_KIND_BY_NAME.get(kind)
+        inf = None if ref is None else self.children[ref].get(self._scope(namespace))
+        return None if inf is None else inf.store.get(f"{namespace}/{name}")
+
     def pods_of(self, namespace: str, cluster: str) -> list[Mapping[str, Any]]:
         """The cached Ray pods labelled with ``cluster``."""
         inf = self.pods.get(self._scope(namespace))

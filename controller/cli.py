@@ -50,6 +50,23 @@ Ctrl-C stops everything.
 """
 
 
+#: ``--leader-elect-<flag>`` seconds, with client-go's (and LeaderElectionConfig's) defaults.
+_LEASE_TIMINGS = {"lease-duration": 15.0, "renew-deadline": 10.0, "retry-period": 2.0}
+
+
+def _loopback(addr: str) -> str:
+    """``addr`` with its host replaced by 127.0.0.1: outside a pod, serve only this machine."""
+    return "127.0.0.1:" + addr.rpartition(":")[2]
+
+
+def _serving_addrs(args: argparse.Namespace, *, in_cluster: bool) -> None:
+    """Fill unset ``--metrics-addr``/``--health-addr``: all interfaces in a pod (the kubelet
+    and Prometheus reach it there), loopback elsewhere (a laptop's port is nobody's business)."""
+    for name in ("metrics_addr", "health_addr"):
+        if getattr(args, name) is None:
+            setattr(args, name, default(name) if in_cluster else _loopback(default(name)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rayop`` argument parser (also used by the docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -69,10 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_flags(run)
     _add_operator_flags(run)
     _add_log_flags(run)
-    run.add_argument("--metrics-addr", default=default("metrics_addr"), metavar="HOST:PORT",
-                     help="serve /metrics here; 0 disables (default %(default)s)")  # fmt: skip
-    run.add_argument("--health-addr", default=default("health_addr"), metavar="HOST:PORT",
-                     help="serve /healthz and /readyz here; 0 disables (default %(default)s)")  # fmt: skip
+    run.add_argument("--metrics-addr", default=None, metavar="HOST:PORT",
+                     help="serve /metrics here; 0 disables (default: "
+                     f"{default('metrics_addr')} in a pod, {_loopback(default('metrics_addr'))} "
+                     "otherwise)")  # fmt: skip
+    run.add_argument("--health-addr", default=None, metavar="HOST:PORT",
+                     help="serve /healthz and /readyz here; 0 disables (default: "
+                     f"{default('health_addr')} in a pod, {_loopback(default('health_addr'))} "
+                     "otherwise)")  # fmt: skip
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
                      help="run workers only while holding a Lease, so several replicas can run; "
                      "default: on in-cluster, off otherwise")  # fmt: skip
@@ -82,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-namespace", default=None,
                      help="Lease namespace (default: $POD_NAMESPACE, else the in-cluster "
                      "namespace, else 'default')")  # fmt: skip
+    for flag, default_seconds in _LEASE_TIMINGS.items():
+        run.add_argument(f"--leader-elect-{flag}", type=float, default=default_seconds,
+                         metavar="SECONDS", help="leader election timing, as client-go's "
+                         "(default %(default)s)")  # fmt: skip
 
     render = sub.add_parser(
         "render",
@@ -217,7 +242,7 @@ async def _run(args: argparse.Namespace) -> int:
         LeadershipLost,
         default_identity,
     )
-    from controller.operator import Operator, PreflightError
+    from controller.operator import USER_AGENT, Operator, PreflightError
 
     try:
         api_client = await load_api_client(
@@ -229,6 +254,7 @@ async def _run(args: argparse.Namespace) -> int:
         not args.kubeconfig and not os.environ.get("KUBECONFIG")
         and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     )  # fmt: skip
+    _serving_addrs(args, in_cluster=in_cluster)
     try:
         options = operator_options(args)
         operator = Operator(api_client, options)
@@ -238,13 +264,22 @@ async def _run(args: argparse.Namespace) -> int:
     leader_elect = in_cluster if args.leader_elect is None else args.leader_elect
     if leader_elect:
         lease_ns = args.lease_namespace or os.environ.get("POD_NAMESPACE") or _pod_namespace()
+        identity = default_identity()
+        try:
+            config = LeaderElectionConfig(
+                name=args.lease_name, namespace=lease_ns, identity=identity,
+                lease_duration=args.leader_elect_lease_duration,
+                renew_deadline=args.leader_elect_renew_deadline,
+                retry_period=args.leader_elect_retry_period,
+            )  # fmt: skip
+        except ValueError as exc:
+            await api_client.close()
+            raise UserError(f"--leader-elect-*: {exc}") from None
+        # Audit logs tell the replicas apart by the identity the Lease shows.
+        api_client.user_agent = f"{USER_AGENT} ({identity})"
         operator.attach_elector(
             LeaderElector(
-                KubeLeaseClient(KubeClient(api_client)),
-                LeaderElectionConfig(
-                    name=args.lease_name, namespace=lease_ns, identity=default_identity()
-                ),
-                registry=operator.registry,
+                KubeLeaseClient(KubeClient(api_client)), config, registry=operator.registry
             )
         )
     _install_signal_handlers(operator.stop)
@@ -266,8 +301,9 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
         concurrency=args.concurrency,
         qps=args.qps,
         burst=args.burst,
-        health_addr=getattr(args, "health_addr", "0"),
-        metrics_addr=getattr(args, "metrics_addr", "0"),
+        # Unset (None) means the in-pod default until _serving_addrs has decided.
+        health_addr=getattr(args, "health_addr", "0") or default("health_addr"),
+        metrics_addr=getattr(args, "metrics_addr", "0") or default("metrics_addr"),
         drain_timeout=args.drain_timeout,
         resync_period=args.resync_period or None,
     )

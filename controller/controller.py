@@ -47,7 +47,7 @@ from controller.events import EventRecorder, rfc3339
 from controller.kube import Conflict, KubeClient, KubeError
 from controller.memo import WriteMemo
 from controller.metrics import ControllerMetrics
-from controller.observe import dead_pod_reason, head_service, hpa_replicas
+from controller.observe import controlled_pods, dead_pod_reason, head_service, hpa_replicas
 from controller.options import OperatorOptions
 from controller.outcomes import (
     Failure,
@@ -209,7 +209,9 @@ class RayClusterController:
             )
         elif error is not None:
             delay = self.queue.rate_limiter.when(key)
-            if hint := retry_after(error):
+            # Counted from the answer, not from now: the client held this reconcile's later
+            # writes until the Retry-After (kube/client.py), so part of it may have passed.
+            if hint := retry_after(error, now=asyncio.get_running_loop().time()):
                 delay = max(delay, hint)
                 self._not_before[key] = asyncio.get_running_loop().time() + hint
             self.queue.add_after(key, delay)
@@ -322,13 +324,16 @@ class RayClusterController:
 
         desired = intent.desired()
         observed = self.caches.children_of(key.namespace, cluster.metadata.uid or "")
+        if clashes := self._name_clashes(key, cluster.metadata.uid or "", desired):
+            await self._report_invalid(obj, involved, clashes)  # before any write
+            return Result()
         # Named pods get their deletion cost before a lower replicas goes out (scaledown.py).
-        desired, errors = await self.scaledown.run(
-            involved, cluster, desired, observed, self.caches.pods_of(key.namespace, key.name)
-        )
+        # Only pods this cluster's own workloads control (a label is not ownership: observe.py).
+        pods = controlled_pods(self.caches.pods_of(key.namespace, key.name), desired, observed)
+        desired, errors = await self.scaledown.run(involved, cluster, desired, observed, pods)
         errors += await self._apply_children(involved, desired, observed)
         errors += await self._delete_strays(involved, desired, observed)
-        pods = self.caches.pods_of(key.namespace, key.name)
+        pods = controlled_pods(self.caches.pods_of(key.namespace, key.name), desired, observed)
         errors += await self._delete_dead_pods(involved, pods)
 
         previous = self._previous_status(obj)
@@ -339,6 +344,7 @@ class RayClusterController:
             previous=previous,
             now=rfc3339(self.clock()),
             apply_error="; ".join(str(e) for e in errors)[:1024],
+            missing=sorted(f"{k.kind}/{k.name}" for k in desired if k not in observed),
         )
         if status != previous:
             changed = sorted(k for k in {*status, *previous} if status.get(k) != previous.get(k))
@@ -527,6 +533,29 @@ class RayClusterController:
                     f"Deleted pod {meta['name']} ({why}) so it is replaced",
                 )
         return errors
+
+    def _name_clashes(
+        self, key: ClusterKey, uid: str, desired: Mapping[ChildKey, Any]
+    ) -> list[str]:
+        """Children this cluster would write that another RayCluster already controls: names
+        can collide (``a`` + group ``b-c`` and ``a-b`` + group ``c`` both want ``a-b-c-...``),
+        and writing would fight over one object forever."""
+        found = []
+        for child in desired:
+            have = self.caches.get_child(child.kind, key.namespace, child.name)
+            other = None if have is None else owner_cluster(have)
+            owner_uids = {
+                ref.get("uid")
+                for ref in (have or {}).get("metadata", {}).get("ownerReferences") or []
+            }
+            # The same name with another uid: a deleted predecessor being collected, not a clash.
+            if other is not None and other != key.name and uid not in owner_uids:
+                found.append(
+                    f"{child.kind} {child.name} already belongs to RayCluster {other} in this "
+                    "namespace (the cluster and group names combine to the same child name); "
+                    "rename this cluster or its group."
+                )
+        return found
 
     async def _report_invalid(
         self, obj: Mapping[str, Any], involved: Mapping[str, Any], problems: list[str]

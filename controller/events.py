@@ -5,7 +5,12 @@ an invalid spec with its messages, failures to apply. Repeats of the same event 
 type, reason and message) do not flood: they update one Event's ``count`` and
 ``lastTimestamp``. Each involved object also has a token bucket (client-go's spam filter:
 burst 25, one more token every 5 minutes), so a cluster stuck in a failure loop cannot write
-more than that.
+more than that. Unlike client-go's filter, a repeat refused a token is not lost: it is counted
+into its Event, which is posted with the full count once a token is back (17 head outages read
+``count: 17``, not the first few).
+
+Event names are ``<object>.<hash>``, the object's name shortened so the whole stays within the
+253 characters of a DNS subdomain (the hash keeps shortened names apart).
 
 The decision logic (:class:`EventCorrelator`) is pure and takes the time as an argument;
 :class:`EventRecorder` adds the sending. ``record()`` never awaits: reconcile hands an event
@@ -17,6 +22,7 @@ fail a reconcile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 from collections import OrderedDict
@@ -28,7 +34,7 @@ import structlog
 
 from controller.kube import KubeClient, KubeError
 
-__all__ = ["EventCorrelator", "EventRecorder", "Occurrence", "rfc3339"]
+__all__ = ["EventCorrelator", "EventRecorder", "Occurrence", "event_name", "rfc3339"]
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +62,18 @@ class _Seen:
     name: str
     count: int
     first_timestamp: str
+    last_timestamp: str = ""
+
+
+_MAX_NAME = 253
+_DIGEST = 16
+
+
+def event_name(involved_name: str, key: tuple[str, ...]) -> str:
+    """``<object>.<hash of key>``, the object part shortened to fit 253 characters."""
+    digest = hashlib.sha256("\x00".join(key).encode()).hexdigest()[:_DIGEST]
+    prefix = involved_name[: _MAX_NAME - _DIGEST - 1].rstrip(".-")
+    return f"{prefix}.{digest}"
 
 
 class EventCorrelator:
@@ -72,6 +90,8 @@ class EventCorrelator:
         # (client-go's spam filter is an LRU of 4096 too): a forgotten object starts again
         # with a full bucket, which only matters for one quiet for longer than the others.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # Repeats refused a token, by aggregation key: posted with their count by due().
+        self._deferred: OrderedDict[tuple[str, ...], Mapping[str, Any]] = OrderedDict()
 
     def observe(
         self,
@@ -83,21 +103,45 @@ class EventCorrelator:
         now: float,
         timestamp: str,
     ) -> Occurrence | None:
-        """Account for one event at loop time ``now``; None when the spam filter drops it."""
+        """Account for one event at loop time ``now``; None when the spam filter holds it back
+        (it is counted all the same, and :meth:`due` posts it later)."""
         uid = str(involved.get("uid") or involved.get("name") or "")
-        if not self._take_token(uid, now):
-            return None
         key = (uid, type_, reason, message)
         seen = self._seen.get(key)
         if seen is None:
-            digest = hashlib.sha256("\x00".join(key).encode()).hexdigest()[:16]
-            seen = _Seen(f"{involved.get('name')}.{digest}", 0, timestamp)
+            seen = _Seen(event_name(str(involved.get("name")), key), 0, timestamp)
             self._seen[key] = seen
             if len(self._seen) > self._cache_size:
                 self._seen.popitem(last=False)
         self._seen.move_to_end(key)
         seen.count += 1
+        seen.last_timestamp = timestamp
+        if not self._take_token(uid, now):
+            self._deferred[key] = involved
+            self._deferred.move_to_end(key)
+            if len(self._deferred) > self._cache_size:
+                self._deferred.popitem(last=False)
+            return None
+        self._deferred.pop(key, None)
         return Occurrence(seen.name, seen.count, seen.first_timestamp, timestamp)
+
+    def due(self, now: float) -> list[tuple[Mapping[str, Any], str, str, str, Occurrence]]:
+        """Held-back repeats whose object has a token again: (involved, type, reason, message,
+        occurrence with the count so far), oldest first."""
+        found = []
+        for key, involved in list(self._deferred.items()):
+            seen = self._seen.get(key)
+            if seen is None:
+                del self._deferred[key]
+                continue
+            if not self._take_token(key[0], now):
+                continue
+            del self._deferred[key]
+            occurrence = Occurrence(
+                seen.name, seen.count, seen.first_timestamp, seen.last_timestamp
+            )
+            found.append((involved, key[1], key[2], key[3], occurrence))
+        return found
 
     def _take_token(self, uid: str, now: float) -> bool:
         tokens, at = self._buckets.get(uid, (float(self._burst), now))
@@ -119,6 +163,8 @@ class EventRecorder:
 
     SENDERS = 4
     """Events in flight at once."""
+    DEFERRED_TICK = 30.0
+    """How often held-back repeats are looked at (a token comes back every 5 minutes)."""
 
     def __init__(
         self,
@@ -155,13 +201,24 @@ class EventRecorder:
             ref, type_, reason, message, now=now, timestamp=timestamp
         )
         if occurrence is None:
-            log.debug("event dropped by spam filter", reason=reason, object=ref.get("name"))
+            log.debug("event held back by spam filter", reason=reason, object=ref.get("name"))
             return
+        self._queue(ref, type_, reason, message, occurrence)
+
+    def _queue(
+        self, ref: dict[str, Any], type_: str, reason: str, message: str, occurrence: Occurrence
+    ) -> None:
         if len(self._pending) >= self._max_pending and occurrence.name not in self._pending:
             log.warning("event dropped: too many pending", reason=reason)
             return
         self._pending[occurrence.name] = self._event(ref, type_, reason, message, occurrence)
         self._wakeup.set()
+
+    def post_due(self) -> None:
+        """Queue the held-back repeats that have a token again (run() calls it every tick)."""
+        now = asyncio.get_running_loop().time()
+        for involved, type_, reason, message, occurrence in self._correlator.due(now):
+            self._queue(dict(involved), type_, reason, message, occurrence)
 
     def _event(
         self,
@@ -188,9 +245,13 @@ class EventRecorder:
         }
 
     async def run(self) -> None:
-        """Send queued events until cancelled."""
+        """Send queued events until cancelled; every ``DEFERRED_TICK`` seconds, also the
+        held-back repeats that have a token again."""
         while True:
-            await self._wakeup.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.DEFERRED_TICK):
+                    await self._wakeup.wait()
+            self.post_due()
             await self.flush()
 
     async def flush(self) -> None:

@@ -17,6 +17,19 @@ increments ``leaseTransitions``, has no release, and trusts wall clocks:
   lost the lease: :meth:`LeaderElector.run` cancels the guarded work at once and raises
   :class:`LeadershipLost`, and the process exits (controller-runtime does the same, because a
   process that may still hold in-flight writes must not go on as a follower).
+
+Fencing (one leader means one writer). A paused leader (SIGSTOP, a VM freeze, a suspended
+laptop) must not write once a standby may have taken over, even for the moments before its
+renew loop notices. :meth:`LeaderElector.is_leading` is the single answer to "may I write
+now?", and the API client asks it right before every write leaves the process. It is False
+once the renew deadline has passed since the *send* time of the last successful renewal. A
+standby counts the lease duration from when it *observed* that renewal, which is later, and
+the lease duration exceeds the renew deadline, so the old leader stops writing before anyone
+else can acquire. Elapsed time is measured on the loop's monotonic clock and, where Linux
+has it, on ``CLOCK_BOOTTIME``, which also counts a system suspend; the larger one wins, so a
+clock jump after a pause fences rather than extends. The leader also steps down at once when
+it reads the lease held by someone else, and it never sends a renewal after its deadline
+(a renewal that succeeds but was begun too late still loses the lease).
 - On a clean stop (SIGTERM) the leader releases the lease (empty holder, 1 s duration) so a
   standby takes over at its next retry instead of waiting out the lease.
 
@@ -33,10 +46,11 @@ import asyncio
 import datetime
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
@@ -101,6 +115,13 @@ class LeaderElectionConfig:
             raise ValueError("identity may not be empty")
 
 
+def _boottime() -> float:
+    """Seconds on a clock that keeps counting while the system is suspended (Linux), else
+    the monotonic clock."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
+
+
 def default_identity() -> str:
     """The hostname plus a random suffix, so two processes on one host never share an identity."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -135,6 +156,10 @@ class LeaderElector:
         self._observed_record: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._is_leader = False
+        # When the last successful renewal was *sent*, on the loop clock and on CLOCK_BOOTTIME.
+        self._renewed_at = 0.0
+        self._renewed_boot = 0.0
+        self._foreign_holder = ""
         self._gauge: Gauge | None = None
         if registry is not None:
             self._gauge = Gauge(
@@ -156,6 +181,15 @@ class LeaderElector:
         """True from a successful acquire until the lease is lost or released."""
         return self._is_leader
 
+    def is_leading(self) -> bool:
+        """True while we hold the lease *and* its renew deadline has not passed since the last
+        successful renewal was sent (on either clock). The API client's write fence."""
+        return self._is_leader and self._since_renewal() < self._config.renew_deadline
+
+    def _since_renewal(self) -> float:
+        loop_elapsed = asyncio.get_running_loop().time() - self._renewed_at
+        return max(loop_elapsed, _boottime() - self._renewed_boot)
+
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Acquire the lease, then run ``lead()`` while renewing it.
 
@@ -174,7 +208,11 @@ class LeaderElector:
         except* LeadershipLost:
             raise LeadershipLost(
                 f"lost lease {self._config.namespace}/{self._config.name}: "
-                f"not renewed within {self._config.renew_deadline}s"
+                + (
+                    f"held by {self._foreign_holder}"
+                    if self._foreign_holder
+                    else f"not renewed within {self._config.renew_deadline}s"
+                )
             ) from None
         finally:
             if self._is_leader and self._config.release_on_cancel:
@@ -198,25 +236,44 @@ class LeaderElector:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._config.retry_period)
-            deadline = loop.time() + self._config.renew_deadline
-            while not await self._try_acquire_or_renew():
-                if loop.time() + self._config.retry_period > deadline:
-                    self._set_leader(False)
-                    log.error("lease lost", lease=self._config.name, identity=self.identity)
-                    raise LeadershipLost(self._config.name)
-                await asyncio.sleep(self._config.retry_period)
+            deadline = self._renewed_at + self._config.renew_deadline
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._renew_until_success()
+            except TimeoutError:
+                self._lose("renew deadline passed")
+            if not self.is_leading():  # renewed, but the attempt began after a pause
+                self._lose("renewal began after the renew deadline")
+            log.debug("lease renewed", lease=self._config.name, at=loop.time())
+
+    async def _renew_until_success(self) -> None:
+        while True:
+            if not self.is_leading():  # a pause or clock jump: never renew past the deadline
+                self._lose("renew deadline passed")
+            if await self._try_acquire_or_renew():
+                return
+            if self._foreign_holder:
+                self._lose(f"lease taken by {self._foreign_holder}")
+            await asyncio.sleep(self._config.retry_period)
+
+    def _lose(self, why: str) -> NoReturn:
+        self._set_leader(False)
+        log.error("lease lost", lease=self._config.name, identity=self.identity, why=why)
+        raise LeadershipLost(self._config.name)
 
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt of client-go's tryAcquireOrRenew; True when we hold the lease after it."""
         cfg = self._config
         loop = asyncio.get_running_loop()
+        started, started_boot = loop.time(), _boottime()
+        self._foreign_holder = ""
         try:
             async with asyncio.timeout(max(cfg.renew_deadline / 2, 1.0)):
                 lease = await self._client.get_lease(cfg.namespace, cfg.name)
                 if lease is None:
                     created = await self._client.create_lease(cfg.namespace, self._new_lease())
                     self._observe(created, loop.time())
-                    self._set_leader(True)
+                    self._renewed(started, started_boot)
                     return True
                 self._observe(lease, loop.time())
                 spec = lease.get("spec") or {}
@@ -227,11 +284,12 @@ class LeaderElector:
                     and holder != self.identity
                     and self._observed_at + duration > loop.time()
                 ):
+                    self._foreign_holder = holder
                     self._set_leader(False)
                     return False
-                updated = await self._client.replace_lease(cfg.namespace, self._renewed(lease))
+                updated = await self._client.replace_lease(cfg.namespace, self._renewal(lease))
                 self._observe(updated, loop.time())
-                self._set_leader(True)
+                self._renewed(started, started_boot)
                 return True
         except LeaseConflictError:
             return False
@@ -268,7 +326,12 @@ class LeaderElector:
             },
         }
 
-    def _renewed(self, lease: dict[str, Any]) -> dict[str, Any]:
+    def _renewed(self, started: float, started_boot: float) -> None:
+        """Record a successful acquire or renewal begun at ``started`` (loop and boot clocks)."""
+        self._renewed_at, self._renewed_boot = started, started_boot
+        self._set_leader(True)
+
+    def _renewal(self, lease: dict[str, Any]) -> dict[str, Any]:
         spec = dict(lease.get("spec") or {})
         now = _micro_time(self._clock())
         transitions = int(spec.get("leaseTransitions") or 0)

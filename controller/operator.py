@@ -7,7 +7,8 @@ pending events are flushed; informers stop; the servers close last, so ``/health
 until the very end.
 
 Leader election (issue 7) plugs in through ``elector``: caches warm up in every replica, and
-only the leader runs reconcile workers.
+only the leader runs reconcile workers. Every write (workers, status, events, scale-down) goes
+through ``self.client``, which is fenced on the elector (issue 16).
 """
 
 from __future__ import annotations
@@ -89,12 +90,16 @@ class Operator:
             health_addr=parse_addr(options.health_addr, flag="--health-addr"),
             metrics_addr=parse_addr(options.metrics_addr, flag="--metrics-addr"),
         )
-        self._elector = elector
+        self._elector: LeaderElector | None = None
+        if elector is not None:
+            self.attach_elector(elector)
         self._stop = asyncio.Event()
 
     def attach_elector(self, elector: LeaderElector) -> None:
-        """Run workers only while ``elector`` holds the lease (call before :meth:`run`)."""
+        """Run workers only while ``elector`` holds the lease (call before :meth:`run`), and
+        fence every write of this operator's client on it (see controller.leaderelection)."""
         self._elector = elector
+        self.client.write_guard = elector.is_leading
 
     def stop(self) -> None:
         """Begin the graceful stop (safe to call from a signal handler, more than once)."""

@@ -69,9 +69,14 @@ def classify(error: BaseException) -> Failure:
     return Failure.RETRY
 
 
-def retry_after(error: BaseException) -> float:
-    """The seconds the server asked us to wait before trying again (0 when it did not ask)."""
-    return (error.retry_after or 0.0) if isinstance(error, KubeError) else 0.0
+def retry_after(error: BaseException, *, now: float | None = None) -> float:
+    """The seconds the server asked us to wait before trying again (0 when it did not ask);
+    with ``now`` (loop time), only what is left of them since the answer came."""
+    if not isinstance(error, KubeError) or not error.retry_after:
+        return 0.0
+    if now is None or error.raised_at is None:
+        return error.retry_after
+    return max(0.0, error.raised_at + error.retry_after - now)
 
 
 def reconcile_error(errors: Sequence[KubeError]) -> Exception:

@@ -146,11 +146,14 @@ def compute_status(
     previous: Mapping[str, Any] | None,
     now: str,
     apply_error: str = "",
+    missing: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The status rayop wants on the RayCluster.
 
     Returns ``previous`` itself (same contents) when nothing but ``lastUpdateTime`` would change.
     ``apply_error`` is a failure to write children in this reconcile (shown as ReplicaFailure).
+    ``missing`` names desired children not observed (``Service/rc-head-svc``): a cluster is
+    never ready without every child, the head Service included.
     """
     previous = previous or {}
     live = [p for p in pods if not p.terminating]
@@ -158,7 +161,8 @@ def compute_status(
     head = next((p for p in heads if p.ready), heads[0] if heads else None)
     workers = [p for p in live if p.node_type == "worker"]
     desired_workers = 0 if shape.suspend else sum(g.desired * g.num_of_hosts for g in shape.groups)
-    all_ready = not shape.suspend and _all_desired_ready(shape, head, workers)
+    complete = not missing and head_service is not None
+    all_ready = complete and not shape.suspend and _all_desired_ready(shape, head, workers)
 
     status: dict[str, Any] = {
         "desiredWorkerReplicas": desired_workers,
@@ -186,6 +190,10 @@ def compute_status(
     else:
         status["state"] = ""
         status["reason"] = _not_ready_reason(shape, head, workers, desired_workers)
+        if not complete and _all_desired_ready(shape, head, workers):
+            status["reason"] = "waiting for child objects: " + (
+                ", ".join(missing) or "the head Service"
+            )
 
     prev_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
     conditions = [

@@ -89,6 +89,7 @@ _REAL_PROCESS_TESTS = (
     "tests/realray/",
     "tests/component/kubesim/process/",
     "tests/e2e/test_in_cluster.py",
+    "tests/e2e/test_failover.py",
 )
 
 

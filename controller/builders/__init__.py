@@ -44,7 +44,6 @@ from controller.builders.labels import (
     NodeType,
 )
 from controller.builders.meta import Owner
-from controller.builders.nodes import head_service_account
 from controller.builders.services import head_service as _head_service
 from controller.builders.services import worker_service as _worker_service
 from controller.builders.warnings import build_warnings
@@ -125,10 +124,7 @@ def autoscaler_rbac(cluster: RayCluster) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding for the autoscaler sidecar; empty without one."""
     if not cluster.spec.enable_in_tree_autoscaling:
         return []
-    name = autoscaler_rbac_name(cluster.metadata.name)
-    return _autoscaler_rbac(
-        owner_of(cluster), name=name, service_account=head_service_account(cluster)
-    )
+    return _autoscaler_rbac(owner_of(cluster), name=autoscaler_rbac_name(cluster.metadata.name))
 
 
 def build_children(

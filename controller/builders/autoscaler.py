@@ -8,7 +8,14 @@ RayCluster and its pods, and scales by JSON-patching the RayCluster's ``replicas
 
 The Role grants exactly what the autoscaler calls: pods get/list/watch/patch (list by
 ``ray.io/cluster``, patch for in-place resize bookkeeping), ``pods/resize`` patch, and RayCluster
-get/patch. It never deletes pods; rayop does, from ``workersToDelete``.
+get/patch of *its own cluster only* (``resourceNames``: the autoscaler only ever GETs and PATCHes
+``rayclusters/<name>``, never lists or watches them; ray-autoscaler.md §2.4). It never deletes
+pods; rayop does, from ``workersToDelete``.
+
+The RoleBinding names only the ServiceAccount rayop creates (``<cluster>``), never one the head
+template names: that account belongs to an application, and binding rayop's Role to it would
+hand the application the right to patch the cluster. A head template naming its own account
+gets a warning (builders/warnings.py) saying how to grant the autoscaler's rights to it.
 
 ``autoscalerOptions`` override the sidecar: ``image``, ``imagePullPolicy``, ``resources``,
 ``securityContext``, ``command`` and ``args`` replace rayop's; ``env``, ``envFrom`` and
@@ -33,6 +40,7 @@ __all__ = [
     "add_autoscaler",
     "autoscaler_container",
     "autoscaler_rbac",
+    "role_rules",
 ]
 
 AUTOSCALER_CONTAINER = "autoscaler"
@@ -46,8 +54,15 @@ _RESOURCES = {"cpu": "500m", "memory": "512Mi"}
 ROLE_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
-    {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "patch"]},
 ]
+"""The pod rules; :func:`role_rules` adds the RayCluster rule for one cluster's name."""
+
+
+def role_rules(cluster: str) -> list[dict[str, Any]]:
+    """The autoscaler Role's rules for the RayCluster named ``cluster``."""
+    own = {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "resourceNames": [cluster],
+           "verbs": ["get", "patch"]}  # fmt: skip
+    return [*ROLE_RULES, own]
 
 
 def autoscaler_container(
@@ -110,29 +125,22 @@ def add_autoscaler(template: Mapping[str, Any], options: Mapping[str, Any]) -> d
     return {**template, "spec": spec}
 
 
-def autoscaler_rbac(owner: Owner, *, name: str, service_account: str) -> list[dict[str, Any]]:
-    """ServiceAccount (unless the user names their own), Role and RoleBinding, all `name`.
-
-    When the head template names a ServiceAccount, rayop binds the Role to it but does not
-    create it (as KubeRay): it belongs to the user.
-    """
-    result: list[dict[str, Any]] = []
-    if service_account == name:
-        result.append(owned_object("v1", "ServiceAccount", object_meta(owner, name)))
-    result.append(
+def autoscaler_rbac(owner: Owner, *, name: str) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding, all ``name``; the binding's only subject is that
+    ServiceAccount (the module docstring says why a user's own account is never bound)."""
+    return [
+        owned_object("v1", "ServiceAccount", object_meta(owner, name)),
         owned_object(
-            "rbac.authorization.k8s.io/v1", "Role", object_meta(owner, name), rules=ROLE_RULES
-        )
-    )
-    result.append(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            object_meta(owner, name),
+            rules=role_rules(owner.name),
+        ),
         owned_object(
             "rbac.authorization.k8s.io/v1",
             "RoleBinding",
             object_meta(owner, name),
             roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            subjects=[
-                {"kind": "ServiceAccount", "name": service_account, "namespace": owner.namespace}
-            ],
-        )
-    )
-    return result
+            subjects=[{"kind": "ServiceAccount", "name": name, "namespace": owner.namespace}],
+        ),
+    ]

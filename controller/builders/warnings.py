@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.api.constants import LABEL_SCHEDULER_NAME
 from controller.api.models import RayCluster
+from controller.api.names import autoscaler_rbac_name
 from controller.api.problems import Problem
 from controller.builders.labels import HEAD_GROUP
 from controller.builders.shapes import mapping
@@ -80,6 +81,7 @@ def build_warnings(cluster: RayCluster) -> list[Problem]:
                 "and Deployments restart a failed Ray container in place, under the same pod name.",
             )
         )
+    warnings.extend(_autoscaler_account(cluster))
     for index, group in enumerate(cluster.spec.worker_group_specs):
         if group.group_name == HEAD_GROUP:
             warnings.append(
@@ -107,3 +109,24 @@ def _templates(cluster: RayCluster) -> list[tuple[str, dict[str, Any]]]:
     for index, group in enumerate(spec.worker_group_specs):
         result.append((f"spec.workerGroupSpecs[{index}].template", group.template))
     return result
+
+
+def _autoscaler_account(cluster: RayCluster) -> list[Problem]:
+    """Under the in-tree autoscaler, a head ServiceAccount rayop did not create gets none of
+    the autoscaler's rights (builders/autoscaler.py): say so, and how to grant them."""
+    if not cluster.spec.enable_in_tree_autoscaling:
+        return []
+    template_spec = mapping(cluster.spec.head_group_spec.template.get("spec"))
+    account = template_spec.get("serviceAccountName")
+    ours = autoscaler_rbac_name(cluster.metadata.name)
+    if not isinstance(account, str) or not account or account == ours:
+        return []
+    return [
+        Problem(
+            "spec.headGroupSpec.template.spec.serviceAccountName",
+            f"the head runs as ServiceAccount {account!r}, which rayop did not create; rayop "
+            f"binds the autoscaler's Role {ours!r} only to its own ServiceAccount {ours!r}, so "
+            f"the autoscaler has no rights unless you bind Role {ours!r} to {account!r} "
+            "yourself (or drop serviceAccountName). KubeRay binds it to your account.",
+        )
+    ]

@@ -12,19 +12,29 @@ of :mod:`controller.kube.errors`.
 Writes: :meth:`KubeClient.apply` is server-side apply (``application/apply-patch+yaml``,
 ``fieldManager=rayop``, ``force=true``) and is the only way rayop changes an object;
 :meth:`KubeClient.delete` removes one. Events are applied like any other object.
+
+Retry-After: when the server answers with ``Retry-After`` (a 429, a 503), no write of this
+client is sent before that time has passed (capped at :data:`MAX_RETRY_AFTER`), whichever
+worker, cluster or path it is for: the server asked the client, not one request, to wait.
+The controller's requeue honours it too, so the reconcile that failed retries no sooner.
+
+Fencing: with a ``write_guard`` (the leader elector's :meth:`is_leading`), every request that
+is not a read is checked immediately before it is sent, after any wait for a rate-limit token;
+a write attempted while the guard says no raises :class:`NotLeading` and never reaches the
+server. Reads are never fenced, so a standby keeps its caches warm.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient
 
-from controller.kube.errors import NotFound, TransportError, error_from_response
+from controller.kube.errors import NotFound, NotLeading, TransportError, error_from_response
 from controller.kube.metrics import RestClientMetrics
 from controller.kube.ratelimit import TokenBucket
 from controller.kube.resources import object_path, resource_for
@@ -34,6 +44,9 @@ __all__ = ["APPLY_CONTENT_TYPE", "FIELD_MANAGER", "KubeClient"]
 FIELD_MANAGER = "rayop"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 _JSON = "application/json"
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_RETRY_AFTER = 60.0
+"""The longest a Retry-After holds this client's writes (a hostile header cannot stall us)."""
 
 # A single hung request must not stall a worker forever (kubernetes-asyncio sets no timeout).
 _DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
@@ -54,11 +67,15 @@ class KubeClient:
         burst: int = 200,
         metrics: RestClientMetrics | None = None,
         field_manager: str = FIELD_MANAGER,
+        write_guard: Callable[[], bool] | None = None,
     ) -> None:
         self.api_client = api_client
         self.field_manager = field_manager
+        #: Asked right before every write is sent; False refuses it (see the module docstring).
+        self.write_guard = write_guard
         self._bucket = TokenBucket(qps, burst)
         self._metrics = metrics
+        self._writes_not_before = 0.0  # loop time before which no write is sent (Retry-After)
 
     async def request(
         self,
@@ -72,6 +89,11 @@ class KubeClient:
         """Send one request and return the decoded JSON answer; raise a ``KubeError`` on failure."""
         loop = asyncio.get_running_loop()
         throttled = await self._bucket.acquire()
+        if method not in _READS:
+            await self._honour_retry_after(loop)
+        # No await between this check and the send: a write never leaves a fenced process.
+        if method not in _READS and self.write_guard is not None and not self.write_guard():
+            raise NotLeading(f"{method} {path}: refused, this replica is not the leader")
         started = loop.time()
         code = "<error>"
         try:
@@ -98,11 +120,24 @@ class KubeClient:
                     method=method, code=code, seconds=loop.time() - started, throttled=throttled
                 )
         if response.status >= 400:
-            raise error_from_response(
+            error = error_from_response(
                 response.status, raw, retry_after=response.headers.get("Retry-After")
             )
+            error.raised_at = loop.time()
+            if error.retry_after:
+                wait = min(error.retry_after, MAX_RETRY_AFTER)
+                self._writes_not_before = max(self._writes_not_before, loop.time() + wait)
+            raise error
         decoded = orjson.loads(raw) if raw else {}
         return decoded if isinstance(decoded, dict) else {}
+
+    async def _honour_retry_after(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Again after each wait: another answer may have pushed the time back meanwhile.
+        for _ in range(10):
+            wait = self._writes_not_before - loop.time()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     async def throttle(self) -> float:
         """Wait for this client's rate limiter (informers' requests share it; RequestHooks)."""

@@ -6,6 +6,7 @@ reason and message so logs and events can quote them::
 
     KubeError                    any failed request (.code, .reason, .message, .body)
     ├── TransportError           no HTTP answer: connection refused/reset, timeout   (transient)
+    ├── NotLeading               a write refused in-process: this replica is not the leader
     ├── BadRequest        400    the server cannot decode the request               (terminal)
     ├── NotFound          404    the object (or its namespace) does not exist
     ├── Conflict          409    resourceVersion/uid precondition, AlreadyExists, apply conflict (transient)
@@ -38,6 +39,7 @@ __all__ = [
     "Invalid",
     "KubeError",
     "NotFound",
+    "NotLeading",
     "ServerError",
     "TooManyRequests",
     "TransportError",
@@ -74,6 +76,8 @@ class KubeError(Exception):
         self.message = message
         self.body: dict[str, Any] = body or {}
         self.retry_after = retry_after
+        #: Loop time the client received the answer (None when not from KubeClient.request).
+        self.raised_at: float | None = None
 
     @property
     def causes(self) -> list[dict[str, Any]]:
@@ -85,6 +89,13 @@ class KubeError(Exception):
 
 class TransportError(KubeError):
     """No HTTP answer: the connection failed or the request timed out."""
+
+    transient = True
+
+
+class NotLeading(KubeError):
+    """A write was refused before it left the process: this replica does not hold the lease
+    (or its renew deadline has passed). Nothing was sent; the process is about to exit."""
 
     transient = True
 

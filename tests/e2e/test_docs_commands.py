@@ -377,7 +377,8 @@ def test_kuberay_pods_are_left_running_as_the_migration_guide_says(
     docs_cluster: DocsCluster,
 ) -> None:
     """migrating-from-kuberay.md's warning holds: rayop neither adopts nor deletes KubeRay's
-    pods, counts them in status, and its head Service selects KubeRay's head pod too."""
+    pods, does not count them in status (nor take KubeRay's head for its own: only pods its
+    workloads control count), and its head Service selects KubeRay's head pod too."""
     cluster = "migrated"
     spec: dict[str, Any] = {
         "rayVersion": "2.52.0",
@@ -401,10 +402,12 @@ def test_kuberay_pods_are_left_running_as_the_migration_guide_says(
 
         def counted() -> bool:
             status = docs_cluster.json(f"kubectl get raycluster {cluster} -o json").get("status")
-            workers = (status or {}).get("availableWorkerReplicas", 0)
-            return bool(workers >= 2)  # KubeRay's worker and rayop's own
+            head = ((status or {}).get("head") or {}).get("podName")
+            return head == f"{cluster}-head-0" and (status or {}).get("state") == "ready"
 
-        _wait(counted, within=30, what="status to count KubeRay's worker next to rayop's")
+        _wait(counted, within=30, what="status to report rayop's own head, ready")
+        status = docs_cluster.json(f"kubectl get raycluster {cluster} -o json")["status"]
+        assert status["availableWorkerReplicas"] == 1, "KubeRay's worker is not counted"
         pods = docs_cluster.json(f"kubectl get pods -l ray.io/cluster={cluster} -o json")
         names = {pod["metadata"]["name"] for pod in pods["items"]}
         assert {f"{cluster}-head-x7k2p", f"{cluster}-workers-worker-abcde"} <= names

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from controller.builders.autoscaler import ROLE_RULES
+from controller.builders.autoscaler import role_rules
 from tests.e2e.harness import (
     NS,
     OPERATOR_NS,
@@ -132,7 +132,7 @@ async def test_a_verb_missing_from_the_autoscaler_role_is_refused(env: Env) -> N
     await env.apply(small_cluster("lean"))
     pods = await wait_for(lambda: env.pods("lean"), what="the cluster's pods")
     head_name = pods[0]["metadata"]["name"]
-    rules = copy.deepcopy(ROLE_RULES)
+    rules = copy.deepcopy(role_rules("lean"))
     next(r for r in rules if r["apiGroups"] == ["ray.io"])["verbs"].remove("patch")
     for obj in (
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lean-autoscaler"}},

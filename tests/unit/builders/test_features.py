@@ -5,7 +5,13 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from controller.builders import autoscaler_rbac, build_children, head_statefulset, worker_workload
+from controller.builders import (
+    autoscaler_rbac,
+    build_children,
+    build_warnings,
+    head_statefulset,
+    worker_workload,
+)
 
 from .conftest import UID, MakeCluster
 
@@ -97,13 +103,19 @@ class TestAutoscaler:
         assert "RAY_enable_autoscaler_v2" not in env(spec["containers"][0])
 
     def test_role_grants_exactly_what_the_autoscaler_uses(self, make_cluster: MakeCluster) -> None:
-        """pods get/list/watch/patch, pods/resize patch, rayclusters get/patch, bound to <cluster>."""
+        """pods get/list/watch/patch, pods/resize patch, get/patch of its own RayCluster only
+        (resourceNames), bound to <cluster>."""
         sa, role, binding = autoscaler_rbac(make_cluster(enableInTreeAutoscaling=True))
         assert sa["kind"] == "ServiceAccount"
         assert role["rules"] == [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
             {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
-            {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "patch"]},
+            {
+                "apiGroups": ["ray.io"],
+                "resources": ["rayclusters"],
+                "resourceNames": ["rc"],
+                "verbs": ["get", "patch"],
+            },
         ]
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -112,17 +124,22 @@ class TestAutoscaler:
         }
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "rc", "namespace": "ns"}]
 
-    def test_user_service_account_is_bound_not_created(self, make_cluster: MakeCluster) -> None:
-        """A ServiceAccount named in the head template is used and bound, but not created."""
+    def test_user_service_account_is_used_but_never_bound(self, make_cluster: MakeCluster) -> None:
+        """A ServiceAccount named in the head template runs the head, but the autoscaler's Role
+        is bound only to rayop's own account, and a warning says so (issue 16)."""
 
         def edit(doc: dict[str, Any]) -> None:
             doc["spec"]["headGroupSpec"]["template"]["spec"]["serviceAccountName"] = "mine"
 
         cluster = make_cluster(edit, enableInTreeAutoscaling=True)
         objects = autoscaler_rbac(cluster)
-        assert [o["kind"] for o in objects] == ["Role", "RoleBinding"]
-        assert objects[1]["subjects"][0]["name"] == "mine"
+        assert [o["kind"] for o in objects] == ["ServiceAccount", "Role", "RoleBinding"]
+        assert objects[2]["subjects"] == [
+            {"kind": "ServiceAccount", "name": "rc", "namespace": "ns"}
+        ]
         assert head_spec(cluster)["serviceAccountName"] == "mine"
+        (warning,) = [w for w in build_warnings(cluster) if "serviceAccountName" in w.field]
+        assert "'mine', which rayop did not create" in str(warning)
 
     def test_no_autoscaler_no_sidecar_no_rbac(self, make_cluster: MakeCluster) -> None:
         """Without in-tree autoscaling there is no sidecar, no RBAC and no --no-monitor."""

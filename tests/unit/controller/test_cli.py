@@ -103,3 +103,17 @@ def test_flag_defaults_are_the_operator_options_defaults() -> None:
     from controller.options import OperatorOptions
 
     assert operator_options(build_parser().parse_args(["run"])) == OperatorOptions()
+
+
+def test_run_serves_on_loopback_outside_a_pod_and_on_all_interfaces_in_one() -> None:
+    """Unset --metrics-addr/--health-addr bind 127.0.0.1 on a laptop, 0.0.0.0 in a pod; an
+    explicit address is kept either way (issue 16)."""
+    from controller.cli import _serving_addrs, build_parser
+
+    for in_cluster, host in ((False, "127.0.0.1"), (True, "0.0.0.0")):
+        args = build_parser().parse_args(["run"])
+        _serving_addrs(args, in_cluster=in_cluster)
+        assert (args.metrics_addr, args.health_addr) == (f"{host}:8080", f"{host}:8081")
+    args = build_parser().parse_args(["run", "--metrics-addr", "0.0.0.0:9000"])
+    _serving_addrs(args, in_cluster=False)
+    assert args.metrics_addr == "0.0.0.0:9000"

@@ -59,3 +59,32 @@ def test_state_is_bounded_however_many_objects_come_and_go() -> None:
         correlator.observe(obj, "Normal", "Created", "m", now=float(i), timestamp="t")
     assert len(correlator._buckets) == 100
     assert len(correlator._seen) == 100
+
+
+def test_repeats_held_back_by_the_spam_filter_are_counted_and_posted_later() -> None:
+    """17 head outages with a burst of 4: the four posted at once, the rest counted; when a
+    token is back, the Event goes out with count 17 and the last timestamp (issue 16)."""
+    correlator = EventCorrelator(burst=4, refill_seconds=300)
+    posted = [
+        correlator.observe(CLUSTER, "Warning", "HeadPodNotReady", "down", now=i, timestamp=f"t{i}")
+        for i in range(17)
+    ]
+    assert [p.count for p in posted if p is not None] == [1, 2, 3, 4]
+    assert correlator.due(now=100.0) == [], "no token yet"
+    ((involved, type_, reason, _, later),) = correlator.due(now=400.0)
+    assert (involved, type_, reason) == (CLUSTER, "Warning", "HeadPodNotReady")
+    assert (later.name, later.count, later.last_timestamp) == (posted[0].name, 17, "t16")  # type: ignore[union-attr]
+    assert correlator.due(now=10_000.0) == [], "posted once"
+
+
+def test_event_names_fit_253_characters_and_stay_distinct() -> None:
+    """A 253-character RayCluster name still gives valid, distinct Event names (issue 16)."""
+    long = {"uid": "u-9", "name": "a" * 250 + "-bc", "namespace": "ns"}
+    correlator = EventCorrelator()
+    a = correlator.observe(long, "Normal", "Created", "one", now=0.0, timestamp="t")
+    b = correlator.observe(long, "Normal", "Created", "two", now=0.0, timestamp="t")
+    assert a is not None
+    assert b is not None
+    assert max(len(a.name), len(b.name)) <= 253
+    assert a.name != b.name
+    assert "-." not in a.name

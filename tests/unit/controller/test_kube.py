@@ -141,3 +141,30 @@ async def test_api_client_does_no_per_request_environment_lookup(tmp_path: Path)
         assert api.rest_client.pool_manager.trust_env is False
     finally:
         await api.close()
+
+
+async def test_no_write_is_sent_before_the_servers_retry_after(tmp_path: Path) -> None:
+    """After a 429 with Retry-After: 2 on one write, the client's next write (another object,
+    another path) waits the 2 s before it is sent; reads do not wait (issue 16)."""
+    import asyncio
+
+    from controller.kube import KubeClient, TooManyRequests, load_api_client
+    from kubesim import KubeSim
+
+    async with KubeSim(kubeconfig_path=tmp_path / "kc.yaml") as sim:
+        client = KubeClient(await load_api_client(kubeconfig=str(sim.kubeconfig_path)), qps=0)
+        sim.faults.add(verb="patch", resource="configmaps", error=429, retry_after=2, count=1)
+
+        def config_map(name: str) -> dict[str, object]:
+            meta = {"name": name, "namespace": "default"}
+            return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TooManyRequests):
+            await client.apply(config_map("first"))
+        refused_at = loop.time()
+        await client.list("v1", "ConfigMap", "default")
+        assert loop.time() - refused_at < 1.0, "reads are not held back"
+        await client.apply(config_map("second"))
+        assert loop.time() - refused_at >= 1.95
+        await client.close()

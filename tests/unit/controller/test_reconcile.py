@@ -148,15 +148,21 @@ def raycluster(**spec: Any) -> dict[str, Any]:
 
 
 def pod(name: str, node_type: str, *, ready: bool = True) -> dict[str, Any]:
-    """A Running Ray pod of the cluster (ready or not)."""
+    """A Running Ray pod of the cluster (ready or not), controlled by its workload."""
     group = "headgroup" if node_type == "head" else "g"
     status = "True" if ready else "False"
+    owner = (
+        {"kind": "StatefulSet", "name": "rc-head", "uid": "rc-head-uid"}
+        if node_type == "head"
+        else {"kind": "ReplicaSet", "name": "rc-g-worker-5d8f9", "uid": "rs-uid"}
+    )
     return {
         "metadata": {
             "name": name,
             "namespace": NS,
             "uid": f"{name}-uid",
             "resourceVersion": "5",
+            "ownerReferences": [{"apiVersion": "apps/v1", "controller": True, **owner}],
             "labels": {
                 "ray.io/cluster": "rc",
                 "ray.io/node-type": node_type,

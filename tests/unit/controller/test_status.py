@@ -324,3 +324,21 @@ def test_fields_and_conditions_left_by_other_writers_do_not_cause_writes() -> No
         SHAPE, pods=[HEAD, W1, W2], head_service=SERVICE, previous=migrated, now=T1
     )
     assert again == migrated
+
+
+def test_not_ready_without_every_child_the_head_service_included() -> None:
+    """All pods ready but the head Service (or another child) missing: not ready, and the
+    reason names what is missing (issue 16)."""
+    no_service = compute_status(
+        SHAPE, pods=[HEAD, W1, W2], head_service=None, previous=None, now=T0
+    )
+    assert no_service["state"] != "ready"
+    assert no_service["reason"] == "waiting for child objects: the head Service"
+    missing = compute_status(
+        SHAPE, pods=[HEAD, W1, W2], head_service=SERVICE, previous=None, now=T0,
+        missing=["HorizontalPodAutoscaler/rc-g"],
+    )  # fmt: skip
+    assert missing["state"] != "ready"
+    assert "HorizontalPodAutoscaler/rc-g" in missing["reason"]
+    ready = {c["type"]: c["status"] for c in missing["conditions"]}
+    assert ready["Ready"] == "False"
