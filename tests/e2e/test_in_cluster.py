@@ -174,10 +174,17 @@ async def test_two_replicas_elect_a_leader_and_fail_over(
         pods = await _operator_pods(user)
         return pods if len(pods) == 2 and all(map(_ready, pods)) else None
 
-    pods = await wait_for(two_ready, within=120, what="both rayop pods Ready (probes served)")
-    names = sorted(p["metadata"]["name"] for p in pods)
-    leader = await wait_for(lambda: _holder(user), within=60, what="a Lease holder")
-    leader_pod = next(n for n in names if leader.startswith(n))
+    await wait_for(two_ready, within=120, what="both rayop pods Ready (probes served)")
+
+    async def holder_pod() -> tuple[str, str] | None:
+        """(holder, its pod) once a live operator pod holds the Lease: a pod
+        that lost the lease under load restarts or is replaced, so names are read with it."""
+        holder = await _holder(user)
+        names = sorted(p["metadata"]["name"] for p in await _operator_pods(user))
+        pod = next((n for n in names if holder.startswith(n)), None)
+        return (holder, pod) if pod is not None and len(names) == 2 else None
+
+    leader, leader_pod = await wait_for(holder_pod, within=60, what="a pod holding the Lease")
 
     await _brought_up(user, "before-failover", by="the pod-run operator")
     await _head_logs_collected(sim, tmp_path, "before-failover")
@@ -202,7 +209,9 @@ async def test_two_replicas_elect_a_leader_and_fail_over(
     assert leader_pod not in {p["metadata"]["name"] for p in pods}
 
     # 2. The new leader's process is SIGKILLed: no release; a standby waits out the lease.
-    survivor_pod = next(n for n in names if successor.startswith(n))
+    survivor_pod = next(
+        p["metadata"]["name"] for p in pods if successor.startswith(p["metadata"]["name"])
+    )
     killed_at = loop.time()
     os.kill(_operator_process(survivor_pod), signal.SIGKILL)
     after_kill = await wait_for(lambda: new_holder(successor), within=LEASE_DURATION + 30,
