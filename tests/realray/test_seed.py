@@ -85,8 +85,16 @@ async def test_seed_cluster_runs_real_ray_and_recovers_from_a_killed_gcs(
         ray_head = next(s for s in head["status"]["containerStatuses"] if s["name"] == "ray-head")
         assert ray_head["restartCount"] >= 1
         assert ray_head["lastState"]["terminated"]["exitCode"] != 0
-        # The kubelet recorded the outage on the head pod: the probe failing, the restart.
-        assert await _events(env, HEAD, "Unhealthy"), "no Unhealthy event for the head pod"
+        # The kubelet recorded the outage on the head pod: a probe failing before the container
+        # exited (timing: on a fast machine `ray start` exits first), or the container started
+        # again (one Started event counted twice, or a second one).
+        unhealthy = await _events(env, HEAD, "Unhealthy")
+        starts = sum(
+            e.get("count") or 1
+            for e in await _events(env, HEAD, "Started")
+            if e.get("message") == "Started container ray-head"
+        )
+        assert unhealthy or starts >= 2, f"no outage recorded on the head pod ({starts} starts)"
 
 
 async def _events(env: Env, pod: str, reason: str) -> list[dict[str, Any]]:
