@@ -24,7 +24,7 @@ from controller.kube import KubeClient, NotFound, load_api_client
 from controller.operator import Operator, OperatorOptions
 from kubesim import KubeSim, WorkloadsConfig
 from tests.controlplane import ControlPlane
-from tests.e2e.harness import wait_for
+from tests.e2e.harness import operator_kubeconfig, wait_for
 
 OPERATOR_RBAC = [
     REPO_ROOT / "manifests" / "operator" / name
@@ -117,7 +117,7 @@ async def api_env(tmp_path: Path, plane: ControlPlane | None) -> AsyncIterator[A
                     kubeconfig_path=tmp_path / "kc.yaml", workloads_config=WorkloadsConfig.fast()
                 )
             )
-            user_config = operator_config = sim.kubeconfig_path
+            user_config = sim.kubeconfig_path
         else:
             user_config = plane.kubeconfig
             operator_config = plane.kubeconfig_for(*OPERATOR_USER)
@@ -128,6 +128,9 @@ async def api_env(tmp_path: Path, plane: ControlPlane | None) -> AsyncIterator[A
         if plane is not None:
             for obj in load_manifests(OPERATOR_RBAC):
                 await user.apply(obj)
+        else:
+            # kubesim authorizes like a real server: the operator runs as its ServiceAccount.
+            operator_config = await operator_kubeconfig(sim, user, tmp_path / "rayop.yaml")
         await user.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         env = ApiEnv(
             "kubesim" if plane is None else "realk8s", namespace, user, operator_config, sim
