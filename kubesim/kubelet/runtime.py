@@ -66,6 +66,24 @@ class SandboxRecord:
     containers: list[ContainerRecord] = field(default_factory=list)
     stopping: bool = False
 
+    @classmethod
+    def for_pod(cls, pod: dict[str, Any]) -> SandboxRecord:
+        """A new pod's sandbox: init containers waiting in PodInitializing, main containers in
+        PodInitializing (when there are init containers) or ContainerCreating."""
+        spec = pod.get("spec") or {}
+        inits = spec.get("initContainers") or []
+        waiting = "PodInitializing" if inits else "ContainerCreating"
+        records = [
+            ContainerRecord(
+                name=c["name"], image=c.get("image", ""), init=True, reason="PodInitializing"
+            )
+            for c in inits
+        ] + [
+            ContainerRecord(name=c["name"], image=c.get("image", ""), reason=waiting)
+            for c in spec.get("containers") or []
+        ]
+        return cls(uid=str(pod["metadata"]["uid"]), containers=records)
+
     def container(self, name: str) -> ContainerRecord | None:
         """The record of container `name` (init or main)."""
         for record in self.containers:

@@ -154,19 +154,7 @@ class SimulatedRuntime:
         uid = str(pod["metadata"]["uid"])
         if uid in self._pods:
             return
-        spec = pod.get("spec") or {}
-        inits = spec.get("initContainers") or []
-        waiting_reason = "PodInitializing" if inits else "ContainerCreating"
-        containers = [
-            ContainerRecord(
-                name=c["name"], image=c.get("image", ""), init=True, reason="PodInitializing"
-            )
-            for c in inits
-        ] + [
-            ContainerRecord(name=c["name"], image=c.get("image", ""), reason=waiting_reason)
-            for c in spec.get("containers") or []
-        ]
-        self._pods[uid] = _Pod(pod=pod, record=SandboxRecord(uid=uid, containers=containers))
+        self._pods[uid] = _Pod(pod=pod, record=SandboxRecord.for_pod(pod))
         if not self._faults.is_stalled(pod):
             self._later(uid, "sandbox", self._config.container_create_delay, self._sandbox_ready)
 

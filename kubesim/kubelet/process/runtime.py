@@ -29,7 +29,7 @@ from kubesim.kubelet.process.env import EnvError, PodEnv
 from kubesim.kubelet.process.host import ProcessHost
 from kubesim.kubelet.process.probes import ExecTarget
 from kubesim.kubelet.process.sandbox import Sandbox, VolumeError
-from kubesim.kubelet.runtime import ContainerRecord, RunState, RuntimeListener, SandboxRecord
+from kubesim.kubelet.runtime import RunState, RuntimeListener, SandboxRecord
 
 __all__ = ["ProcessRuntime"]
 
@@ -100,23 +100,11 @@ class ProcessRuntime:
         uid = str(pod["metadata"]["uid"])
         if uid in self._pods:
             return
-        spec = pod.get("spec") or {}
-        inits = spec.get("initContainers") or []
-        waiting = "PodInitializing" if inits else "ContainerCreating"
-        records = [
-            ContainerRecord(
-                name=c["name"], image=c.get("image", ""), init=True, reason="PodInitializing"
-            )
-            for c in inits
-        ] + [
-            ContainerRecord(name=c["name"], image=c.get("image", ""), reason=waiting)
-            for c in spec.get("containers") or []
-        ]
-        entry = _Pod(pod=pod, record=SandboxRecord(uid=uid, containers=records))
+        entry = _Pod(pod=pod, record=SandboxRecord.for_pod(pod))
         self._pods[uid] = entry
         refused = refusal(pod)
         if refused is not None:
-            for record in records:
+            for record in entry.record.containers:
                 record.reason, record.message = "CreateContainerConfigError", refused
             self._listener.event(uid, "Warning", "Failed", f"Error: {refused}")
             self._listener.changed(uid)
